@@ -1,0 +1,25 @@
+# pipekit_add_tool(<name> SOURCES <files...>)
+# Adds one program: links the library, builds its man page from man/<name>.1.scd with scdoc,
+# and installs binary, man page and the committed bash/zsh/fish completions.
+function(pipekit_add_tool name)
+  cmake_parse_arguments(PARSE_ARGV 1 arg "" "" "SOURCES")
+  add_executable(${name} ${arg_SOURCES})
+  target_link_libraries(${name} PRIVATE pipekit::pipekit pipekit_options CLI11::CLI11)
+  set_target_properties(${name} PROPERTIES RUNTIME_OUTPUT_DIRECTORY "${PROJECT_BINARY_DIR}/bin")
+  install(TARGETS ${name} RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR})
+
+  set(scd "${PROJECT_SOURCE_DIR}/man/${name}.1.scd")
+  set(roff "${PROJECT_BINARY_DIR}/man/${name}.1")
+  add_custom_command(OUTPUT "${roff}"
+    COMMAND ${CMAKE_COMMAND} -E make_directory "${PROJECT_BINARY_DIR}/man"
+    COMMAND sh -c "'${SCDOC_PROGRAM}' < '${scd}' > '${roff}'"
+    DEPENDS "${scd}" VERBATIM
+    COMMENT "scdoc ${name}.1")
+  add_custom_target(${name}_man ALL DEPENDS "${roff}")
+  install(FILES "${roff}" DESTINATION ${CMAKE_INSTALL_MANDIR}/man1)
+
+  set(comp "${PROJECT_SOURCE_DIR}/completions")
+  install(FILES "${comp}/bash/${name}" DESTINATION ${CMAKE_INSTALL_DATADIR}/bash-completion/completions)
+  install(FILES "${comp}/zsh/_${name}" DESTINATION ${CMAKE_INSTALL_DATADIR}/zsh/site-functions)
+  install(FILES "${comp}/fish/${name}.fish" DESTINATION ${CMAKE_INSTALL_DATADIR}/fish/vendor_completions.d)
+endfunction()

@@ -1,0 +1,94 @@
+#include "pipekit/cli/app.hpp"
+
+#include <cstdio>
+#include <exception>
+#include <string>
+#include <vector>
+
+#include <CLI/CLI.hpp>
+#include <fmt/format.h>
+
+#include "pipekit/cli/error.hpp"
+#include "pipekit/cli/exit_code.hpp"
+#include "pipekit/log/log.hpp"
+#include "pipekit/util/signals.hpp"
+#include "pipekit_version.hpp"
+
+namespace pipekit::cli {
+namespace {
+
+// Thrown by the hidden --completions flag as soon as it is parsed.
+struct completions_requested {
+  std::string shell;
+};
+
+bool write_stdout(std::string_view text) {
+  return std::fwrite(text.data(), 1, text.size(), stdout) == text.size() && std::fflush(stdout) == 0;
+}
+
+}  // namespace
+
+std::string version_string(std::string_view tool) {
+  return fmt::format("{} {} (pipekit, commit {})", tool, PIPEKIT_VERSION, PIPEKIT_GIT_COMMIT);
+}
+
+void add_log_flags(CLI::App& app, log_flags& flags) {
+  app.add_flag("-v,--verbose", flags.verbose, "More log output on stderr (debug)");
+  app.add_flag("-q,--quiet", flags.quiet, "Less log output on stderr (errors only)");
+  app.add_option("--log-format", flags.log_format, "Log format on stderr")
+      ->check(CLI::IsMember({"text", "json"}))
+      ->type_name("text|json")
+      ->capture_default_str();
+}
+
+void init_app(CLI::App& app, std::string_view tool) {
+  app.name(std::string(tool));
+  app.set_version_flag("--version", version_string(tool), "Print name, version and git commit, then exit");
+  app.set_help_flag("-h,--help", "Print this help, then exit");
+  app.add_option_function<std::string>(
+         "--completions", [](const std::string& shell) { throw completions_requested{shell}; },
+         "Print a completion script (bash, zsh, fish) or the flag list (flags), then exit")
+      ->check(CLI::IsMember({"bash", "zsh", "fish", "flags"}))
+      ->trigger_on_parse()
+      ->group("");  // hidden
+}
+
+int run_main(CLI::App& app, const log_flags& log_opts, int argc, char** argv, const std::function<int()>& run) {
+  // Writes to a closed pipe must come back as EPIPE, never kill the process.
+  util::ignore_sigpipe();
+  const std::string tool = app.get_name();
+  log::configure(tool, log::level::info, log::format::text);
+  try {
+    try {
+      app.parse(argc, argv);
+    } catch (const CLI::CallForHelp&) {
+      return write_stdout(app.help()) ? exit_code::ok : exit_code::io_error;
+    } catch (const CLI::CallForAllHelp&) {
+      return write_stdout(app.help("", CLI::AppFormatMode::All)) ? exit_code::ok : exit_code::io_error;
+    } catch (const CLI::CallForVersion& e) {
+      return write_stdout(std::string(e.what()) + "\n") ? exit_code::ok : exit_code::io_error;
+    } catch (const CLI::ParseError& e) {
+      // Help for a subcommand arrives as CallForHelp too; anything else is a usage error.
+      std::fprintf(stderr, "%s: %s\nRun '%s --help' for usage.\n", tool.c_str(), e.what(), tool.c_str());
+      return exit_code::usage;
+    } catch (const completions_requested& c) {
+      return write_stdout(completions(app, c.shell)) ? exit_code::ok : exit_code::io_error;
+    }
+    auto level = log::level::info;
+    if (log_opts.quiet > 0) level = log::level::error;
+    if (log_opts.verbose > 0) level = log::level::debug;
+    log::configure(tool, level, log_opts.log_format == "json" ? log::format::json : log::format::text);
+    return run();
+  } catch (const fatal_error& e) {
+    log::error("{}", e.what());
+    return e.code();
+  } catch (const std::exception& e) {
+    log::error("internal error: {}", e.what());
+    return exit_code::software;
+  } catch (...) {
+    log::error("internal error: unknown exception");
+    return exit_code::software;
+  }
+}
+
+}  // namespace pipekit::cli

@@ -1,0 +1,37 @@
+#pragma once
+#include <functional>
+#include <string>
+#include <string_view>
+
+namespace CLI {
+class App;
+}
+
+// The one catch-all every program's main() ends in, and the flag groups programs share.
+namespace pipekit::cli {
+
+struct log_flags {
+  int verbose = 0;
+  int quiet = 0;
+  std::string log_format = "text";
+};
+
+// -v/--verbose, -q/--quiet, --log-format text|json.
+void add_log_flags(CLI::App& app, log_flags& flags);
+
+// Sets up the program's name, --version (name, version, git commit) and the hidden
+// --completions=bash|zsh|fish|flags that prints completions generated from the flag tree.
+void init_app(CLI::App& app, std::string_view tool);
+
+// Parses argv, configures logging, ignores SIGPIPE and calls run(). The only catch-all:
+//   --help/--version/--completions -> stdout, 0;  parse errors -> stderr with a hint, 64;
+//   pipekit::fatal_error -> "<tool>: <message>", its code;  anything else -> "internal error", 70.
+int run_main(CLI::App& app, const log_flags& log, int argc, char** argv, const std::function<int()>& run);
+
+std::string version_string(std::string_view tool);
+
+// Completion scripts and the flat flag list, generated from the CLI11 tree.
+// shell is "bash", "zsh", "fish" or "flags" (one line per (sub)command: "<path>: --a -b ...").
+std::string completions(const CLI::App& app, std::string_view shell);
+
+}  // namespace pipekit::cli

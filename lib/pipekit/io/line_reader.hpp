@@ -1,0 +1,54 @@
+#pragma once
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace pipekit::io {
+
+constexpr std::size_t default_max_line = 16 * 1024 * 1024;
+
+struct line {
+  std::string_view text;     // without "\n" or "\r\n"; valid until the next call to next()
+  std::uint64_t number = 0;  // 1-based
+  bool too_long = false;     // longer than max_line: text is empty, the line was skipped to its end
+};
+
+// Reads lines from a file or stdin ("-"), with line numbers. CRLF endings are tolerated,
+// a final line without "\n" is returned intact, a line over max_line comes back marked
+// too_long (never a crash or an unbounded buffer).
+class line_reader {
+ public:
+  // REQUIRES: path names a readable file or is "-". Throws fatal_error(66) otherwise.
+  explicit line_reader(const std::string& path, std::size_t max_line = default_max_line);
+  ~line_reader();
+  line_reader(const line_reader&) = delete;
+  line_reader& operator=(const line_reader&) = delete;
+
+  // The next line, or nullopt at end of input. Throws fatal_error(74) on a read error.
+  std::optional<line> next();
+
+  // Called right before the reader would block on read(2): the place to flush output,
+  // so a pipeline gets its results without added latency and without a write per line.
+  void on_refill(std::function<void()> f) { on_refill_ = std::move(f); }
+
+  // "stdin" or the file name, for messages such as "stdin:42: ...".
+  const std::string& source() const { return source_; }
+
+ private:
+  bool fill();  // false at end of input
+
+  int fd_ = -1;
+  bool owns_fd_ = false;
+  bool eof_ = false;
+  std::string source_;
+  std::size_t max_line_;
+  std::string buf_;
+  std::size_t start_ = 0;  // first unconsumed byte in buf_
+  std::uint64_t number_ = 0;
+  std::function<void()> on_refill_;
+};
+
+}  // namespace pipekit::io

@@ -1,0 +1,60 @@
+#include <catch2/catch.hpp>
+
+#include <chrono>
+#include <stdexcept>
+
+#include "pipekit/util/parse.hpp"
+
+using namespace std::chrono_literals;
+using pipekit::util::parse_duration;
+using pipekit::util::parse_host_port;
+using pipekit::util::parse_url;
+
+TEST_CASE("durations as Go and NSQ write them", "[util]") {
+  CHECK(parse_duration("250ms") == 250ms);
+  CHECK(parse_duration("1h") == 1h);
+  CHECK(parse_duration("1h30m") == 90min);
+  CHECK(parse_duration("1.5s") == 1500ms);
+  CHECK(parse_duration("2us") == 2us);
+  CHECK(parse_duration("90ns") == 90ns);
+  CHECK(parse_duration("0") == 0ns);
+  CHECK_THROWS_WITH(parse_duration("10"), Catch::Contains("missing unit"));
+  CHECK_THROWS_WITH(parse_duration("5d"), Catch::Contains("unknown unit \"d\""));
+  CHECK_THROWS_AS(parse_duration(""), std::invalid_argument);
+  CHECK_THROWS_AS(parse_duration("ms"), std::invalid_argument);
+  CHECK_THROWS_AS(parse_duration("1..2s"), std::invalid_argument);
+}
+
+TEST_CASE("host:port", "[util]") {
+  auto a = parse_host_port("127.0.0.1:4150");
+  CHECK(a.host == "127.0.0.1");
+  CHECK(a.port == 4150);
+  auto b = parse_host_port("[::1]:4161");
+  CHECK(b.host == "::1");
+  CHECK(b.port == 4161);
+  CHECK(b.to_string() == "[::1]:4161");
+  CHECK(parse_host_port(":4150").host == "127.0.0.1");
+  CHECK(parse_host_port("localhost", 4150).port == 4150);
+  CHECK_THROWS_WITH(parse_host_port("localhost"), Catch::Contains("missing port"));
+  CHECK_THROWS_WITH(parse_host_port("h:70000"), Catch::Contains("invalid port"));
+  CHECK_THROWS_WITH(parse_host_port("::1:80"), Catch::Contains("brackets"));
+  CHECK_THROWS_AS(parse_host_port("h:0"), std::invalid_argument);
+}
+
+TEST_CASE("URLs", "[util]") {
+  auto u = parse_url("http://127.0.0.1:8545");
+  CHECK(u.scheme == "http");
+  CHECK(u.host == "127.0.0.1");
+  CHECK(u.port == 8545);
+  CHECK(u.target() == "/");
+  auto w = parse_url("WSS://node.example/v3/key?x=1");
+  CHECK(w.scheme == "wss");
+  CHECK(w.port == 443);
+  CHECK(w.target() == "/v3/key?x=1");
+  auto r = parse_url("redis://:secret@[::1]/0");
+  CHECK(r.host == "::1");
+  CHECK(r.port == 6379);
+  CHECK(r.password == "secret");
+  CHECK_THROWS_AS(parse_url("not a url"), std::invalid_argument);
+  CHECK_THROWS_AS(parse_url("http://h:99999/"), std::invalid_argument);
+}
