@@ -1,5 +1,7 @@
 // ethcall: talk to Ethereum contracts from a shell. Flags and wiring only; the work is in
 // lib/pipekit/eth and in one file per group of subcommands.
+#include <string_view>
+
 #include <CLI/CLI.hpp>
 
 #include "commands.hpp"
@@ -19,7 +21,20 @@ int main(int argc, char** argv) {
   app.allow_extras();   // calldata/abi-encode ARGS; every other command rejects extras
 
   ethcall::command_table commands;
-  ethcall::add_offline_commands(app, commands);
+  ethcall::add_keccak_commands(app, commands);
+  ethcall::add_encode_commands(app, commands);
+  ethcall::add_decode_commands(app, commands);
+  ethcall::add_decode_event_command(app, commands);
 
-  return pipekit::cli::run_main(app, log, argc, argv, [&] { return commands.run_selected(app); });
+  // Everything after "--" is an argument, even "-v": CLI11 would still let the parent take it
+  // as a flag (fallthrough), so the tail is split off here and handed over as ARGS.
+  int parsed_argc = argc;
+  for (int i = 1; i < argc; ++i) {
+    if (std::string_view(argv[i]) == "--") {
+      commands.set_trailing_args({argv + i + 1, argv + argc});
+      parsed_argc = i;
+      break;
+    }
+  }
+  return pipekit::cli::run_main(app, log, parsed_argc, argv, [&] { return commands.run_selected(app); });
 }

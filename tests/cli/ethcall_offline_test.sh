@@ -68,7 +68,7 @@ run ethcall calldata 'f(bytes2)' 0x123456
 expect "bytesN of the wrong length" 65
 run ethcall calldata 'f(uint256,uint256)' 1
 expect "too few arguments" 65
-expect_err "argument count" "expected 2 arguments"
+expect_err "argument count" "arguments: expected 2"
 run ethcall calldata 'f(uint256[2])' '[1,2,3]'
 expect "fixed array of the wrong length" 65
 
@@ -185,5 +185,45 @@ run ethcall decode-event --sig 'event Transfer(address indexed from, address ind
 expect "decode-event" 0 '{"address":"0x5fbdb2315678afecb367f032d93f642f64180aa3","args":{"from":"0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266","to":"0x70997970C51812dc3A010C7d01b50e0d17dc79C8","value":"1000000000000000000"},"block_hash":"0x01","block_number":16,"event":"Transfer","log_index":3,"removed":false,"signature":"Transfer(address,address,uint256)","tx_hash":"0x02"}'
 run_in "$log" ethcall decode-event --sig 'event Approval(address indexed owner, address indexed spender, uint256 value)'
 case $out in *'"event":null'*'"topics":'*) ok ;; *) bad "an unknown log keeps its topics and data" ;; esac
+
+# --- hostile and odd input: a clear error for that input, never a crash or "internal error"
+python3 -c "n=100000;print('{\"data\":\"0x\",\"id\":'+'['*n+']'*n+'}');print('\"0x\"')" >"$T/deep"
+ethcall keccak - <"$T/deep" >"$T/out" 2>"$T/err"
+status=$? out=$(cat "$T/out") err=$(cat "$T/err")
+expect "deeply nested JSON is a reject, the next line is answered" 65 '{"id":2,"result":"0xc5d2460186f7233c927e7db2dcc703c0e500b653ca82273b7bfad8045d85a470"}'
+expect_err "says how deep" "nested deeper than 128"
+run ethcall abi-encode --json-args 'f(uint256)' "$(python3 -c "n=65000;print('['+'['*n+']'*n+']')")"
+expect "deeply nested --json-args" 65
+run ethcall abi-encode 'f(string)' $'\xff'
+expect "a string argument that is not UTF-8" 65
+expect_err "says UTF-8" "UTF-8"
+run ethcall abi-encode 'f(uint256)' $'\xff'
+expect "a number argument that is not UTF-8" 65
+run ethcall abi-encode 'f(string)' -- -v
+expect "an argument that looks like a flag, after --" 0 "$(ethcall abi-encode --json-args 'f(string)' '["-v"]')"
+run ethcall abi-encode 'f(int256)' -5
+expect "a negative number needs no --" 0 "$(ethcall abi-encode --json-args 'f(int256)' '[-5]')"
+run ethcall abi-encode 'f(uint256)' 1 --bogus
+expect "an unknown long flag among ARGS" 64
+run ethcall keccak hello extra
+expect "an extra argument to a command that takes none" 64
+run_in '"0x"' ethcall abi-decode 'f(uint2)(uint256)' -
+expect "a bad SIG with DATA from stdin" 65
+expect_err "names the type" "uint2"
+run_in "$(printf '%s\n' '{"topics":[],"data":"0x","removed":"x"}' '{"topics":[],"data":"0x"}')" ethcall decode-event --sig 'event E() anonymous'
+expect "a bad field in one log does not stop the next" 65 '{"address":null,"args":{},"block_hash":null,"block_number":null,"event":"E","log_index":null,"removed":false,"signature":"E()","tx_hash":null}'
+expect_err "names the field" "stdin:1: field \"removed\""
+run_in "$(printf '%s\n' '{"topics":[],"data":"0x","blockNumber":"12"}')" ethcall decode-event --sig 'event E() anonymous'
+expect "a block number that is not a hex quantity" 65
+run_in "$(printf '%s\n' '"0x01"' 'bad' '"0x02"')" ethcall keccak - --rejects -
+check "--rejects - keeps input order" test "$(echo "$out" | cut -c1-20 | tr '\n' ' ')" = '{"id":1,"result":"0x {"source":"stdin","l {"id":3,"result":"0x '
+run_in "$(printf '%s\n' '' '"0x01"' '   ' '')" ethcall keccak -
+expect "empty lines are skipped" 0 '{"id":2,"result":"0x5fe7f977e71dba2ea1a68e21057beebb9be2ac30c6410aa38d4f3fbe41dcffd2"}'
+run ethcall abi-encode --json-args '(uint256,int256)' '[18446744073709551616, -18446744073709551617]'
+expect "JSON integers beyond 64 bits are exact" 0 "$(ethcall abi-encode '(uint256,int256)' 18446744073709551616 -18446744073709551617)"
+run ethcall abi-encode --json-args '(uint256)' '[1.5]'
+expect "a fractional JSON number for an integer" 65
+run ethcall abi-encode --json-args '(uint256)' '[1e3]'
+expect "an exponent JSON number for an integer" 65
 
 finish

@@ -4,8 +4,9 @@
 // encodings) must agree. abi_error is an expected outcome; anything else (crash, other exception,
 // mismatch) is a finding.
 //
-// clang++ -std=c++20 -g -O1 -fsanitize=fuzzer,address,undefined -Ilib tests/fuzz/abi_decode_fuzz.cpp \
-//   lib/pipekit/eth/*.cpp -o abi_decode_fuzz && ./abi_decode_fuzz tests/fuzz/corpus
+// clang++ -std=c++20 -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined -Ilib \
+//   tests/fuzz/abi_decode_fuzz.cpp lib/pipekit/eth/*.cpp -lfmt -o abi_decode_fuzz
+// ./abi_decode_fuzz tests/fuzz/corpus    (the encoder's target: abi_encode_fuzz.cpp)
 
 #include "pipekit/eth/abi.hpp"
 

@@ -130,7 +130,7 @@ class redis_server {
  public:
   struct options {
     std::vector<std::string> extra_args;  // appended to the command line, e.g. {"--maxmemory", "1mb"}
-    std::chrono::milliseconds start_deadline = 10000ms;
+    std::chrono::milliseconds start_deadline = 30000ms;
   };
 
   redis_server();
@@ -160,7 +160,7 @@ class anvil_node {
   struct options {
     bool ipc = false;
     std::vector<std::string> extra_args;  // e.g. {"--block-time", "1"}
-    std::chrono::milliseconds start_deadline = 20000ms;
+    std::chrono::milliseconds start_deadline = 60000ms;
   };
 
   anvil_node();

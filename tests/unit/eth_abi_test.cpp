@@ -531,6 +531,19 @@ TEST_CASE("decode depth is bounded for hand-built types", "[eth]") {
   CHECK_THROWS_WITH(decode(ps, bytes(32)), Catch::Contains("nested too deeply"));
 }
 
+TEST_CASE("named_or_array", "[eth]") {
+  CHECK(named_or_array(params("(uint8 a,bool b)"), json::parse("[1,true]")) == json::parse(R"({"a":1,"b":true})"));
+  CHECK(named_or_array(params("(uint8 a)"), json::parse("[1]")) == json::parse(R"({"a":1})"));
+  CHECK(named_or_array(params("(uint8)"), json::parse("[1]")) == json::parse("[1]"));
+  CHECK(named_or_array(params("(uint8 a,bool)"), json::parse("[1,true]")) == json::parse("[1,true]"));
+  CHECK(named_or_array(params("(uint8 a,bool a)"), json::parse("[1,true]")) == json::parse("[1,true]"));
+  CHECK(named_or_array(params("()"), json::array()) == json::object());
+  CHECK(named_or_array(params("(uint8 a,bool b)"), json::parse("[1]")) == json::parse("[1]"));  // not its shape
+  // decode_log, decode_revert and decoded tuples follow the same rule
+  CHECK(dec("((uint8 a,bool b),(uint8 a,bool))", word("1") + word("1") + word("2") + word("0")) ==
+        json::parse(R"([{"a":1,"b":true},[2,false]])"));
+}
+
 TEST_CASE("shape_result", "[eth]") {
   CHECK(shape_result(params("(uint8)"), json::parse("[1]")) == json(1));
   CHECK(shape_result(params("(uint8 a)"), json::parse("[1]")) == json(1));
@@ -761,4 +774,110 @@ TEST_CASE("decode_revert", "[eth]") {
   CHECK(decode_revert(bytes{1, 2}, nullptr) == json::parse(R"({"kind":"unknown","data":"0x0102"})"));
   CHECK_THROWS_AS(decode_revert(from_hex("0x08c379a0" + word("20")), nullptr), abi_error);
   CHECK_THROWS_AS(decode_revert(from_hex("0x4e487b7100"), nullptr), abi_error);
+}
+
+TEST_CASE("messages show user input bounded and as valid UTF-8", "[eth]") {
+  auto valid_json_text = [](const std::string& msg) {
+    (void)json(msg).dump();  // throws type_error 316 on invalid UTF-8
+    return true;
+  };
+  // 100k levels: dumping the value recursed until the stack overflowed
+  // (parsed in place: copying or comparing such a value recurses too)
+  const json deep = json::parse(std::string(100001, '[') + std::string(100001, ']'));
+  CHECK_THROWS_WITH(encode(params("(uint256)"), deep), "arg 1 (uint256): expected an integer, got an array of 1 element");
+  CHECK_THROWS_WITH(encode(params("(uint256[])"), deep), Catch::Contains("(uint256): expected an integer, got an array of 1 element"));
+  CHECK_THROWS_WITH(encode(params("((uint8,uint8))"), json::array({"x"})),
+                    "arg 1 (tuple): expected an array or object for a tuple, got \"x\"");
+  CHECK_THROWS_WITH(encode(params("(bool)"), json::parse(R"([{"a":{"b":1}}])")),
+                    "arg 1 (bool): expected true or false, got an object with 1 member");
+  CHECK_THROWS_WITH(encode(params("(bytes)"), json::parse("[[]]")), "arg 1 (bytes): expected a 0x-hex string, got an empty array");
+  CHECK_THROWS_WITH(encode(params("(address)"), json::parse("[null]")), "arg 1 (address): expected an address string, got null");
+
+  // invalid UTF-8 inside a string: dump() threw type_error 316
+  const json bad_utf8 = json::array({std::string("12\xff\xfe")});
+  CHECK_THROWS_WITH(encode(params("(uint256)"), bad_utf8),
+                    "arg 1 (uint256): \"12\xef\xbf\xbd\xef\xbf\xbd\" is not an integer (expected decimal or 0x-hex digits)");
+  try {
+    encode(params("(address)"), bad_utf8);
+    FAIL("no error");
+  } catch (const abi_error& e) {
+    CHECK(valid_json_text(e.what()));
+  }
+
+  // long strings are cut to 80 bytes, never inside a UTF-8 sequence
+  std::string long_text;
+  for (int i = 0; i < 100; ++i) long_text += "\xc3\xa9";  // é
+  try {
+    encode(params("(uint8)"), json::array({long_text}));
+    FAIL("no error");
+  } catch (const abi_error& e) {
+    const std::string msg = e.what();
+    CHECK(valid_json_text(msg));
+    CHECK(msg.size() <= std::string("arg 1 (uint8): ").size() + 80 + std::string(" is not an integer").size() + 40);
+    CHECK(msg.find("...") != std::string::npos);
+  }
+  const std::string digits(5000, '9');
+  try {
+    encode(params("(uint256)"), json::array({digits}));
+    FAIL("no error");
+  } catch (const abi_error& e) {
+    CHECK(std::string(e.what()) == "arg 1 (uint256): " + std::string(77, '9') + "... is out of range");
+  }
+
+  // text from the command line and signatures: bytes that are not UTF-8 are escaped
+  CHECK_THROWS_WITH(parse_cli_arg(parse_type("bool"), "\xff"), "expected true or false for bool, got \"\xef\xbf\xbd\"");
+  CHECK_THROWS_WITH(parse_type("uint8\xff"), "malformed type at column 6: unexpected '\\xff' after the type");
+  CHECK_THROWS_WITH(parse_signature("f(uint8)\xc3"), "malformed signature at column 9: unexpected '\\xc3'");
+  CHECK_THROWS_WITH(parse_type("(uint8\x01"), "malformed type at column 7: expected ',' or ')', found '\\x01'");
+  CHECK_THROWS_WITH(encode(params("(bytes)"), json::array({"0x\xc3\xa9"})), "arg 1 (bytes): invalid hex digit '\\xc3'");
+  const abi_file abi = abi_file::parse(json::parse(R"([{"type":"function","name":"f","inputs":[]}])"));
+  try {
+    abi.function("g\xff");
+    FAIL("no error");
+  } catch (const abi_error& e) {
+    CHECK(valid_json_text(e.what()));
+    CHECK(std::string(e.what()) == "no function \"g\xef\xbf\xbd\" in the ABI");
+  }
+}
+
+TEST_CASE("strings must be valid UTF-8 to encode, as to decode", "[eth]") {
+  const json bad = json::array({std::string("a\xc3(")});
+  CHECK_THROWS_WITH(encode(params("(string)"), bad), "arg 1 (string): string is not valid UTF-8");
+  CHECK_THROWS_WITH(encode(params("(string[])"), json::array({bad})), "arg 1 (string[])[0] (string): string is not valid UTF-8");
+  // command-line text is taken as it is
+  const auto ps = params("(string s)");
+  CHECK_THROWS_WITH(encode(ps, json::array({parse_cli_arg(ps[0].type, "\xed\xa0\x80")})),  // a surrogate
+                    "arg 1 (string): string is not valid UTF-8");
+  const abi_event ev = parse_event("event E(string indexed s)");
+  CHECK_THROWS_WITH(encode_topics(ev, bad), "arg 1 (string): string is not valid UTF-8");
+  CHECK(encode(params("(string)"), json::array({"h\xc3\xa9 \xf0\x9f\x98\x80"})).size() == 96);
+}
+
+TEST_CASE("bytes values name a bad character before an odd digit count", "[eth]") {
+  CHECK_THROWS_WITH(enc("(bytes)", R"(["0xzzz"])"), "arg 1 (bytes): invalid hex digit 'z'");
+  CHECK_THROWS_WITH(enc("(bytes)", R"([" 0x12"])"), "arg 1 (bytes): invalid hex digit ' '");
+  CHECK_THROWS_WITH(enc("(bytes2)", R"(["0xzz"])"), "arg 1 (bytes2): invalid hex digit 'z'");
+  CHECK_THROWS_WITH(enc("(bytes)", R"(["0x123"])"), "arg 1 (bytes): odd number of hex digits");
+}
+
+TEST_CASE("JSON ABI array suffixes follow parse_type", "[eth]") {
+  auto tuple_type = [](const std::string& type) {
+    const json doc = {{{"type", "function"}, {"name", "f"},
+                       {"inputs", {{{"name", "t"}, {"type", type}, {"components", {{{"type", "bool"}}}}}}}}};
+    return abi_file::parse(doc).functions()[0].inputs[0].type;
+  };
+  CHECK(tuple_type("tuple[2][]").canonical() == "(bool)[2][]");
+  CHECK(tuple_type("tuple[]").canonical() == "(bool)[]");
+  CHECK(tuple_type("tuple[ 3 ]").canonical() == "(bool)[3]");  // whitespace as parse_type allows
+  CHECK_THROWS_WITH(tuple_type("tuple[0]"),
+                    "abi[0].inputs[0].type: malformed type at column 7: array length must be a positive number "
+                    "without leading zeros");
+  CHECK_THROWS_WITH(parse_type("(bool)[0]"),
+                    "malformed type at column 8: array length must be a positive number without leading zeros");
+  CHECK_THROWS_WITH(tuple_type("tuple[2]x"), "abi[0].inputs[0].type: malformed type at column 9: unexpected 'x' after the type");
+  CHECK_THROWS_WITH(tuple_type("tuple[99999999999999999999]"), Catch::Contains("array length must be a positive number"));
+  CHECK_THROWS_WITH(tuple_type("tuple[16777216]"), Catch::Contains("fixed array too large"));
+  std::string deep = "tuple";
+  for (int i = 0; i < 70; ++i) deep += "[]";
+  CHECK_THROWS_WITH(tuple_type(deep), Catch::Contains("types nested deeper than 64"));
 }

@@ -52,5 +52,10 @@ TEST_CASE("hex conversion", "[eth]") {
   CHECK(from_hex("").empty());
   CHECK_THROWS_WITH(from_hex("0x123"), "odd number of hex digits");
   CHECK_THROWS_WITH(from_hex("0x12g4"), "invalid hex digit 'g' at position 5");
+  // bad characters are named before the digit count is checked
+  CHECK_THROWS_WITH(from_hex(" 0xab"), "invalid hex digit ' ' at position 1");
+  CHECK_THROWS_WITH(from_hex("0xab "), "invalid hex digit ' ' at position 5");
+  CHECK_THROWS_WITH(from_hex("0xabc?"), "invalid hex digit '?' at position 6");
+  CHECK_THROWS_WITH(from_hex("0x\xc3\xa9"), "invalid hex digit '\\xc3' at position 3");
   CHECK_THROWS_AS(from_hex("zz"), abi_error);
 }

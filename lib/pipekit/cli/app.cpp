@@ -1,5 +1,6 @@
 #include "pipekit/cli/app.hpp"
 
+#include <cerrno>
 #include <cstdio>
 #include <exception>
 #include <string>
@@ -22,8 +23,10 @@ struct completions_requested {
   std::string shell;
 };
 
-bool write_stdout(std::string_view text) {
-  return std::fwrite(text.data(), 1, text.size(), stdout) == text.size() && std::fflush(stdout) == 0;
+// Help, version and completions: a reader that went away (EPIPE) is no error, as for data.
+int write_stdout(std::string_view text) {
+  bool ok = std::fwrite(text.data(), 1, text.size(), stdout) == text.size() && std::fflush(stdout) == 0;
+  return ok || errno == EPIPE ? exit_code::ok : exit_code::io_error;
 }
 
 }  // namespace
@@ -62,17 +65,17 @@ int run_main(CLI::App& app, const log_flags& log_opts, int argc, char** argv, co
     try {
       app.parse(argc, argv);
     } catch (const CLI::CallForHelp&) {
-      return write_stdout(app.help()) ? exit_code::ok : exit_code::io_error;
+      return write_stdout(app.help());
     } catch (const CLI::CallForAllHelp&) {
-      return write_stdout(app.help("", CLI::AppFormatMode::All)) ? exit_code::ok : exit_code::io_error;
+      return write_stdout(app.help("", CLI::AppFormatMode::All));
     } catch (const CLI::CallForVersion& e) {
-      return write_stdout(std::string(e.what()) + "\n") ? exit_code::ok : exit_code::io_error;
+      return write_stdout(std::string(e.what()) + "\n");
     } catch (const CLI::ParseError& e) {
       // Help for a subcommand arrives as CallForHelp too; anything else is a usage error.
       std::fprintf(stderr, "%s: %s\nRun '%s --help' for usage.\n", tool.c_str(), e.what(), tool.c_str());
       return exit_code::usage;
     } catch (const completions_requested& c) {
-      return write_stdout(completions(app, c.shell)) ? exit_code::ok : exit_code::io_error;
+      return write_stdout(completions(app, c.shell));
     }
     auto level = log::level::info;
     if (log_opts.quiet > 0) level = log::level::error;

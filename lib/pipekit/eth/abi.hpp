@@ -10,7 +10,7 @@
 //                     checksum. out: EIP-55 checksummed.
 //   bool          JSON true/false.
 //   bytesN        0x-hex of exactly N bytes (out: lowercase).   bytes: 0x-hex.   function: as bytes24.
-//   string        JSON string (decoding rejects invalid UTF-8).
+//   string        JSON string (valid UTF-8 both ways: encoding and decoding reject anything else).
 //   fixedMxN      in: decimal string ("1.25", at most N decimals) or JSON integer. out: decimal string
 //   ufixedMxN         with trailing zeros dropped ("1.25", "-0.5", "3").
 //   T[] / T[k]    JSON array (length checked for T[k]).
@@ -117,8 +117,13 @@ bytes encode(std::span<const abi_param> params, const nlohmann::json& args);
 // Data after the encoded value is allowed.
 nlohmann::json decode(std::span<const abi_param> params, std::span<const std::uint8_t> data);
 
-// Shapes a decode() result: one value -> the bare value; several -> the array; several, all with unique
-// non-empty names -> an object keyed by name.
+// The one rule for named results: an object keyed by name when every param has a distinct non-empty
+// name (so {} for no params), else `values` as it is. `values` is a JSON array with params.size()
+// elements (as from decode()); anything else is returned unchanged.
+nlohmann::json named_or_array(std::span<const abi_param> params, nlohmann::json values);
+
+// Shapes a decode() result: one value -> the bare value; none -> the empty array; several ->
+// named_or_array().
 nlohmann::json shape_result(std::span<const abi_param> params, nlohmann::json values);
 
 // Converts one command-line argument (cast style) to the JSON value for `type`: scalars as written

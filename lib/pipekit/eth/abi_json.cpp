@@ -57,34 +57,10 @@ abi_type type_from_json(const json& entry, const std::string& where, std::size_t
     std::size_t heads = 0;
     for (const auto& c : t.components) heads += c.type.head_size();
     if (heads > max_static_size) throw abi_error(where + ".components: tuple too large");
-    std::string_view suffix = std::string_view(type).substr(5);
-    while (!suffix.empty()) {
-      const auto close = suffix.find(']');
-      if (suffix[0] != '[' || close == std::string_view::npos) {
-        throw abi_error(where + ".type: malformed type \"" + type + "\"");
-      }
-      const std::string_view digits = suffix.substr(1, close - 1);
-      abi_type outer;
-      if (digits.empty()) {
-        outer.kind = abi_kind::array;
-      } else {
-        std::size_t k = 0;
-        for (char c : digits) {
-          if (c < '0' || c > '9' || k > max_static_size) {
-            throw abi_error(where + ".type: malformed type \"" + type + "\"");
-          }
-          k = k * 10 + static_cast<std::size_t>(c - '0');
-        }
-        if (k == 0 || digits[0] == '0' || k > max_static_size / t.head_size()) {
-          throw abi_error(where + ".type: bad array length in \"" + type + "\"");
-        }
-        outer.kind = abi_kind::fixed_array;
-        outer.size = k;
-      }
-      outer.element = std::make_shared<const abi_type>(std::move(t));
-      t = std::move(outer);
-      if (++depth > max_type_depth) throw abi_error(where + ": types nested deeper than 64");
-      suffix.remove_prefix(close + 1);
+    try {
+      t = apply_array_suffixes(std::move(t), type, 5, depth);  // "tuple[2][]"
+    } catch (const abi_error& e) {
+      throw abi_error(where + ".type: " + e.what());
     }
   } else {
     try {
@@ -174,11 +150,9 @@ bool json_fits(const abi_type& t, const json& v, std::size_t depth) {
   }
 }
 
-bool is_blank(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; }
-
 std::string_view trim(std::string_view s) {
-  while (!s.empty() && is_blank(s.front())) s.remove_prefix(1);
-  while (!s.empty() && is_blank(s.back())) s.remove_suffix(1);
+  while (!s.empty() && text_cursor::is_space(s.front())) s.remove_prefix(1);
+  while (!s.empty() && text_cursor::is_space(s.back())) s.remove_suffix(1);
   return s;
 }
 
@@ -188,15 +162,15 @@ json scalar_from_text(const abi_type& t, std::string_view text, bool quoted) {
   if (t.kind == abi_kind::boolean) {
     if (s == "true") return json(true);
     if (s == "false") return json(false);
-    throw abi_error("expected true or false for bool, got \"" + std::string(s) + "\"");
+    throw abi_error("expected true or false for bool, got " + quote_text(s));
   }
   return json(std::string(s));
 }
 
 // cast-style literals: [a,b] arrays, (a,b) tuples, bare or "quoted" scalars.
-class cli_parser {
+class cli_parser : text_cursor {
  public:
-  explicit cli_parser(std::string_view text) : s_(text) {}
+  explicit cli_parser(std::string_view s) : text_cursor{s} {}
 
   json value(const abi_type& t, std::size_t depth) {
     if (depth > max_type_depth) fail("values nested too deeply");
@@ -225,51 +199,34 @@ class cli_parser {
       expect(close);
       return arr;
     }
-    if (peek() == '"') return scalar_from_text(t, quoted(), true);
-    const std::size_t start = pos_;
-    while (pos_ < s_.size() && s_[pos_] != ',' && s_[pos_] != ']' && s_[pos_] != ')') ++pos_;
-    return scalar_from_text(t, trim(s_.substr(start, pos_ - start)), false);
+    if (peek() == '"') return scalar_from_text(t, quoted_text(), true);
+    const std::size_t start = pos;
+    while (pos < text.size() && text[pos] != ',' && text[pos] != ']' && text[pos] != ')') ++pos;
+    return scalar_from_text(t, trim(text.substr(start, pos - start)), false);
   }
 
-  bool at_end() {
-    skip_ws();
-    return pos_ == s_.size();
-  }
+  using text_cursor::at_end;
   [[noreturn]] void fail(std::string_view what) const {
-    throw abi_error("malformed argument at column " + std::to_string(pos_ + 1) + ": " + std::string(what));
+    throw abi_error("malformed argument at column " + std::to_string(pos + 1) + ": " + std::string(what));
   }
 
  private:
-  void skip_ws() {
-    while (pos_ < s_.size() && is_blank(s_[pos_])) ++pos_;
-  }
-  char peek() {
-    skip_ws();
-    return pos_ < s_.size() ? s_[pos_] : '\0';
-  }
-  bool eat(char c) {
-    if (peek() != c) return false;
-    ++pos_;
-    return true;
-  }
   void expect(char c) {
     if (!eat(c)) fail(std::string("expected '") + c + "'");
   }
-  std::string quoted() {
-    ++pos_;  // opening quote
+  // A "quoted" scalar at the cursor; backslash escapes the next character.
+  std::string quoted_text() {
+    ++pos;  // opening quote
     std::string out;
-    while (pos_ < s_.size() && s_[pos_] != '"') {
-      if (s_[pos_] == '\\' && pos_ + 1 < s_.size()) ++pos_;
-      out += s_[pos_++];
+    while (pos < text.size() && text[pos] != '"') {
+      if (text[pos] == '\\' && pos + 1 < text.size()) ++pos;
+      out += text[pos++];
     }
-    if (pos_ == s_.size()) fail("unterminated string");
-    ++pos_;
+    if (pos == text.size()) fail("unterminated string");
+    ++pos;
     skip_ws();
     return out;
   }
-
-  std::string_view s_;
-  std::size_t pos_ = 0;
 };
 
 // ---- reverts -----------------------------------------------------------------------------------------
@@ -343,7 +300,7 @@ abi_file abi_file::parse(const json& doc) {
     } else if (kind == "receive") {
       f.has_receive_ = true;
     } else {
-      throw abi_error(where + ".type: unknown entry type \"" + kind + "\"");
+      throw abi_error(where + ".type: unknown entry type " + quote_text(kind));
     }
   }
   return f;
@@ -362,13 +319,13 @@ const abi_function& abi_file::function(std::string_view name_or_signature,
     if (fn.name == name_or_signature && (!arg_count || fn.inputs.size() == *arg_count)) found.push_back(&fn);
   }
   if (found.size() == 1) return *found.front();
-  const std::string name(name_or_signature);
+  const std::string name = quote_text(name_or_signature);
   if (found.empty()) {
-    std::string msg = "no function \"" + name + "\"";
+    std::string msg = "no function " + name;
     if (arg_count) msg += " with " + std::to_string(*arg_count) + " arguments";
     throw abi_error(msg + " in the ABI");
   }
-  throw abi_error("ambiguous function \"" + name + "\": " + candidates(found) + "; pass a full signature");
+  throw abi_error("ambiguous function " + name + ": " + candidates(found) + "; pass a full signature");
 }
 
 const abi_function* abi_file::function_by_selector(std::array<std::uint8_t, 4> selector) const {
@@ -387,12 +344,12 @@ const abi_event& abi_file::event(std::string_view name_or_signature) const {
     const bool hit = sig.empty() ? ev.name == name_or_signature : ev.signature() == sig;
     if (!hit) continue;
     if (match != nullptr) {
-      throw abi_error("ambiguous event \"" + std::string(name_or_signature) + "\": " + match->signature() +
+      throw abi_error("ambiguous event " + quote_text(name_or_signature) + ": " + match->signature() +
                       ", " + ev.signature() + "; pass a full signature");
     }
     match = &ev;
   }
-  if (match == nullptr) throw abi_error("no event \"" + std::string(name_or_signature) + "\" in the ABI");
+  if (match == nullptr) throw abi_error("no event " + quote_text(name_or_signature) + " in the ABI");
   return *match;
 }
 
@@ -454,10 +411,7 @@ json decode_log(const abi_event& event, std::span<const bytes> topics, std::span
       throw abi_error("topic " + std::to_string(next_topic - 1) + " (" + p.type.canonical() + "): " + e.what());
     }
   }
-  if (!all_named(event.inputs)) return result;
-  json obj = json::object();
-  for (std::size_t i = 0; i < event.inputs.size(); ++i) obj[event.inputs[i].name] = std::move(result[i]);
-  return obj;
+  return named_or_array(event.inputs, std::move(result));
 }
 
 json decode_revert(std::span<const std::uint8_t> data, const abi_file* abi) {
@@ -483,13 +437,8 @@ json decode_revert(std::span<const std::uint8_t> data, const abi_file* abi) {
   }
   if (abi != nullptr) {
     if (const abi_error_def* er = abi->error_by_selector(sel)) {
-      json v = decode(er->inputs, body);
-      json args = v;
-      if (all_named(er->inputs)) {
-        args = json::object();
-        for (std::size_t i = 0; i < er->inputs.size(); ++i) args[er->inputs[i].name] = std::move(v[i]);
-      }
-      return json{{"kind", "custom"}, {"name", er->name}, {"signature", er->signature()}, {"args", args}};
+      json args = named_or_array(er->inputs, decode(er->inputs, body));
+      return json{{"kind", "custom"}, {"name", er->name}, {"signature", er->signature()}, {"args", std::move(args)}};
     }
   }
   return json{{"kind", "unknown"}, {"selector", to_hex(sel)}, {"data", to_hex(data)}};

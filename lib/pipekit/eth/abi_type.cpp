@@ -12,7 +12,6 @@ bool is_ident_start(char c) {
   return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_' || c == '$';
 }
 bool is_ident_char(char c) { return is_ident_start(c) || (c >= '0' && c <= '9'); }
-bool is_space(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; }
 
 // Parses a decimal width such as the "256" of "uint256": digits only, no leading zero.
 std::optional<unsigned> parse_width(std::string_view s) {
@@ -72,65 +71,48 @@ std::optional<abi_type> elementary(std::string_view word) {
 bool is_location_word(std::string_view w) { return w == "memory" || w == "calldata" || w == "storage"; }
 
 // Recursive-descent parser shared by parse_type and parse_signature.
-class sig_parser {
+class sig_parser : public text_cursor {
  public:
-  sig_parser(std::string_view text, std::string_view what) : s_(text), what_(what) {}
+  sig_parser(std::string_view s, std::string_view what) : text_cursor{s}, what_(what) {}
 
-  [[noreturn]] void fail(std::size_t pos, std::string_view msg) const {
-    throw abi_error("malformed " + std::string(what_) + " at column " + std::to_string(pos + 1) + ": " +
+  [[noreturn]] void fail(std::size_t at, std::string_view msg) const {
+    throw abi_error("malformed " + std::string(what_) + " at column " + std::to_string(at + 1) + ": " +
                     std::string(msg));
   }
 
-  void skip_ws() {
-    while (pos_ < s_.size() && is_space(s_[pos_])) ++pos_;
-  }
-  bool at_end() {
-    skip_ws();
-    return pos_ == s_.size();
-  }
-  char peek() {
-    skip_ws();
-    return pos_ < s_.size() ? s_[pos_] : '\0';
-  }
-  bool eat(char c) {
-    if (peek() != c) return false;
-    ++pos_;
-    return true;
-  }
   void expect(char c) {
-    if (!eat(c)) fail(pos_, std::string("expected '") + c + "'" + found());
+    if (!eat(c)) fail(pos, std::string("expected '") + c + "'" + found());
   }
   std::string found() {
-    if (pos_ >= s_.size()) return ", found the end";
-    return std::string(", found '") + s_[pos_] + "'";
+    if (pos >= text.size()) return ", found the end";
+    return ", found " + quote_char(text[pos]);
   }
-  std::size_t pos() const { return pos_; }
 
   // An identifier at the cursor, or empty.
   std::string_view ident() {
     skip_ws();
-    if (pos_ >= s_.size() || !is_ident_start(s_[pos_])) return {};
-    const std::size_t start = pos_;
-    while (pos_ < s_.size() && is_ident_char(s_[pos_])) ++pos_;
-    return s_.substr(start, pos_ - start);
+    if (pos >= text.size() || !is_ident_start(text[pos])) return {};
+    const std::size_t start = pos;
+    while (pos < text.size() && is_ident_char(text[pos])) ++pos;
+    return text.substr(start, pos - start);
   }
   std::string_view peek_ident() {
-    const std::size_t save = pos_;
+    const std::size_t save = pos;
     auto w = ident();
-    pos_ = save;
+    pos = save;
     return w;
   }
 
   abi_type type(std::size_t depth) {
-    if (depth > max_type_depth) fail(pos_, "types nested deeper than " + std::to_string(max_type_depth));
+    if (depth > max_type_depth) fail(pos, "types nested deeper than " + std::to_string(max_type_depth));
     skip_ws();
-    const std::size_t start = pos_;
+    const std::size_t start = pos;
     abi_type t;
     if (eat('(')) {
       t = tuple(start, depth);
     } else {
       const std::string_view word = ident();
-      if (word.empty()) fail(pos_, "expected a type" + found());
+      if (word.empty()) fail(pos, "expected a type" + found());
       if (word == "tuple") {
         expect('(');
         t = tuple(start, depth);
@@ -145,19 +127,24 @@ class sig_parser {
         if (t.kind == abi_kind::address && peek_ident() == "payable") ident();
       }
     }
+    return array_suffixes(std::move(t), depth);
+  }
+
+  // "[k]" and "[]" suffixes at the cursor, each wrapping `t`: "T[2][]" is an array of T[2].
+  abi_type array_suffixes(abi_type t, std::size_t depth) {
     while (eat('[')) {
-      if (++depth > max_type_depth) fail(pos_, "types nested deeper than " + std::to_string(max_type_depth));
+      if (++depth > max_type_depth) fail(pos, "types nested deeper than " + std::to_string(max_type_depth));
       skip_ws();
-      const std::size_t num_start = pos_;
-      while (pos_ < s_.size() && s_[pos_] >= '0' && s_[pos_] <= '9') ++pos_;
+      const std::size_t num_start = pos;
+      while (pos < text.size() && text[pos] >= '0' && text[pos] <= '9') ++pos;
       abi_type outer;
-      if (pos_ == num_start) {
+      if (pos == num_start) {
         outer.kind = abi_kind::array;
       } else {
         std::size_t k = 0;
-        auto [p, ec] = std::from_chars(s_.data() + num_start, s_.data() + pos_, k);
+        auto [p, ec] = std::from_chars(text.data() + num_start, text.data() + pos, k);
         (void)p;
-        if (ec != std::errc() || k == 0 || s_[num_start] == '0')
+        if (ec != std::errc() || k == 0 || text[num_start] == '0')
           fail(num_start, "array length must be a positive number without leading zeros");
         if (k > max_static_size / t.head_size()) fail(num_start, "fixed array too large");
         outer.kind = abi_kind::fixed_array;
@@ -191,7 +178,7 @@ class sig_parser {
         if (w == "indexed") {
           p.indexed = true;
         } else if (!is_location_word(w)) {
-          if (!p.name.empty()) fail(pos_ - w.size(), "expected ',' or ')' after parameter name");
+          if (!p.name.empty()) fail(pos - w.size(), "expected ',' or ')' after parameter name");
           p.name = std::string(w);
         }
       }
@@ -200,14 +187,12 @@ class sig_parser {
       out.push_back(std::move(p));
       if (eat(',')) continue;
       if (eat(')')) return out;
-      fail(pos_, "expected ',' or ')'" + found());
+      fail(pos, "expected ',' or ')'" + found());
     }
   }
 
  private:
-  std::string_view s_;
   std::string_view what_;
-  std::size_t pos_ = 0;
 };
 
 void append_type(std::string& out, const abi_type& t, bool json_style) {
@@ -274,12 +259,12 @@ parsed_signature parse_signature_full(std::string_view text) {
     out.keyword = std::string(p.ident());
   }
   if (out.keyword != "constructor") out.function.name = std::string(p.ident());
-  const std::size_t open = p.pos();
+  const std::size_t open = p.pos;
   p.expect('(');
   out.function.inputs = p.params(1, open);
   bool have_outputs = false;
   while (!p.at_end()) {
-    const std::size_t at = p.pos();
+    const std::size_t at = p.pos;
     if (p.peek() == '(' && !have_outputs) {
       p.expect('(');
       out.function.outputs = p.params(1, at);
@@ -288,7 +273,7 @@ parsed_signature parse_signature_full(std::string_view text) {
     }
     const std::string_view w = p.ident();
     if (w == "returns" && !have_outputs) {
-      const std::size_t paren = p.pos();
+      const std::size_t paren = p.pos;
       p.expect('(');
       out.function.outputs = p.params(1, paren);
       have_outputs = true;
@@ -299,7 +284,7 @@ parsed_signature parse_signature_full(std::string_view text) {
     } else if (w == "anonymous") {
       out.anonymous = true;
     } else if (w.empty()) {
-      p.fail(at, std::string("unexpected '") + text[at] + "'");
+      p.fail(at, "unexpected " + quote_char(text[at]));
     } else {
       p.fail(at, "unexpected \"" + std::string(w) + "\"");
     }
@@ -349,7 +334,15 @@ std::string abi_type::json_type() const {
 abi_type parse_type(std::string_view text) {
   sig_parser p(text, "type");
   abi_type t = p.type(0);
-  if (!p.at_end()) p.fail(p.pos(), "unexpected '" + std::string(1, text[p.pos()]) + "' after the type");
+  if (!p.at_end()) p.fail(p.pos, "unexpected " + quote_char(text[p.pos]) + " after the type");
+  return t;
+}
+
+abi_type apply_array_suffixes(abi_type element, std::string_view text, std::size_t pos, std::size_t depth) {
+  sig_parser p(text, "type");
+  p.pos = pos;
+  abi_type t = p.array_suffixes(std::move(element), depth);
+  if (!p.at_end()) p.fail(p.pos, "unexpected " + quote_char(text[p.pos]) + " after the type");
   return t;
 }
 

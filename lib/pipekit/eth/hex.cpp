@@ -1,6 +1,7 @@
 #include "pipekit/eth/hex.hpp"
 
 #include "pipekit/eth/abi.hpp"
+#include "pipekit/eth/abi_internal.hpp"
 
 #include <array>
 
@@ -52,17 +53,25 @@ std::size_t decode_hex_digits(std::string_view digits, std::uint8_t* out) noexce
   return std::string_view::npos;
 }
 
+std::size_t find_non_hex(std::string_view digits) noexcept {
+  for (std::size_t i = 0; i < digits.size(); ++i)
+    if (nibble_table[static_cast<unsigned char>(digits[i])] == bad_nibble) return i;
+  return std::string_view::npos;
+}
+
 bytes from_hex(std::string_view text) {
   std::size_t skip = 0;
   if (text.size() >= 2 && text[0] == '0' && (text[1] == 'x' || text[1] == 'X')) skip = 2;
   const std::string_view digits = text.substr(skip);
-  if (digits.size() % 2 != 0) throw abi_error("odd number of hex digits");
-  bytes out(digits.size() / 2);
-  const std::size_t bad = decode_hex_digits(digits, out.data());
+  // Characters first: " 0xab" or "0xabc?" is a bad character, not an odd digit count.
+  const std::size_t bad = find_non_hex(digits);
   if (bad != std::string_view::npos) {
-    throw abi_error("invalid hex digit '" + std::string(1, digits[bad]) + "' at position " +
+    throw abi_error("invalid hex digit " + quote_char(digits[bad]) + " at position " +
                     std::to_string(bad + skip + 1));
   }
+  if (digits.size() % 2 != 0) throw abi_error("odd number of hex digits");
+  bytes out(digits.size() / 2);
+  decode_hex_digits(digits, out.data());
   return out;
 }
 

@@ -164,19 +164,21 @@ bool line_writer::flush() {
 // ---- rejects ----
 
 rejects::rejects() = default;
-rejects::rejects(const std::string& path) : out_(std::make_unique<line_writer>(path)) {}
+rejects::rejects(const std::string& path) : own_(std::make_unique<line_writer>(path)), out_(own_.get()) {}
+rejects::rejects(line_writer& shared) : out_(&shared) {}
+rejects::rejects(rejects&&) noexcept = default;
 rejects::~rejects() = default;
 
-void rejects::add(std::string_view source, std::uint64_t line, std::string_view code, std::string_view error,
+bool rejects::add(std::string_view source, std::uint64_t line, std::string_view code, std::string_view error,
                   std::string_view input) {
   ++count_;
   log::error("{}:{}: {}", source, line, error);
-  if (!out_) return;
+  if (!out_) return true;
   // Keys in the documented order: source, line, code, error, input.
   nlohmann::ordered_json rec = {
       {"source", source}, {"line", line}, {"code", code}, {"error", error}, {"input", input},
   };
-  out_->write_line(rec.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace));
+  return out_->write_line(rec.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace));
 }
 
 void rejects::flush() {

@@ -15,16 +15,22 @@ class line_writer;
 class rejects {
  public:
   rejects();  // log only
-  explicit rejects(const std::string& path);  // log, and JSON Lines to path ("-" = stdout)
+  explicit rejects(const std::string& path);  // log, and JSON Lines to path
+  // Log, and JSON Lines into a writer the program also writes its results to (--rejects -),
+  // so records and results stay in input order. REQUIRES: shared outlives this object.
+  explicit rejects(line_writer& shared);
+  rejects(rejects&&) noexcept;
   ~rejects();
 
-  void add(std::string_view source, std::uint64_t line, std::string_view code, std::string_view error,
+  // Returns false once the rejects output has gone (EPIPE): stop, as for stdout.
+  bool add(std::string_view source, std::uint64_t line, std::string_view code, std::string_view error,
            std::string_view input);
   std::uint64_t count() const { return count_; }
   void flush();
 
  private:
-  std::unique_ptr<line_writer> out_;
+  std::unique_ptr<line_writer> own_;
+  line_writer* out_ = nullptr;
   std::uint64_t count_ = 0;
 };
 

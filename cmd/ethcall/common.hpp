@@ -1,0 +1,77 @@
+#pragma once
+// What ethcall's offline commands share: request fields, ABI files, signatures, and the two
+// ways a command runs (one request from its arguments, or one per stdin line).
+#include <cstddef>
+#include <functional>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "pipekit/eth/abi.hpp"
+
+namespace CLI {
+class App;
+}
+
+namespace ethcall {
+
+using nlohmann::json;
+namespace eth = pipekit::eth;
+
+// A request line that is valid JSON but not a request the command understands.
+struct request_error : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+struct common_flags {
+  std::string rejects;     // stdin mode: JSON reject records also go here ("-" = stdout, in order)
+  bool bare_text = false;  // a string result (hex, hash) is printed as text, unless --json
+};
+
+// --rejects FILE.
+void add_common_flags(CLI::App* sub, common_flags& f);
+// --rejects, and --json for commands whose result is hex text, printed bare by default (as cast).
+void add_text_result_flags(CLI::App* sub, common_flags& f);
+
+// Fields of a request object. Throw request_error naming the field.
+const json& field(const json& req, const char* name);
+const std::string& string_field(const json& req, const char* name);
+// A bare JSON string, or an object with that string under name.
+const std::string& string_or_field(const json& req, const char* name);
+// Arguments: a bare array, or {"args": [..] or {..}}.
+const json& args_of(const json& req);
+
+// 0x-hex (the prefix is optional) to bytes; errors name `what`.
+eth::bytes hex_arg(std::string_view text, std::string_view what);
+std::string hex_of(std::span<const std::uint8_t> bytes);
+
+// --abi FILE: nullopt when path is empty; 66 when unreadable, 65 when not a valid ABI.
+std::optional<eth::abi_file> load_abi(const std::string& path);
+
+// Parsing a signature is the slow part of a request; stdin mode usually repeats a few.
+class signature_cache {
+ public:
+  const eth::abi_function& get(const std::string& sig);
+
+ private:
+  std::unordered_map<std::string, eth::abi_function> map_;
+};
+
+// Command-line ARGS to JSON values: one text per parameter (cast style), or with --json-args
+// one JSON array. Throws eth::abi_error.
+json cli_args(const std::vector<eth::abi_param>& params, const std::vector<std::string>& texts, bool json_args);
+
+// One request from the command line: prints its result. Errors propagate (abi_error -> 65).
+int print_result(const json& result, const common_flags& f);
+
+// One request per stdin line, answered in order by {"id":..,"result":..} lines (or the bare
+// result, for record streams). A line that fails is a reject and the rest go on; exit 65 then.
+enum class framing { envelope, bare };
+int run_lines(const common_flags& f, const std::function<json(const json&)>& handle,
+              framing frame = framing::envelope);
+
+}  // namespace ethcall
