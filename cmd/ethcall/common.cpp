@@ -14,6 +14,7 @@
 
 #include "pipekit/cli/error.hpp"
 #include "pipekit/cli/exit_code.hpp"
+#include "pipekit/eth/rpc.hpp"
 #include "pipekit/io/line_reader.hpp"
 #include "pipekit/io/line_writer.hpp"
 #include "pipekit/io/rejects.hpp"
@@ -51,6 +52,8 @@ int command_table::run_selected(const CLI::App& app) const {
       return r.run();
     } catch (const eth::abi_error& e) {
       fatal(exit_code::data_error, "{}", e.what());
+    } catch (const eth::rpc_error& e) {
+      fatal(exit_code::failure, "JSON-RPC error {}: {}", e.code, e.what());
     }
   }
   fatal(exit_code::usage, "no command given; run 'ethcall --help'");

@@ -53,3 +53,31 @@ finish() {
   echo "$passed passed, $failed failed"
   [ "$failed" -eq 0 ]
 }
+
+# free_port: a free 127.0.0.1 TCP port (the kernel's pick, released at once).
+free_port() {
+  node -e 'const s=require("net").createServer().listen(0,"127.0.0.1",()=>{console.log(s.address().port);s.close()})'
+}
+
+# start_anvil: starts anvil (npm, tests/node_modules) on a free port in $T and waits, with a
+# deadline, until it answers eth_chainId. Sets ANVIL_URL; the EXIT trap stops it.
+start_anvil() {
+  local anvil=${PIPEKIT_TEST_NODE_MODULES:-$PIPEKIT_SRC/tests/node_modules}/.bin/anvil try port deadline
+  for try in 1 2 3; do
+    port=$(free_port)
+    "$anvil" --host 127.0.0.1 --port "$port" --silent >"$T/anvil.log" 2>&1 &
+    ANVIL_PID=$!
+    trap 'kill $ANVIL_PID 2>/dev/null; wait $ANVIL_PID 2>/dev/null; rm -rf "$T"' EXIT
+    ANVIL_URL=http://127.0.0.1:$port
+    deadline=$((SECONDS + 60))
+    while [ $SECONDS -lt $deadline ] && kill -0 $ANVIL_PID 2>/dev/null; do
+      ethcall chain-id --rpc-url "$ANVIL_URL" --rpc-timeout 1s >/dev/null 2>&1 && return 0
+      sleep 0.1
+    done
+    kill $ANVIL_PID 2>/dev/null
+    wait $ANVIL_PID 2>/dev/null
+  done
+  echo "FAIL: anvil did not answer eth_chainId within 60 s (3 tries); its log:"
+  tail -20 "$T/anvil.log"
+  exit 1
+}
