@@ -1,5 +1,7 @@
 #include "pipekit/eth/rpc.hpp"
 
+#include "pipekit/eth/hex.hpp"
+
 #include <curl/curl.h>
 
 #include <thread>
@@ -90,7 +92,10 @@ json rpc_client::call(std::string_view method, json params, bool idempotent) {
 json quantity_to_json(const json& q) {
   if (!q.is_string()) return q;
   const std::string& s = q.get_ref<const std::string&>();
-  if (!s.starts_with("0x") || s.size() < 3 || s.size() > 66) return q;
+  // Not a quantity (or a node's garbage): passed through as it came, never a crash.
+  if (!s.starts_with("0x") || s.size() < 3 || s.size() > 66 ||
+      find_non_hex(std::string_view(s).substr(2)) != std::string_view::npos)
+    return q;
   boost::multiprecision::uint256_t v(s);
   if (v < (boost::multiprecision::uint256_t(1) << 53)) return static_cast<std::uint64_t>(v);
   return v.str();

@@ -49,7 +49,8 @@ class rpc_client {
   std::int64_t next_id_ = 1;
 };
 
-// Hex quantity ("0x1a") to a JSON integer (number below 2^53, else a decimal string).
+// Hex quantity ("0x1a") to a JSON integer (number below 2^53, else a decimal string);
+// anything that is not a quantity is returned unchanged.
 nlohmann::json quantity_to_json(const nlohmann::json& q);
 
 }  // namespace pipekit::eth
