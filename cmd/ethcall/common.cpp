@@ -5,6 +5,9 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <charconv>
+#include <chrono>
+#include <cstdlib>
 #include <cstring>
 #include <fstream>
 #include <iterator>
@@ -20,6 +23,7 @@
 #include "pipekit/io/rejects.hpp"
 #include "pipekit/json/parse.hpp"
 #include "pipekit/log/log.hpp"
+#include "pipekit/util/parse.hpp"
 
 namespace ethcall {
 
@@ -202,6 +206,43 @@ int run_lines(const common_flags& f, const std::function<json(const json&)>& han
   rejects.flush();
   if (blank > 0) pipekit::log::debug("{} empty line(s) skipped", blank);
   return rejects.count() > 0 ? exit_code::data_error : exit_code::ok;
+}
+
+namespace {
+constexpr const char* default_rpc_url = "http://127.0.0.1:8545";
+}
+
+eth::rpc_options rpc_flags::options() const {
+  eth::rpc_options o;
+  const char* env = std::getenv("ETH_RPC_URL");
+  o.url = url ? *url : env != nullptr && *env != '\0' ? env : default_rpc_url;
+  try {
+    o.timeout = std::chrono::duration_cast<std::chrono::milliseconds>(pipekit::util::parse_duration(timeout));
+  } catch (const std::invalid_argument& e) {
+    fatal(exit_code::usage, "--rpc-timeout: {}", e.what());
+  }
+  return o;
+}
+
+eth::rpc_client rpc_flags::connect() const { return eth::rpc_client(options()); }
+
+void add_rpc_flags(CLI::App* sub, rpc_flags& f) {
+  // Not CLI11's envname: every subcommand binds these same flags, and CLI11 would apply the
+  // environment through the subcommands that were not chosen, over the flag that was given.
+  sub->add_option_function<std::string>("--rpc-url,-r", [&f](const std::string& u) { f.url = u; },
+                                         "Node URL: http(s)://, ws(s)://, or an IPC socket path (default: $ETH_RPC_URL, else http://127.0.0.1:8545)")
+      ->type_name("URL");
+  sub->add_option("--rpc-timeout", f.timeout, "Timeout of one request, e.g. 30s")->type_name("DURATION")->capture_default_str();
+}
+
+std::string block_param(const std::string& tag, std::string_view flag) {
+  if (tag == "latest" || tag == "earliest" || tag == "pending" || tag == "safe" || tag == "finalized") return tag;
+  if (tag.starts_with("0x")) return tag;
+  std::uint64_t n = 0;
+  auto [end, ec] = std::from_chars(tag.data(), tag.data() + tag.size(), n);
+  if (ec != std::errc() || end != tag.data() + tag.size() || tag.empty())
+    fatal(exit_code::usage, "{}: \"{}\" is not a block number or tag (latest, earliest, pending, safe, finalized)", flag, tag);
+  return fmt::format("0x{:x}", n);
 }
 
 }  // namespace ethcall

@@ -12,6 +12,7 @@
 #include <nlohmann/json.hpp>
 
 #include "pipekit/eth/abi.hpp"
+#include "pipekit/eth/rpc.hpp"
 
 namespace CLI {
 class App;
@@ -73,5 +74,19 @@ int print_result(const json& result, const common_flags& f);
 enum class framing { envelope, bare };
 int run_lines(const common_flags& f, const std::function<json(const json&)>& handle,
               framing frame = framing::envelope);
+
+// --rpc-url (env ETH_RPC_URL, as cast) and --rpc-timeout: the same on every node command.
+struct rpc_flags {
+  std::optional<std::string> url;  // --rpc-url, else $ETH_RPC_URL, else http://127.0.0.1:8545
+  std::string timeout = "30s";
+
+  eth::rpc_options options() const;  // 64 for a bad --rpc-timeout
+  eth::rpc_client connect() const;
+};
+void add_rpc_flags(CLI::App* sub, rpc_flags& f);
+
+// A block tag or number as JSON-RPC wants it: latest/earliest/pending/safe/finalized or 0x-hex.
+// `flag` names the option in the usage error (exit 64).
+std::string block_param(const std::string& tag, std::string_view flag = "--block");
 
 }  // namespace ethcall

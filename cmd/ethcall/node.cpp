@@ -21,46 +21,6 @@ namespace {
 namespace exit_code = pipekit::exit_code;
 using pipekit::fatal;
 
-constexpr const char* default_rpc_url = "http://127.0.0.1:8545";
-
-struct rpc_flags {
-  std::optional<std::string> url;  // --rpc-url, else $ETH_RPC_URL, else the default
-  std::string timeout = "30s";
-
-  eth::rpc_client connect() const {
-    eth::rpc_options o;
-    const char* env = std::getenv("ETH_RPC_URL");
-    o.url = url ? *url : env != nullptr && *env != '\0' ? env : default_rpc_url;
-    try {
-      o.timeout = std::chrono::duration_cast<std::chrono::milliseconds>(pipekit::util::parse_duration(timeout));
-    } catch (const std::invalid_argument& e) {
-      fatal(exit_code::usage, "--rpc-timeout: {}", e.what());
-    }
-    return eth::rpc_client(o);
-  }
-};
-
-// --rpc-url (env ETH_RPC_URL, as cast) and --rpc-timeout, the same on every node command.
-void add_rpc_flags(CLI::App* sub, rpc_flags& f) {
-  // Not CLI11's envname: every subcommand binds these same flags, and CLI11 would apply the
-  // environment through the subcommands that were not chosen, over the flag that was given.
-  sub->add_option_function<std::string>("--rpc-url,-r", [&f](const std::string& u) { f.url = u; },
-                                         "Node URL: http(s):// (default: $ETH_RPC_URL, else http://127.0.0.1:8545)")
-      ->type_name("URL");
-  sub->add_option("--rpc-timeout", f.timeout, "Timeout of one request, e.g. 30s")->type_name("DURATION")->capture_default_str();
-}
-
-// A block tag or number as JSON-RPC wants it: latest/earliest/pending/safe/finalized or hex.
-std::string block_param(const std::string& tag) {
-  if (tag == "latest" || tag == "earliest" || tag == "pending" || tag == "safe" || tag == "finalized") return tag;
-  if (tag.starts_with("0x")) return tag;
-  std::uint64_t n = 0;
-  auto [end, ec] = std::from_chars(tag.data(), tag.data() + tag.size(), n);
-  if (ec != std::errc() || end != tag.data() + tag.size() || tag.empty())
-    fatal(exit_code::usage, "--block: \"{}\" is not a block number or tag (latest, earliest, pending, safe, finalized)", tag);
-  return fmt::format("0x{:x}", n);
-}
-
 struct node_cmds {
   rpc_flags rpc;
   common_flags common;
