@@ -41,5 +41,6 @@ void add_encode_commands(CLI::App& app, command_table& commands);        // call
 void add_decode_commands(CLI::App& app, command_table& commands);        // abi-decode, decode-calldata, decode-error
 void add_decode_event_command(CLI::App& app, command_table& commands);   // decode-event
 void add_node_commands(CLI::App& app, command_table& commands);          // rpc, chain-id, balance, call, ...
+void add_batch_command(CLI::App& app, command_table& commands);          // batch
 
 }  // namespace ethcall

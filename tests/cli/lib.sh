@@ -59,13 +59,14 @@ free_port() {
   node -e 'const s=require("net").createServer().listen(0,"127.0.0.1",()=>{console.log(s.address().port);s.close()})'
 }
 
-# start_anvil: starts anvil (npm, tests/node_modules) on a free port in $T and waits, with a
-# deadline, until it answers eth_chainId. Sets ANVIL_URL; the EXIT trap stops it.
+# start_anvil [ANVIL-ARGS...]: starts anvil (npm, tests/node_modules) on a free port in $T and
+# waits, with a deadline, until it answers eth_chainId. Sets ANVIL_URL and ANVIL_PID; the EXIT
+# trap stops it. Extra arguments go to anvil (e.g. --ipc PATH).
 start_anvil() {
   local anvil=${PIPEKIT_TEST_NODE_MODULES:-$PIPEKIT_SRC/tests/node_modules}/.bin/anvil try port deadline
   for try in 1 2 3; do
     port=$(free_port)
-    "$anvil" --host 127.0.0.1 --port "$port" --silent >"$T/anvil.log" 2>&1 &
+    "$anvil" --host 127.0.0.1 --port "$port" --silent "$@" >"$T/anvil.log" 2>&1 &
     ANVIL_PID=$!
     trap 'kill $ANVIL_PID 2>/dev/null; wait $ANVIL_PID 2>/dev/null; rm -rf "$T"' EXIT
     ANVIL_URL=http://127.0.0.1:$port

@@ -2,14 +2,21 @@
 #include <chrono>
 #include <cstdint>
 #include <memory>
+#include <optional>
+#include <span>
 #include <stdexcept>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
-// A JSON-RPC client for Ethereum nodes. Transport so far: HTTP(S) through libcurl, one
-// kept-alive connection per client. (WebSocket and IPC come with issue 3's next steps.)
+// A JSON-RPC 2.0 client for Ethereum nodes, one connection per client, over
+//   http:// https://   libcurl, the connection kept alive between requests;
+//   ws:// wss://       Boost.Beast WebSocket (TLS with the system's CA store);
+//   a socket path      geth's IPC endpoint (a Unix stream socket), also written ipc:///path.
+// The same interface for all three: single requests, batches, and (ws/ipc) subscriptions.
+// Not thread-safe: one client per thread.
 namespace pipekit::eth {
 
 // The node answered with a JSON-RPC error object.
@@ -22,30 +29,55 @@ struct rpc_error : std::runtime_error {
 
 struct rpc_options {
   std::string url = "http://127.0.0.1:8545";
-  std::chrono::milliseconds timeout{30000};
+  std::chrono::milliseconds timeout{30000};  // of one exchange: connect, send, answer
   int retries = 2;  // for idempotent reads only, with backoff, on transport failures
 };
 
+struct rpc_request {
+  std::string method;
+  nlohmann::json params = nlohmann::json::array();
+};
+
+// One answer of a batch: a result, or the node's error for that request.
+struct rpc_reply {
+  nlohmann::json result;
+  std::optional<rpc_error> error;
+  bool ok() const { return !error.has_value(); }
+};
+
+class rpc_transport;
+
 class rpc_client {
  public:
-  // Throws fatal_error(64) for a URL it cannot use.
+  // Throws fatal_error(64) for a URL it cannot use. Connects lazily, on the first request.
   explicit rpc_client(rpc_options opts);
   ~rpc_client();
-  rpc_client(const rpc_client&) = delete;
-  rpc_client& operator=(const rpc_client&) = delete;
+  rpc_client(rpc_client&&) noexcept;
+  rpc_client& operator=(rpc_client&&) noexcept;
 
   // One request; returns its "result". Throws rpc_error for a JSON-RPC error, and
   // fatal_error(69) naming the URL when the node cannot be reached or answers garbage.
   // idempotent: may be retried on a transport failure (reads), never for sends.
   nlohmann::json call(std::string_view method, nlohmann::json params, bool idempotent = true);
 
+  // A JSON-RPC batch: one exchange, answers in request order (matched by id, whatever order
+  // the node used). A node error for one request is in its reply; transport failures as call().
+  std::vector<rpc_reply> batch(std::span<const rpc_request> requests, bool idempotent = true);
+
+  // ws:// and ipc:// only: eth_subscribe with these params (e.g. ["newHeads"]); returns the
+  // subscription id. next_notification() waits up to `wait` for the next "eth_subscription"
+  // message and returns its params.result, or nullopt on timeout.
+  bool supports_subscriptions() const;
+  std::string subscribe(nlohmann::json params);
+  std::optional<nlohmann::json> next_notification(std::chrono::milliseconds wait);
+
   const std::string& url() const { return opts_.url; }
 
  private:
-  std::string post(const std::string& body, bool idempotent);
+  std::string exchange(const std::string& body, std::string_view what, bool idempotent);
 
   rpc_options opts_;
-  void* curl_ = nullptr;
+  std::unique_ptr<rpc_transport> transport_;
   std::int64_t next_id_ = 1;
 };
 

@@ -1,0 +1,362 @@
+// rpc_client's stream transports: WebSocket (ws://, wss://) through Boost.Beast and geth's IPC
+// socket through Boost.Asio. Both run their asynchronous operations on a private io_context,
+// driven from the calling thread with a deadline, so every wait is bounded by --rpc-timeout.
+// One read is kept outstanding between exchanges: subscription notifications are collected by
+// it, and a wait for a notification that times out leaves it running instead of breaking the
+// stream by cancelling it.
+#include <deque>
+#include <optional>
+#include <string>
+#include <utility>
+
+#include <boost/asio/connect.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/local/stream_protocol.hpp>
+#include <boost/asio/ssl.hpp>
+#include <boost/asio/write.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/ssl.hpp>
+#include <boost/beast/websocket.hpp>
+#include <boost/beast/websocket/ssl.hpp>
+#include <fmt/format.h>
+
+#include "pipekit/cli/error.hpp"
+#include "pipekit/cli/exit_code.hpp"
+#include "pipekit/eth/rpc_transport.hpp"
+#include "pipekit/util/parse.hpp"
+
+namespace pipekit::eth {
+namespace {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace websocket = beast::websocket;
+using error_code = boost::system::error_code;
+using clock = std::chrono::steady_clock;
+
+constexpr std::size_t max_message = 256u << 20;  // one answer (a large eth_getLogs), bytes
+
+// IPC carries JSON values back to back (geth ends each with "\n", others may not): this finds
+// where each top-level value ends by tracking nesting and strings. Hand-written: no library
+// splits a JSON stream without parsing every value twice.
+class json_stream_splitter {
+ public:
+  void append(std::string_view data) { buf_.append(data); }
+
+  // The next complete value, or nullopt when more bytes are needed. Throws transport_error
+  // for bytes that cannot start a JSON-RPC message, and for a message over max_message.
+  std::optional<std::string> next() {
+    for (; pos_ < buf_.size(); ++pos_) {
+      char c = buf_[pos_];
+      if (depth_ == 0) {
+        if (c == ' ' || c == '\n' || c == '\r' || c == '\t') continue;
+        if (c != '{' && c != '[') throw transport_error(fmt::format("the node sent a byte 0x{:02x} that starts no JSON-RPC message", static_cast<unsigned char>(c)));
+        start_ = pos_;
+        depth_ = 1;
+        continue;
+      }
+      if (in_string_) {
+        if (escape_) escape_ = false;
+        else if (c == '\\') escape_ = true;
+        else if (c == '"') in_string_ = false;
+        continue;
+      }
+      if (c == '"') in_string_ = true;
+      else if (c == '{' || c == '[') ++depth_;
+      else if ((c == '}' || c == ']') && --depth_ == 0) {
+        std::string message = buf_.substr(start_, pos_ + 1 - start_);
+        buf_.erase(0, pos_ + 1);
+        pos_ = 0;
+        return message;
+      }
+    }
+    if (depth_ > 0 && pos_ - start_ > max_message) throw transport_error("an answer larger than 256 MiB");
+    if (depth_ == 0) buf_.clear(), pos_ = 0;
+    return std::nullopt;
+  }
+
+  void clear() { *this = json_stream_splitter(); }
+
+ private:
+  std::string buf_;
+  std::size_t pos_ = 0, start_ = 0;
+  int depth_ = 0;
+  bool in_string_ = false, escape_ = false;
+};
+
+// What both streams share: the io_context, deadlines, the inbox of messages read, and the
+// split between answers and subscription notifications.
+class stream_transport : public rpc_transport {
+ public:
+  explicit stream_transport(const rpc_options& opts) : timeout_(opts.timeout) {}
+
+  bool streams() const override { return true; }
+
+  std::string exchange(const std::string& body) override {
+    const auto deadline = clock::now() + timeout_;
+    if (!open_) {
+      open(deadline);
+      open_ = true;
+    }
+    write(body, deadline);
+    for (;;) {
+      std::string message = wait_message(deadline, "waiting for the answer");
+      if (is_notification(message)) notes_.push_back(std::move(message));
+      else return message;
+    }
+  }
+
+  std::optional<std::string> next_notification(std::chrono::milliseconds wait) override {
+    if (notes_.empty()) {
+      if (!open_) throw transport_error("not connected");
+      const auto deadline = clock::now() + wait;
+      while (notes_.empty()) {
+        auto m = try_message(deadline);
+        if (!m) return std::nullopt;
+        if (is_notification(*m)) notes_.push_back(std::move(*m));
+        // Anything else is an answer nobody waits for any more (after a timeout): dropped.
+      }
+    }
+    std::string n = std::move(notes_.front());
+    notes_.pop_front();
+    return n;
+  }
+
+  void reset() override {
+    close();
+    // Run what the close aborted, so no handler outlives the state it points to.
+    ioc_.restart();
+    ioc_.run();
+    ioc_.restart();
+    inbox_.clear();
+    reading_ = false;
+    read_error_.clear();
+    open_ = false;
+  }
+
+ protected:
+  virtual void open(clock::time_point deadline) = 0;
+  virtual void start_write(const std::string& body, std::function<void(error_code)> done) = 0;
+  // Starts one read; its completion calls on_read(ec, messages).
+  virtual void start_read() = 0;
+  virtual void close() = 0;
+
+  void on_read(error_code ec) {
+    reading_ = false;
+    if (ec) read_error_ = ec;
+  }
+
+  // Runs one asynchronous step to completion, or fails it at the deadline.
+  template <class Start>
+  void await(clock::time_point deadline, std::string_view what, Start&& start) {
+    bool done = false;
+    error_code err;
+    start([&](error_code ec, auto&&...) {
+      err = ec;
+      done = true;
+    });
+    drive(deadline, done, what);
+    if (err) throw transport_error(fmt::format("{}: {}", what, err.message()));
+  }
+
+  asio::io_context ioc_;
+  std::deque<std::string> inbox_;
+
+ private:
+  static bool is_notification(const std::string& m) {
+    // Cheap first: only a message naming eth_subscription can be one.
+    if (m.find("eth_subscription") == std::string::npos) return false;
+    auto j = nlohmann::json::parse(m, nullptr, false);
+    return j.is_object() && j.contains("method") && !j.contains("id");
+  }
+
+  void drive(clock::time_point deadline, bool& done, std::string_view what) {
+    ioc_.restart();
+    while (!done) {
+      auto left = deadline - clock::now();
+      if (left <= clock::duration::zero() || ioc_.run_one_for(left) == 0) {
+        if (done) break;
+        if (clock::now() < deadline && !ioc_.stopped()) continue;
+        reset();  // the aborted step completes here: its handler still points at `done`
+        throw transport_error(fmt::format("{}: timed out after {} ms", what, timeout_.count()));
+      }
+    }
+  }
+
+  void write(const std::string& body, clock::time_point deadline) {
+    await(deadline, "sending the request", [&](auto handler) { start_write(body, handler); });
+  }
+
+  // Waits for the next message until the deadline; nullopt when none came (the read stays
+  // outstanding). Throws transport_error when the stream failed.
+  std::optional<std::string> try_message(clock::time_point deadline) {
+    ioc_.restart();
+    while (inbox_.empty()) {
+      if (read_error_) throw transport_error(fmt::format("connection: {}", read_error_.message()));
+      if (!reading_) {
+        reading_ = true;
+        start_read();
+      }
+      auto left = deadline - clock::now();
+      if (left <= clock::duration::zero()) return std::nullopt;
+      ioc_.run_one_for(left);
+      if (ioc_.stopped()) ioc_.restart();
+    }
+    std::string m = std::move(inbox_.front());
+    inbox_.pop_front();
+    return m;
+  }
+
+  std::string wait_message(clock::time_point deadline, std::string_view what) {
+    auto m = try_message(deadline);
+    if (!m) {
+      reset();
+      throw transport_error(fmt::format("{}: timed out after {} ms", what, timeout_.count()));
+    }
+    return std::move(*m);
+  }
+
+  std::chrono::milliseconds timeout_;
+  std::deque<std::string> notes_;
+  bool open_ = false;
+  bool reading_ = false;
+  error_code read_error_;
+};
+
+// ws:// and wss://. Stream is websocket::stream<beast::tcp_stream> or the same over TLS.
+template <class Stream>
+class ws_transport final : public stream_transport {
+ public:
+  static constexpr bool tls = !std::is_same_v<Stream, websocket::stream<beast::tcp_stream>>;
+
+  ws_transport(const rpc_options& opts, util::url u) : stream_transport(opts), url_(std::move(u)) {
+    if constexpr (tls) {
+      ssl_.set_default_verify_paths();
+      ssl_.set_verify_mode(asio::ssl::verify_peer);
+    }
+  }
+
+ protected:
+  void open(clock::time_point deadline) override {
+    if constexpr (tls) ws_.emplace(ioc_, ssl_);
+    else ws_.emplace(ioc_);
+    asio::ip::tcp::resolver resolver(ioc_);
+    asio::ip::tcp::resolver::results_type endpoints;
+    await(deadline, "resolving the host", [&](auto handler) {
+      resolver.async_resolve(url_.host, std::to_string(url_.port), [&endpoints, handler](error_code ec, auto results) {
+        endpoints = results;
+        handler(ec);
+      });
+    });
+    await(deadline, "connecting", [&](auto handler) {
+      beast::get_lowest_layer(*ws_).async_connect(endpoints, [handler](error_code ec, auto&&) { handler(ec); });
+    });
+    beast::get_lowest_layer(*ws_).socket().set_option(asio::ip::tcp::no_delay(true));
+    if constexpr (tls) {
+      auto& s = ws_->next_layer();
+      if (!SSL_set_tlsext_host_name(s.native_handle(), url_.host.c_str()))
+        throw transport_error("TLS: cannot set the server name");
+      s.set_verify_callback(asio::ssl::host_name_verification(url_.host));
+      await(deadline, "TLS handshake", [&](auto handler) { s.async_handshake(asio::ssl::stream_base::client, handler); });
+    }
+    ws_->read_message_max(max_message);
+    ws_->text(true);
+    std::string host = fmt::format("{}:{}", url_.host, url_.port);
+    await(deadline, "WebSocket handshake", [&](auto handler) { ws_->async_handshake(host, url_.target(), handler); });
+  }
+
+  void start_write(const std::string& body, std::function<void(error_code)> done) override {
+    ws_->async_write(asio::buffer(body), [done](error_code ec, std::size_t) { done(ec); });
+  }
+
+  void start_read() override {
+    ws_->async_read(buf_, [this](error_code ec, std::size_t) {
+      if (!ec) {
+        inbox_.push_back(beast::buffers_to_string(buf_.data()));
+        buf_.consume(buf_.size());
+      }
+      on_read(ec);
+    });
+  }
+
+  void close() override {
+    if (ws_) {
+      error_code ignored;
+      beast::get_lowest_layer(*ws_).socket().close(ignored);
+    }
+    buf_.clear();
+  }
+
+ private:
+  util::url url_;
+  asio::ssl::context ssl_{asio::ssl::context::tls_client};
+  std::optional<Stream> ws_;
+  beast::flat_buffer buf_;
+};
+
+// geth's IPC endpoint: a Unix stream socket carrying JSON values back to back.
+class ipc_transport final : public stream_transport {
+ public:
+  ipc_transport(const rpc_options& opts, std::string path) : stream_transport(opts), path_(std::move(path)), socket_(ioc_) {}
+
+ protected:
+  void open(clock::time_point deadline) override {
+    socket_ = asio::local::stream_protocol::socket(ioc_);
+    splitter_.clear();
+    await(deadline, "connecting", [&](auto handler) {
+      socket_.async_connect(asio::local::stream_protocol::endpoint(path_), handler);
+    });
+  }
+
+  void start_write(const std::string& body, std::function<void(error_code)> done) override {
+    out_ = body;
+    out_ += '\n';
+    asio::async_write(socket_, asio::buffer(out_), [done](error_code ec, std::size_t) { done(ec); });
+  }
+
+  void start_read() override {
+    socket_.async_read_some(asio::buffer(chunk_), [this](error_code ec, std::size_t n) {
+      if (!ec) {
+        splitter_.append(std::string_view(chunk_.data(), n));
+        try {
+          while (auto m = splitter_.next()) inbox_.push_back(std::move(*m));
+        } catch (const transport_error&) {
+          ec = asio::error::invalid_argument;
+        }
+      }
+      on_read(ec);
+    });
+  }
+
+  void close() override {
+    error_code ignored;
+    socket_.close(ignored);
+  }
+
+ private:
+  std::string path_;
+  asio::local::stream_protocol::socket socket_;
+  json_stream_splitter splitter_;
+  std::array<char, 64 * 1024> chunk_{};
+  std::string out_;
+};
+
+}  // namespace
+
+std::unique_ptr<rpc_transport> make_stream_transport(const rpc_options& opts) {
+  std::string_view u = opts.url;
+  if (u.starts_with("ipc://")) return std::make_unique<ipc_transport>(opts, std::string(u.substr(6)));
+  if (!u.starts_with("ws://") && !u.starts_with("wss://")) return std::make_unique<ipc_transport>(opts, opts.url);
+  util::url parsed;
+  try {
+    parsed = util::parse_url(u);
+  } catch (const std::invalid_argument& e) {
+    fatal(exit_code::usage, "--rpc-url {}: {}", opts.url, e.what());
+  }
+  if (parsed.scheme == "wss")
+    return std::make_unique<ws_transport<websocket::stream<beast::ssl_stream<beast::tcp_stream>>>>(opts, std::move(parsed));
+  return std::make_unique<ws_transport<websocket::stream<beast::tcp_stream>>>(opts, std::move(parsed));
+}
+
+}  // namespace pipekit::eth
