@@ -47,7 +47,7 @@ expect "ipc: no socket" 69
 expect_err "names the path" "$T/no-such.ipc"
 run ethcall chain-id --rpc-url "ftp://127.0.0.1/"
 expect "unsupported scheme" 64
-kill -STOP "$ANVIL_PID"
+freeze "$ANVIL_PID"
 for url in "$ANVIL_URL" "$WS_URL" "$IPC"; do
   start=$SECONDS
   run ethcall block-number --rpc-url "$url" --rpc-timeout 300ms

@@ -82,3 +82,20 @@ start_anvil() {
   tail -20 "$T/anvil.log"
   exit 1
 }
+
+# freeze PID: SIGSTOP, then wait (with a deadline) until every thread of it has stopped: kill
+# returns before the threads of a busy process are all stopped, and one may still answer.
+freeze() {
+  local pid=$1 deadline=$((SECONDS + 10)) t running
+  kill -STOP "$pid"
+  while [ $SECONDS -lt $deadline ]; do
+    running=0
+    for t in /proc/"$pid"/task/*/stat; do
+      case $(sed 's/.*) //' "$t" 2>/dev/null) in T*) ;; *) running=1 ;; esac
+    done
+    [ $running -eq 0 ] && return 0
+    sleep 0.01
+  done
+  echo "FAIL: process $pid did not stop within 10 s of SIGSTOP"
+  return 1
+}

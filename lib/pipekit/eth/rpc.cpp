@@ -27,7 +27,7 @@ bool is_stream_url(std::string_view url) {
 // http(s):// through libcurl: one easy handle, so one kept-alive connection.
 class http_transport final : public rpc_transport {
  public:
-  explicit http_transport(const rpc_options& opts) : url_(opts.url) {
+  explicit http_transport(const rpc_options& opts) : url_(opts.url), timeout_ms_(static_cast<long>(opts.timeout.count())) {
     static const bool global_init = [] { return curl_global_init(CURL_GLOBAL_DEFAULT) == CURLE_OK; }();
     if (!global_init) fatal(exit_code::software, "libcurl: global initialisation failed");
     curl_ = curl_easy_init();
@@ -36,7 +36,7 @@ class http_transport final : public rpc_transport {
     curl_easy_setopt(curl_, CURLOPT_URL, url_.c_str());
     curl_easy_setopt(curl_, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(curl_, CURLOPT_HTTPHEADER, headers_);
-    curl_easy_setopt(curl_, CURLOPT_TIMEOUT_MS, static_cast<long>(opts.timeout.count()));
+    curl_easy_setopt(curl_, CURLOPT_TIMEOUT_MS, timeout_ms_);
     curl_easy_setopt(curl_, CURLOPT_WRITEFUNCTION, collect);
     curl_easy_setopt(curl_, CURLOPT_WRITEDATA, &response_);
     curl_easy_setopt(curl_, CURLOPT_TCP_NODELAY, 1L);
@@ -51,6 +51,7 @@ class http_transport final : public rpc_transport {
     curl_easy_setopt(curl_, CURLOPT_POSTFIELDS, body.data());
     curl_easy_setopt(curl_, CURLOPT_POSTFIELDSIZE, static_cast<long>(body.size()));
     CURLcode rc = curl_easy_perform(curl_);
+    if (rc == CURLE_OPERATION_TIMEDOUT) throw transport_error(fmt::format("timed out after {} ms", timeout_ms_));
     if (rc != CURLE_OK) throw transport_error(curl_easy_strerror(rc));
     long status = 0;
     curl_easy_getinfo(curl_, CURLINFO_RESPONSE_CODE, &status);
@@ -66,6 +67,7 @@ class http_transport final : public rpc_transport {
   }
 
   std::string url_;
+  long timeout_ms_;
   CURL* curl_ = nullptr;
   curl_slist* headers_ = nullptr;
   std::string response_;
