@@ -42,5 +42,6 @@ void add_decode_commands(CLI::App& app, command_table& commands);        // abi-
 void add_decode_event_command(CLI::App& app, command_table& commands);   // decode-event
 void add_node_commands(CLI::App& app, command_table& commands);          // rpc, chain-id, balance, call, ...
 void add_batch_command(CLI::App& app, command_table& commands);          // batch
+void add_send_commands(CLI::App& app, command_table& commands);          // send, deploy, estimate
 
 }  // namespace ethcall
