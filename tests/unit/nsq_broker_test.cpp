@@ -1,0 +1,435 @@
+// nsq-broker over real sockets: the broker runs in-process on port 0, clients are blocking sockets.
+#include <catch2/catch.hpp>
+
+#include <sys/socket.h>
+
+#include <cerrno>
+
+#include <chrono>
+#include <string>
+#include <thread>
+
+#include <boost/asio/connect.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/read.hpp>
+#include <boost/asio/write.hpp>
+#include <nlohmann/json.hpp>
+
+#include "pipekit/nsq/broker.hpp"
+#include "pipekit/nsq/protocol.hpp"
+
+namespace net = boost::asio;
+using tcp = net::ip::tcp;
+using namespace pipekit::nsq;
+using namespace std::chrono_literals;
+
+namespace {
+
+struct running_broker {
+  explicit running_broker(broker_options o = make_options()) : b(o) {
+    b.start();
+    thread = std::thread([this] { b.run(); });
+  }
+  ~running_broker() {
+    b.stop();
+    thread.join();
+  }
+  static broker_options make_options() {
+    broker_options o;
+    o.tcp_address = "127.0.0.1:0";
+    o.http_address = "127.0.0.1:0";
+    o.queue_scan_interval = 20ms;
+    return o;
+  }
+  broker b;
+  std::thread thread;
+};
+
+// A blocking client with a receive timeout.
+class client {
+ public:
+  explicit client(std::uint16_t port, bool magic = true) : socket_(io_) {
+    socket_.connect(tcp::endpoint(net::ip::make_address("127.0.0.1"), port));
+    set_timeout(5000ms);
+    if (magic) send(std::string(magic_v2));
+  }
+  void set_timeout(std::chrono::milliseconds ms) {
+    timeval tv{static_cast<time_t>(ms.count() / 1000), static_cast<suseconds_t>((ms.count() % 1000) * 1000)};
+    ::setsockopt(socket_.native_handle(), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  }
+  void send(const std::string& bytes) { net::write(socket_, net::buffer(bytes)); }
+  void cmd(const std::string& line) { send(line + "\n"); }
+  void cmd(const std::string& line, const std::string& body) {
+    std::string out;
+    append_command(out, line, body);
+    send(out);
+  }
+  // The next frame; type -1 when the connection closed, -2 on timeout.
+  std::pair<int, std::string> next() {
+    for (;;) {
+      frame f;
+      auto n = parse_frame(buf_, f);
+      if (n > 0) {
+        std::pair<int, std::string> r{static_cast<int>(f.type), std::string(f.data)};
+        buf_.erase(0, static_cast<std::size_t>(n));
+        return r;
+      }
+      char tmp[65536];
+      // recv(2) itself: Asio's blocking read would wait past SO_RCVTIMEO.
+      ssize_t got = ::recv(socket_.native_handle(), tmp, sizeof tmp, 0);
+      if (got < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return {-2, ""};
+      if (got <= 0) return {-1, "closed"};
+      buf_.append(tmp, static_cast<std::size_t>(got));
+    }
+  }
+  // The next frame that is not a heartbeat (heartbeats are answered with NOP, as clients do).
+  std::pair<int, std::string> next_data() {
+    for (;;) {
+      auto f = next();
+      if (!(f.first == 0 && f.second == heartbeat_body)) return f;
+      if (!answer_heartbeats) continue;
+      boost::system::error_code ec;
+      net::write(socket_, net::buffer(std::string("NOP\n")), ec);
+    }
+  }
+  std::string response() {
+    auto f = next_data();
+    if (f.first != 0) return "frame " + std::to_string(f.first) + ": " + f.second;
+    return f.second;
+  }
+  std::string error() {
+    auto f = next_data();
+    if (f.first != 1) return "frame " + std::to_string(f.first) + ": " + f.second;
+    return f.second;
+  }
+  message_view msg(std::string& storage) {
+    auto f = next_data();
+    REQUIRE(f.first == 2);
+    storage = f.second;
+    message_view m;
+    REQUIRE(parse_message(storage, m));
+    return m;
+  }
+  bool closed() {
+    auto f = next_data();
+    return f.first == -1;
+  }
+  bool silent_for(std::chrono::milliseconds ms) {
+    set_timeout(ms);
+    auto f = next_data();
+    set_timeout(5000ms);
+    return f.first == -2;
+  }
+  void identify(const nlohmann::json& j) {
+    cmd("IDENTIFY", j.dump());
+  }
+  void subscribe(const std::string& topic, const std::string& channel, int rdy) {
+    cmd("SUB " + topic + " " + channel);
+    REQUIRE(response() == "OK");
+    cmd("RDY " + std::to_string(rdy));
+  }
+  void pub(const std::string& topic, const std::string& body) {
+    cmd("PUB " + topic, body);
+    REQUIRE(response() == "OK");
+  }
+
+  bool answer_heartbeats = true;
+
+ private:
+  net::io_context io_;
+  tcp::socket socket_;
+  std::string buf_;
+};
+
+}  // namespace
+
+TEST_CASE("nsq-broker: publish, subscribe, deliver, finish", "[nsq]") {
+  running_broker rb;
+  auto port = rb.b.tcp_port();
+  client consumer(port);
+  consumer.identify({{"feature_negotiation", true}, {"client_id", "c1"}, {"user_agent", "test/1"}});
+  auto features = nlohmann::json::parse(consumer.response());
+  CHECK(features["max_rdy_count"] == 2500);
+  CHECK(features["msg_timeout"] == 60000);
+  CHECK(features["max_msg_timeout"] == 900000);
+  CHECK(features["snappy"] == false);
+  CHECK(features["deflate"] == false);
+  CHECK(features["output_buffer_size"] == 16384);
+  CHECK(features["output_buffer_timeout"] == 250);
+  consumer.subscribe("t1", "ch", 10);
+
+  client producer(port);
+  producer.identify({{"client_id", "p"}});
+  CHECK(producer.response() == "OK");
+  producer.pub("t1", "hello");
+  std::string mpub;
+  append_mpub(mpub, "t1", std::vector<std::string>{"a", "b", "c"});
+  producer.send(mpub);
+  CHECK(producer.response() == "OK");
+
+  std::string s1, s2;
+  auto m = consumer.msg(s1);
+  CHECK(m.body == "hello");
+  CHECK(m.attempts == 1);
+  CHECK(m.timestamp_ns > 0);
+  consumer.cmd("FIN " + std::string(m.id));
+  for (const char* want : {"a", "b", "c"}) {
+    auto x = consumer.msg(s2);
+    CHECK(x.body == want);
+    consumer.cmd("FIN " + std::string(x.id));
+  }
+  consumer.cmd("NOP");
+  CHECK(consumer.silent_for(200ms));
+  consumer.cmd("CLS");
+  CHECK(consumer.response() == "CLOSE_WAIT");
+}
+
+TEST_CASE("nsq-broker: every channel gets a copy, consumers of one channel share by RDY", "[nsq]") {
+  running_broker rb;
+  auto port = rb.b.tcp_port();
+  client a(port), b(port), c(port);
+  a.subscribe("t", "one", 1);
+  b.subscribe("t", "one", 1);
+  c.subscribe("t", "two", 5);
+  client p(port);
+  p.pub("t", "m1");
+  p.pub("t", "m2");
+  std::string s;
+  auto ma = a.msg(s);
+  std::string body_a(ma.body);
+  std::string s2;
+  auto mb = b.msg(s2);
+  CHECK(body_a != std::string(mb.body));
+  std::string s3, s4;
+  CHECK(c.msg(s3).body == "m1");
+  CHECK(c.msg(s4).body == "m2");
+  CHECK(a.silent_for(100ms));  // RDY 1 and one in flight
+}
+
+TEST_CASE("nsq-broker: a topic's backlog goes to its first channel; new channels get new messages", "[nsq]") {
+  running_broker rb;
+  auto port = rb.b.tcp_port();
+  client p(port);
+  p.pub("bk", "early");
+  client a(port);
+  a.subscribe("bk", "first", 5);
+  std::string s;
+  CHECK(a.msg(s).body == "early");
+}
+
+TEST_CASE("nsq-broker: REQ, timeouts and TOUCH requeue with attempts counted", "[nsq]") {
+  running_broker rb;
+  auto port = rb.b.tcp_port();
+  client c(port);
+  c.identify({{"msg_timeout", 1000}});
+  CHECK(c.response() == "OK");
+  c.subscribe("rq", "ch", 1);
+  client p(port);
+  p.pub("rq", "x");
+  std::string s;
+  auto m = c.msg(s);
+  CHECK(m.attempts == 1);
+  c.cmd("REQ " + std::string(m.id) + " 0");
+  auto m2 = c.msg(s);
+  CHECK(m2.attempts == 2);
+  auto t0 = std::chrono::steady_clock::now();
+  c.cmd("REQ " + std::string(m2.id) + " 300");
+  auto m3 = c.msg(s);
+  CHECK(m3.attempts == 3);
+  CHECK(std::chrono::steady_clock::now() - t0 >= 250ms);
+  // Not FINished: back after msg_timeout (1 s), TOUCH first pushes that out.
+  t0 = std::chrono::steady_clock::now();
+  std::this_thread::sleep_for(600ms);
+  c.cmd("TOUCH " + std::string(m3.id));
+  auto m4 = c.msg(s);
+  auto waited = std::chrono::steady_clock::now() - t0;
+  CHECK(m4.attempts == 4);
+  CHECK(waited >= 1400ms);
+  c.cmd("FIN " + std::string(m4.id));
+  c.cmd("FIN " + std::string(m4.id));
+  CHECK(c.error() == "E_FIN_FAILED FIN " + std::string(m4.id) + " failed ID not in flight");
+  c.cmd("REQ 0000000000009999 0");
+  CHECK(c.error() == "E_REQ_FAILED REQ 0000000000009999 failed ID not in flight");
+  c.cmd("TOUCH 0000000000009999");
+  CHECK(c.error() == "E_TOUCH_FAILED TOUCH 0000000000009999 failed ID not in flight");
+  c.cmd("NOP");  // still connected: those are not fatal
+  p.pub("rq", "y");
+  CHECK(c.msg(s).body == "y");
+}
+
+TEST_CASE("nsq-broker: a consumer's in-flight messages go to another when it disconnects", "[nsq]") {
+  running_broker rb;
+  auto port = rb.b.tcp_port();
+  client p(port);
+  auto a = std::make_unique<client>(port);
+  a->subscribe("dc", "ch", 1);
+  p.pub("dc", "z");
+  std::string s;
+  CHECK(a->msg(s).body == "z");
+  client b(port);
+  b.subscribe("dc", "ch", 1);
+  a.reset();
+  auto m = b.msg(s);
+  CHECK(m.body == "z");
+  CHECK(m.attempts == 2);
+}
+
+TEST_CASE("nsq-broker: DPUB defers delivery", "[nsq]") {
+  running_broker rb;
+  auto port = rb.b.tcp_port();
+  client c(port);
+  c.subscribe("dp", "ch", 5);
+  client p(port);
+  auto t0 = std::chrono::steady_clock::now();
+  p.cmd("DPUB dp 300", "later");
+  CHECK(p.response() == "OK");
+  p.pub("dp", "now");
+  std::string s;
+  CHECK(c.msg(s).body == "now");
+  CHECK(c.msg(s).body == "later");
+  CHECK(std::chrono::steady_clock::now() - t0 >= 250ms);
+  p.cmd("DPUB dp 3600001", "x");
+  CHECK(p.error() == "E_INVALID DPUB timeout 3600001 out of range 0-3600000");
+  CHECK(p.closed());
+}
+
+TEST_CASE("nsq-broker: #ephemeral channels go with their last consumer", "[nsq]") {
+  running_broker rb;
+  auto port = rb.b.tcp_port();
+  client p(port);
+  {
+    client c(port);
+    c.subscribe("ep", "tmp#ephemeral", 0);
+    p.pub("ep", "old");
+  }
+  std::this_thread::sleep_for(100ms);
+  client c2(port);
+  c2.subscribe("ep", "tmp#ephemeral", 5);
+  CHECK(c2.silent_for(200ms));
+  p.pub("ep", "new");
+  std::string s;
+  CHECK(c2.msg(s).body == "new");
+}
+
+TEST_CASE("nsq-broker: fatal errors close only their connection", "[nsq]") {
+  running_broker rb;
+  auto port = rb.b.tcp_port();
+  client bystander(port);
+  bystander.subscribe("ok", "ch", 5);
+
+  SECTION("bad magic") {
+    client c(port, false);
+    c.send("  V1");
+    CHECK(c.error() == "E_BAD_PROTOCOL");
+    CHECK(c.closed());
+  }
+  SECTION("garbage") {
+    client c(port);
+    c.cmd("HELLO world");
+    CHECK(c.error() == "E_INVALID invalid command HELLO");
+    CHECK(c.closed());
+  }
+  SECTION("bad topic") {
+    client c(port);
+    c.cmd("PUB bad/topic", "x");
+    CHECK(c.error() == "E_BAD_TOPIC PUB topic name \"bad/topic\" is not valid");
+    CHECK(c.closed());
+  }
+  SECTION("bad channel") {
+    client c(port);
+    c.cmd("SUB t bad!");
+    CHECK(c.error() == "E_BAD_CHANNEL SUB channel name \"bad!\" is not valid");
+    CHECK(c.closed());
+  }
+  SECTION("oversized message") {
+    client c(port);
+    std::string hdr = "PUB t\n";
+    char len[4];
+    put_u32(len, 2 * 1024 * 1024);
+    c.send(hdr + std::string(len, 4));
+    CHECK(c.error() == "E_BAD_MESSAGE PUB message too big 2097152 > 1048576");
+    CHECK(c.closed());
+  }
+  SECTION("oversized MPUB body") {
+    client c(port);
+    char len[4];
+    put_u32(len, 6 * 1024 * 1024);
+    c.send("MPUB t\n" + std::string(len, 4));
+    CHECK(c.error() == "E_BAD_BODY MPUB body too big 6291456 > 5242880");
+    CHECK(c.closed());
+  }
+  SECTION("bad IDENTIFY") {
+    client c(port);
+    c.identify({{"heartbeat_interval", 10}});
+    CHECK(c.error() == "E_BAD_BODY IDENTIFY heartbeat interval (10) is invalid");
+    CHECK(c.closed());
+  }
+  SECTION("RDY out of range, RDY before SUB") {
+    client c(port);
+    c.subscribe("t", "c", 1);
+    c.cmd("RDY 2501");
+    CHECK(c.error() == "E_INVALID RDY count 2501 out of range 0-2500");
+    CHECK(c.closed());
+    client d(port);
+    d.cmd("RDY 1");
+    CHECK(d.error() == "E_INVALID cannot RDY in current state");
+    CHECK(d.closed());
+  }
+  SECTION("SUB with heartbeats disabled") {
+    client c(port);
+    c.identify({{"heartbeat_interval", -1}});
+    CHECK(c.response() == "OK");
+    c.cmd("SUB t c");
+    CHECK(c.error() == "E_INVALID cannot SUB with heartbeats disabled");
+    CHECK(c.closed());
+  }
+  SECTION("AUTH is disabled") {
+    client c(port);
+    c.cmd("AUTH", "secret");
+    CHECK(c.error() == "E_AUTH_DISABLED AUTH Disabled");
+    CHECK(c.closed());
+  }
+  client p(port);
+  p.pub("ok", "still here");
+  std::string s;
+  CHECK(bystander.msg(s).body == "still here");
+}
+
+TEST_CASE("nsq-broker: heartbeats, the client timeout and a stall mid-frame", "[nsq]") {
+  running_broker rb;
+  auto port = rb.b.tcp_port();
+  client bystander(port);  // default heartbeats (30 s): it need not answer during the test
+  bystander.subscribe("hb", "ch", 5);
+
+  SECTION("a heartbeat every interval; silence for two intervals closes") {
+    client c(port);
+    c.identify({{"heartbeat_interval", 1000}});
+    CHECK(c.response() == "OK");
+    auto t0 = std::chrono::steady_clock::now();
+    auto f = c.next();
+    CHECK(f.first == 0);
+    CHECK(f.second == "_heartbeat_");
+    auto dt = std::chrono::steady_clock::now() - t0;
+    CHECK(dt >= 800ms);
+    CHECK(dt <= 1500ms);
+    CHECK(c.closed());
+    CHECK(std::chrono::steady_clock::now() - t0 <= 2600ms);
+  }
+  SECTION("a stall inside PUB's body gets nsqd's read error, then the close") {
+    client c(port);
+    c.identify({{"heartbeat_interval", 1000}});
+    CHECK(c.response() == "OK");
+    char len[4];
+    put_u32(len, 10);
+    c.answer_heartbeats = false;  // stalled: it does not even answer heartbeats
+    c.send("PUB hb\n" + std::string(len, 4) + "abc");
+    CHECK(c.error() == "E_BAD_MESSAGE PUB failed to read message body");
+    CHECK(c.closed());
+  }
+  bystander.cmd("NOP");
+  client p(port);
+  p.pub("hb", "after");
+  std::string s;
+  CHECK(bystander.msg(s).body == "after");
+}
