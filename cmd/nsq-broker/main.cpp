@@ -40,6 +40,7 @@ int main(int argc, char** argv) {
   pipekit::cli::init_app(app, tool);
   pipekit::cli::log_flags log;
   pipekit::cli::add_log_flags(app, log);
+  pipekit::cli::add_config_flag(app);
 
   pipekit::nsq::broker_options o;
   app.add_option("--tcp-address", o.tcp_address, "<addr>:<port> to listen on for TCP clients")->capture_default_str();

@@ -4,6 +4,7 @@ complete -c nsq-broker -l version -d 'Print name, version and git commit, then e
 complete -c nsq-broker -s v -l verbose -d 'More log output on stderr (debug)'
 complete -c nsq-broker -s q -l quiet -d 'Less log output on stderr (errors only)'
 complete -c nsq-broker -l log-format -r -f -d 'Log format on stderr'
+complete -c nsq-broker -l config -r -F -d 'Read flags from a TOML file (nsqlookupd/nsqd style: tcp_address = `...`)'
 complete -c nsq-broker -l tcp-address -r -f -d '<addr>:<port> to listen on for TCP clients'
 complete -c nsq-broker -l http-address -r -f -d '<addr>:<port> to listen on for HTTP clients'
 complete -c nsq-broker -l broadcast-address -r -f -d 'address registered with lookupd (default: the TCP listen IP, 127.0.0.1 for any)'

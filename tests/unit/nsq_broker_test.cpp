@@ -433,3 +433,165 @@ TEST_CASE("nsq-broker: heartbeats, the client timeout and a stall mid-frame", "[
   std::string s;
   CHECK(bystander.msg(s).body == "after");
 }
+
+namespace {
+
+struct http_reply {
+  int status = 0;
+  std::string body;
+};
+
+// One HTTP/1.1 request on its own connection.
+http_reply http(std::uint16_t port, const std::string& method, const std::string& target, const std::string& body = "") {
+  net::io_context io;
+  tcp::socket s(io);
+  s.connect(tcp::endpoint(net::ip::make_address("127.0.0.1"), port));
+  std::string req = method + " " + target + " HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\nContent-Length: " +
+                    std::to_string(body.size()) + "\r\n\r\n" + body;
+  net::write(s, net::buffer(req));
+  std::string resp;
+  boost::system::error_code ec;
+  char tmp[65536];
+  for (;;) {
+    std::size_t n = s.read_some(net::buffer(tmp), ec);
+    if (ec) break;
+    resp.append(tmp, n);
+  }
+  http_reply r;
+  if (resp.size() > 12) r.status = std::stoi(resp.substr(9, 3));
+  auto hdr_end = resp.find("\r\n\r\n");
+  if (hdr_end != std::string::npos) r.body = resp.substr(hdr_end + 4);
+  return r;
+}
+
+}  // namespace
+
+TEST_CASE("nsq-broker HTTP: ping, info, pub, mpub and their errors", "[nsq]") {
+  auto o = running_broker::make_options();
+  o.max_msg_size = 100;
+  running_broker rb(o);
+  auto hp = rb.b.http_port();
+  REQUIRE(hp != 0);
+  CHECK(http(hp, "GET", "/ping").body == "OK");
+  auto info = nlohmann::json::parse(http(hp, "GET", "/info").body);
+  CHECK(info["tcp_port"] == rb.b.tcp_port());
+  CHECK(info["http_port"] == hp);
+  CHECK(info["broadcast_address"] == "127.0.0.1");
+  CHECK(info["version"] == "1.3.0");
+
+  client c(rb.b.tcp_port());
+  c.subscribe("h", "ch", 10);
+  auto r = http(hp, "POST", "/pub?topic=h", "one");
+  CHECK(r.status == 200);
+  CHECK(r.body == "OK");
+  CHECK(http(hp, "POST", "/mpub?topic=h", "two\nthree\n\nfour\n").body == "OK");
+  std::string bin;
+  char len[4];
+  put_u32(len, 2);
+  bin.append(len, 4);
+  for (std::string m : {"five", "six"}) {
+    put_u32(len, static_cast<std::uint32_t>(m.size()));
+    bin.append(len, 4).append(m);
+  }
+  CHECK(http(hp, "POST", "/mpub?topic=h&binary=true", bin).body == "OK");
+  std::string s;
+  for (const char* want : {"one", "two", "three", "four", "five", "six"}) {
+    auto m = c.msg(s);
+    CHECK(m.body == want);
+    c.cmd("FIN " + std::string(m.id));
+  }
+  auto t0 = std::chrono::steady_clock::now();
+  CHECK(http(hp, "POST", "/pub?topic=h&defer=300", "later").status == 200);
+  CHECK(c.msg(s).body == "later");
+  CHECK(std::chrono::steady_clock::now() - t0 >= 250ms);
+
+  auto err = [&](const std::string& method, const std::string& target, const std::string& body, int status,
+                 const std::string& code) {
+    auto e = http(hp, method, target, body);
+    CHECK(e.status == status);
+    CHECK(e.body == "{\"message\":\"" + code + "\"}");
+  };
+  err("POST", "/pub", "x", 400, "MISSING_ARG_TOPIC");
+  err("POST", "/pub?topic=a/b", "x", 400, "INVALID_TOPIC");
+  err("POST", "/pub?topic=h", "", 400, "MSG_EMPTY");
+  err("POST", "/pub?topic=h", std::string(101, 'x'), 413, "MSG_TOO_BIG");
+  err("POST", "/pub?topic=h&defer=x", "x", 400, "INVALID_DEFER");
+  err("POST", "/mpub?topic=h", std::string(101, 'x') + "\n", 413, "MSG_TOO_BIG");
+  err("POST", "/mpub?topic=h&binary=true", "\0\0", 413, "BAD_BODY");
+  err("GET", "/nope", "", 404, "NOT_FOUND");
+  err("POST", "/topic/delete?topic=nope", "", 404, "TOPIC_NOT_FOUND");
+  err("POST", "/channel/delete?topic=h&channel=nope", "", 404, "CHANNEL_NOT_FOUND");
+  err("POST", "/channel/create?topic=h", "", 400, "MISSING_ARG_CHANNEL");
+}
+
+TEST_CASE("nsq-broker HTTP: stats, pause, empty, delete, metrics", "[nsq]") {
+  running_broker rb;
+  auto hp = rb.b.http_port();
+  client c(rb.b.tcp_port());
+  c.identify({{"client_id", "consumer-1"}});
+  CHECK(c.response() == "OK");
+  c.subscribe("st", "live", 10);
+  CHECK(http(hp, "POST", "/channel/create?topic=st&channel=idle").status == 200);
+  CHECK(http(hp, "POST", "/topic/create?topic=other").status == 200);
+  CHECK(http(hp, "POST", "/pub?topic=st", "m1").status == 200);
+  std::string s;
+  auto m = c.msg(s);  // in flight on "live"
+
+  auto j = nlohmann::json::parse(http(hp, "GET", "/stats?format=json&topic=st").body);
+  REQUIRE(j["topics"].size() == 1);
+  auto& t = j["topics"][0];
+  CHECK(t["topic_name"] == "st");
+  CHECK(t["message_count"] == 1);
+  REQUIRE(t["channels"].size() == 2);
+  auto& idle = t["channels"][0];
+  auto& live = t["channels"][1];
+  CHECK(idle["channel_name"] == "idle");
+  CHECK(idle["depth"] == 1);
+  CHECK(live["in_flight_count"] == 1);
+  CHECK(live["client_count"] == 1);
+  CHECK(live["clients"][0]["client_id"] == "consumer-1");
+  CHECK(live["clients"][0]["ready_count"] == 10);
+  j = nlohmann::json::parse(http(hp, "GET", "/stats?format=json&topic=st&channel=live&include_clients=false").body);
+  CHECK(j["topics"][0]["channels"].size() == 1);
+  CHECK(j["topics"][0]["channels"][0]["clients"].empty());
+  CHECK(http(hp, "GET", "/stats").body.find("[st ") != std::string::npos);
+
+  // Pause a channel: nothing is delivered until unpause.
+  c.cmd("FIN " + std::string(m.id));
+  CHECK(http(hp, "POST", "/channel/pause?topic=st&channel=live").status == 200);
+  CHECK(http(hp, "POST", "/pub?topic=st", "m2").status == 200);
+  CHECK(c.silent_for(200ms));
+  j = nlohmann::json::parse(http(hp, "GET", "/stats?format=json&topic=st&channel=live").body);
+  CHECK(j["topics"][0]["channels"][0]["paused"] == true);
+  CHECK(http(hp, "POST", "/channel/unpause?topic=st&channel=live").status == 200);
+  m = c.msg(s);
+  CHECK(m.body == "m2");
+  c.cmd("FIN " + std::string(m.id));
+
+  // Pause the topic: messages wait in the topic.
+  CHECK(http(hp, "POST", "/topic/pause?topic=st").status == 200);
+  CHECK(http(hp, "POST", "/pub?topic=st", "m3").status == 200);
+  CHECK(c.silent_for(200ms));
+  j = nlohmann::json::parse(http(hp, "GET", "/stats?format=json&topic=st").body);
+  CHECK(j["topics"][0]["depth"] == 1);
+  CHECK(http(hp, "POST", "/topic/unpause?topic=st").status == 200);
+  CHECK(c.msg(s).body == "m3");
+
+  // Empty and delete.
+  CHECK(http(hp, "POST", "/channel/empty?topic=st&channel=idle").status == 200);
+  j = nlohmann::json::parse(http(hp, "GET", "/stats?format=json&topic=st&channel=idle").body);
+  CHECK(j["topics"][0]["channels"][0]["depth"] == 0);
+  CHECK(http(hp, "POST", "/channel/delete?topic=st&channel=idle").status == 200);
+  CHECK(http(hp, "POST", "/topic/delete?topic=other").status == 200);
+  j = nlohmann::json::parse(http(hp, "GET", "/stats?format=json").body);
+  CHECK(j["topics"].size() == 1);
+  CHECK(j["topics"][0]["channels"].size() == 1);
+
+  auto metrics = http(hp, "GET", "/metrics").body;
+  CHECK(metrics.find("nsq_topic_messages_total{topic=\"st\"} 3") != std::string::npos);
+  CHECK(metrics.find("nsq_channel_clients{topic=\"st\",channel=\"live\"} 1") != std::string::npos);
+
+  // Deleting a channel disconnects its consumers.
+  CHECK(http(hp, "POST", "/channel/delete?topic=st&channel=live").status == 200);
+  CHECK(c.closed());
+}

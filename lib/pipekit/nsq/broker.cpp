@@ -13,6 +13,7 @@
 #include "pipekit/cli/exit_code.hpp"
 #include "pipekit/log/log.hpp"
 #include "pipekit/nsq/broker_internal.hpp"
+#include "pipekit/nsq/names.hpp"
 #include "pipekit/util/parse.hpp"
 
 namespace pipekit::nsq {
@@ -28,12 +29,7 @@ std::int64_t wall_ns() noexcept {
 
 namespace {
 constexpr std::int64_t ns_per_ms = 1000000;
-constexpr std::string_view ephemeral_suffix = "#ephemeral";
 constexpr std::size_t read_chunk = 64 * 1024;
-
-bool is_ephemeral(std::string_view name) {
-  return name.size() >= ephemeral_suffix.size() && name.substr(name.size() - ephemeral_suffix.size()) == ephemeral_suffix;
-}
 
 // The queue behind the memory queue until the disk queue exists: encoded messages in memory.
 class memory_backend final : public backend_queue {
@@ -56,19 +52,6 @@ class memory_backend final : public backend_queue {
 };
 
 }  // namespace
-
-// TODO(names): replace with pipekit/nsq/names.hpp once it is on main: nsqd's rules, 1-64 of
-// [.a-zA-Z0-9_-], optionally ending in "#ephemeral".
-bool valid_topic_name(std::string_view name) noexcept {
-  if (name.empty() || name.size() > 64) return false;
-  std::string_view base = is_ephemeral(name) ? name.substr(0, name.size() - ephemeral_suffix.size()) : name;
-  if (base.empty()) return false;
-  return std::all_of(base.begin(), base.end(), [](char c) {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' || c == '_' ||
-           c == '-';
-  });
-}
-bool valid_channel_name(std::string_view name) noexcept { return valid_topic_name(name); }
 
 std::unique_ptr<backend_queue> make_memory_backend() { return std::make_unique<memory_backend>(); }
 
@@ -128,8 +111,8 @@ broker::impl::impl(broker_options o) : opts(std::move(o)) {
   limits.max_body_size = opts.max_body_size;
   limits.max_rdy_count = opts.max_rdy_count;
   limits.max_req_timeout_ms = opts.max_req_timeout.count();
-  limits.valid_topic = valid_topic_name;
-  limits.valid_channel = valid_channel_name;
+  limits.valid_topic = is_valid_topic_name;
+  limits.valid_channel = is_valid_channel_name;
   id_limits.max_heartbeat_interval_ms = opts.max_heartbeat_interval.count();
   id_limits.max_output_buffer_size = opts.max_output_buffer_size;
   id_limits.max_output_buffer_timeout_ms = opts.max_output_buffer_timeout.count();

@@ -318,7 +318,5 @@ class http_frontend {
 };
 std::unique_ptr<http_frontend> make_http_frontend(broker::impl& b, const std::string& address);
 
-bool valid_topic_name(std::string_view name) noexcept;
-bool valid_channel_name(std::string_view name) noexcept;
 
 }  // namespace pipekit::nsq
