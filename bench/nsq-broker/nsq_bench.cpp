@@ -121,6 +121,7 @@ int main(int argc, char** argv) {
   std::vector<std::int64_t> lat_all;
   std::mutex lat_mu;
   std::atomic<bool> stop{false};
+  std::atomic<std::int64_t> done_ns{0};
   std::int64_t sub_start = 0, sub_end = 0, pub_start = 0, pub_end = 0;
 
   std::vector<std::thread> sub_threads;
@@ -150,7 +151,7 @@ int main(int argc, char** argv) {
                   if (!parse_message(f.data, m)) return;
                   if (m.body.size() >= 8) lat.push_back(now - static_cast<std::int64_t>(get_u64(m.body.data())));
                   fins.append("FIN ").append(m.id).push_back('\n');
-                  received.fetch_add(1, std::memory_order_relaxed);
+                  if (received.fetch_add(1, std::memory_order_relaxed) + 1 == count) done_ns.store(mono_ns());
                 } else if (f.type == frame_type::response && f.data == heartbeat_body) {
                   fins.append("NOP\n");
                 }
@@ -199,8 +200,15 @@ int main(int argc, char** argv) {
     if (pid) std::printf("broker RSS after publish: %ld KiB\n", rss_kb(pid));
   }
   if (do_sub) {
+    // The consumer that takes the last message stops; the others may be blocked in a read.
+    while (done_ns.load() == 0) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    stop.store(true);
+    for (auto& c : sub_conns) {
+      boost::system::error_code ec;
+      c->s.shutdown(tcp::socket::shutdown_both, ec);
+    }
     for (auto& t : sub_threads) t.join();
-    sub_end = mono_ns();
+    sub_end = done_ns.load();
     double secs = static_cast<double>(sub_end - sub_start) / 1e9;
     std::printf("consume: %ld msgs in %.3f s: %.0f msgs/s\n", received.load(), secs,
                 static_cast<double>(received.load()) / secs);
