@@ -5,6 +5,7 @@
 
 #include <cerrno>
 
+#include <algorithm>
 #include <chrono>
 #include <string>
 #include <thread>
@@ -594,4 +595,100 @@ TEST_CASE("nsq-broker HTTP: stats, pause, empty, delete, metrics", "[nsq]") {
   // Deleting a channel disconnects its consumers.
   CHECK(http(hp, "POST", "/channel/delete?topic=st&channel=live").status == 200);
   CHECK(c.closed());
+}
+
+namespace {
+
+// A stand-in lookupd: accepts connections, answers every command with a framed "OK" (IDENTIFY with a
+// JSON object), and records the command lines it saw.
+class fake_lookupd {
+ public:
+  fake_lookupd() : acceptor_(io_, tcp::endpoint(net::ip::make_address("127.0.0.1"), 0)) {}
+  std::uint16_t port() const { return acceptor_.local_endpoint().port(); }
+  // Accepts one connection and reads until `until` has been seen (or the timeout); returns the lines.
+  std::vector<std::string> session(const std::string& until, bool close_after = false) {
+    tcp::socket s(io_);
+    acceptor_.accept(s);
+    timeval tv{5, 0};
+    ::setsockopt(s.native_handle(), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    std::string buf;
+    std::vector<std::string> lines;
+    auto answer = [&](const std::string& data) {
+      char len[4];
+      put_u32(len, static_cast<std::uint32_t>(data.size()));
+      net::write(s, net::buffer(std::string(len, 4) + data));
+    };
+    bool magic = false;
+    for (;;) {
+      char tmp[4096];
+      ssize_t got = ::recv(s.native_handle(), tmp, sizeof tmp, 0);
+      if (got <= 0) break;
+      buf.append(tmp, static_cast<std::size_t>(got));
+      if (!magic && buf.size() >= 4) {
+        lines.push_back(buf.substr(0, 4));
+        buf.erase(0, 4);
+        magic = true;
+      }
+      bool done = false;
+      for (;;) {
+        auto nl = buf.find('\n');
+        if (nl == std::string::npos) break;
+        std::string line = buf.substr(0, nl);
+        if (line == "IDENTIFY") {
+          if (buf.size() < nl + 5) break;
+          std::uint32_t n = get_u32(buf.data() + nl + 1);
+          if (buf.size() < nl + 5 + n) break;
+          lines.push_back("IDENTIFY " + buf.substr(nl + 5, n));
+          buf.erase(0, nl + 5 + n);
+          answer(R"({"tcp_port":4160})");
+        } else {
+          lines.push_back(line);
+          buf.erase(0, nl + 1);
+          answer("OK");
+        }
+        if (lines.back() == until) done = true;
+      }
+      if (done) break;
+    }
+    if (close_after) s.close();
+    else kept_.push_back(std::move(s));
+    return lines;
+  }
+
+ private:
+  net::io_context io_;
+  tcp::acceptor acceptor_;
+  std::vector<tcp::socket> kept_;
+};
+
+bool has(const std::vector<std::string>& v, const std::string& s) { return std::find(v.begin(), v.end(), s) != v.end(); }
+
+}  // namespace
+
+TEST_CASE("nsq-broker registers with lookupd and re-registers after a reconnect", "[nsq]") {
+  fake_lookupd lookupd;
+  auto o = running_broker::make_options();
+  o.lookupd_tcp_addresses = {"127.0.0.1:" + std::to_string(lookupd.port())};
+  running_broker rb(o);
+  client c(rb.b.tcp_port());
+  c.subscribe("lt", "lc", 1);
+  auto first = lookupd.session("REGISTER lt lc", true);
+  REQUIRE(first.size() >= 3);
+  CHECK(first[0] == "  V1");
+  REQUIRE(first[1].rfind("IDENTIFY ", 0) == 0);
+  auto id = nlohmann::json::parse(first[1].substr(9));
+  CHECK(id["tcp_port"] == rb.b.tcp_port());
+  CHECK(id["http_port"] == rb.b.http_port());
+  CHECK(id["broadcast_address"] == "127.0.0.1");
+  CHECK(has(first, "REGISTER lt"));
+  // The connection dropped: the broker comes back (after its backoff) and registers everything again.
+  auto t0 = std::chrono::steady_clock::now();
+  auto second = lookupd.session("REGISTER lt lc");
+  CHECK(std::chrono::steady_clock::now() - t0 < 4s);
+  CHECK(has(second, "REGISTER lt"));
+  CHECK(has(second, "REGISTER lt lc"));
+  // Changes are sent as they happen.
+  c.cmd("CLS");
+  CHECK(c.response() == "CLOSE_WAIT");
+  CHECK(http(rb.b.http_port(), "POST", "/channel/delete?topic=lt&channel=lc").status == 200);
 }

@@ -126,7 +126,9 @@ topic& broker::impl::get_topic(std::string_view name) {
   auto t = std::make_unique<topic>(std::string(name), static_cast<std::size_t>(opts.mem_queue_size),
                                    make_memory_backend());
   log::info("TOPIC({}): created", name);
-  return *topics.emplace(std::string(name), std::move(t)).first->second;
+  topic& ref = *topics.emplace(std::string(name), std::move(t)).first->second;
+  notify_lookupd(true, name);
+  return ref;
 }
 
 channel& broker::impl::get_channel(topic& t, std::string_view name) {
@@ -136,6 +138,7 @@ channel& broker::impl::get_channel(topic& t, std::string_view name) {
                                      make_memory_backend());
   log::info("TOPIC({}): new channel({})", t.name, name);
   channel& ref = *t.channels.emplace(std::string(name), std::move(c)).first->second;
+  notify_lookupd(true, t.name, name);
   pump(t);  // a topic's backlog goes to its first channel
   return ref;
 }
@@ -163,6 +166,7 @@ void broker::impl::delete_channel(topic& t, std::string_view name) {
     conn->close();
   }
   log::info("TOPIC({}): deleting channel({})", t.name, name);
+  notify_lookupd(false, t.name, name);
   t.channels.erase(it);
   if (t.ephemeral && t.channels.empty()) delete_topic(t.name);
 }
@@ -172,6 +176,8 @@ void broker::impl::delete_topic(std::string_view name) {
   if (it == topics.end()) return;
   std::unique_ptr<topic> t = std::move(it->second);
   topics.erase(it);
+  for (auto& [cname, c] : t->channels) notify_lookupd(false, t->name, cname);
+  notify_lookupd(false, t->name);
   for (auto& [cname, c] : t->channels) {
     std::vector<connection*> consumers = c->consumers;
     for (connection* conn : consumers) {
@@ -370,6 +376,7 @@ void broker::impl::shutdown() {
   boost::system::error_code ignored;
   tcp_acceptor.close(ignored);
   if (http) http->stop();
+  stop_lookup_peers();
   scan_timer.cancel();
   std::vector<std::shared_ptr<connection>> all;
   for (auto& [id, c] : connections) all.push_back(c);
@@ -761,6 +768,7 @@ void broker::start() {
     if (b.http) b.http_port = b.http->port();
   }
   b.accept();
+  b.start_lookup_peers();
   b.scan_timer.expires_after(b.opts.queue_scan_interval);
   b.scan_timer.async_wait([&b](const boost::system::error_code& e) {
     if (!e) b.scan();

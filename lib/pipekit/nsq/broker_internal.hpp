@@ -240,6 +240,12 @@ struct broker::impl {
   void deliver(channel& c);              // channel queue -> ready consumers
   bool put_channel(channel& c, message&& m);
 
+  // lookupd registration (broker_lookupd.cpp).
+  std::vector<std::shared_ptr<class lookup_peer>> lookup_peers;
+  void start_lookup_peers();
+  void stop_lookup_peers();
+  void notify_lookupd(bool registered, std::string_view topic_name, std::string_view channel_name = {});
+
   void accept();
   void scan();
   void remove_consumer(channel& c, connection& conn);
