@@ -36,8 +36,8 @@ async function waitListening() {
   throw new Error('nsq-broker did not start');
 }
 
-function writer() {
-  const w = new nsq.Writer('127.0.0.1', tcpPort);
+function writer(opts = {}) {
+  const w = new nsq.Writer('127.0.0.1', tcpPort, opts);
   return new Promise((resolve, reject) => {
     w.on('ready', () => resolve(w));
     w.on('error', reject);
@@ -115,6 +115,26 @@ try {
     await withTimeout(done, 10000, 'touch');
     await sleep(1200);
     check('a touched message is not redelivered', deliveries === 1, `${deliveries} deliveries`);
+  }
+
+  // Deflate both ways: a Writer and a Reader that negotiate it.
+  {
+    const dw = await writer({ deflate: true });
+    const bodies = [];
+    for (let i = 0; i < 300; i++) bodies.push(`deflated-${i}-${'x'.repeat(200)}`);
+    const seen = new Set();
+    const done = new Promise((resolve) => {
+      reader('js_deflate', 'ch', { maxInFlight: 20, deflate: true }, (m) => {
+        seen.add(m.body.toString());
+        m.finish();
+        if (seen.size === bodies.length) resolve();
+      });
+    });
+    await publish(dw, 'js_deflate', bodies.slice(0, 100));
+    for (const b of bodies.slice(100)) await publish(dw, 'js_deflate', b);
+    await withTimeout(done, 10000, 'deflate messages');
+    check('deflate: every message arrived intact', bodies.every((b) => seen.has(b)), `${seen.size}/${bodies.length}`);
+    dw.close();
   }
 
   // HTTP /pub, consumed over TCP (when the HTTP API is there).

@@ -8,6 +8,7 @@
 #include <boost/asio/post.hpp>
 #include <boost/asio/write.hpp>
 #include <nlohmann/json.hpp>
+#include <zlib.h>
 
 #include "pipekit/cli/error.hpp"
 #include "pipekit/cli/exit_code.hpp"
@@ -30,6 +31,7 @@ std::int64_t wall_ns() noexcept {
 namespace {
 constexpr std::int64_t ns_per_ms = 1000000;
 constexpr std::size_t read_chunk = 64 * 1024;
+constexpr int max_deflate_level = 6;  // nsqd --max-deflate-level
 
 // The queue behind the memory queue until the disk queue exists: encoded messages in memory.
 class memory_backend final : public backend_queue {
@@ -386,6 +388,48 @@ void broker::impl::shutdown() {
 
 // --- a connection ----------------------------------------------------------------------------
 
+// Raw deflate both ways (RFC 1951, no zlib header), as Go's compress/flate and nsqd use.
+struct zlib_streams {
+  z_stream def{};
+  z_stream inf{};
+  bool def_ok = false;
+  bool inf_ok = false;
+  ~zlib_streams() {
+    if (def_ok) deflateEnd(&def);
+    if (inf_ok) inflateEnd(&inf);
+  }
+};
+
+connection::~connection() = default;
+
+bool connection::start_deflate(int level) {
+  auto z = std::make_unique<zlib_streams>();
+  z->def_ok = deflateInit2(&z->def, level, Z_DEFLATED, -15, 8, Z_DEFAULT_STRATEGY) == Z_OK;
+  z->inf_ok = inflateInit2(&z->inf, -15) == Z_OK;
+  if (!z->def_ok || !z->inf_ok) return false;
+  z_ = std::move(z);
+  return true;
+}
+
+bool connection::inflate_into_input(const char* data, std::size_t n) {
+  z_stream& zs = z_->inf;
+  zs.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(data));
+  zs.avail_in = static_cast<uInt>(n);
+  while (zs.avail_in > 0) {
+    if (in_.size() - in_len_ < 16 * 1024) in_.resize(std::max(in_.size() * 2, in_len_ + read_chunk));
+    zs.next_out = reinterpret_cast<Bytef*>(in_.data() + in_len_);
+    zs.avail_out = static_cast<uInt>(in_.size() - in_len_);
+    int rc = ::inflate(&zs, Z_SYNC_FLUSH);
+    in_len_ = in_.size() - zs.avail_out;
+    if (rc == Z_BUF_ERROR && zs.avail_out > 0) break;  // needs more input
+    if (rc != Z_OK && rc != Z_BUF_ERROR) {
+      log::warn("TCP: client({}): bad deflate stream", info.remote_address);
+      return false;
+    }
+  }
+  return true;
+}
+
 connection::connection(broker::impl& b, tcp::socket socket, std::uint64_t id)
     : b_(b), socket_(std::move(socket)), timer_(b.io), in_(read_chunk) {
   info.id = id;
@@ -412,6 +456,20 @@ void connection::start() {
 
 void connection::read() {
   if (closed_ || fatal_) return;
+  if (z_) {
+    raw_.resize(read_chunk);
+    socket_.async_read_some(asio::buffer(raw_), [self = shared_from_this()](const boost::system::error_code& ec,
+                                                                          std::size_t n) {
+      if (ec) return self->close();
+      if (self->closed_) return;
+      std::size_t before = self->in_len_;
+      if (!self->inflate_into_input(self->raw_.data(), n)) return self->close();
+      std::size_t got = self->in_len_ - before;
+      self->in_len_ = before;
+      self->on_read(got);
+    });
+    return;
+  }
   if (in_.size() - in_len_ < read_chunk / 4) in_.resize(std::max(in_.size() * 2, in_len_ + read_chunk));
   socket_.async_read_some(asio::buffer(in_.data() + in_len_, in_.size() - in_len_),
                           [self = shared_from_this()](const boost::system::error_code& ec, std::size_t n) {
@@ -430,7 +488,6 @@ void connection::on_read(std::size_t n) {
   if (closed_) return;
   in_len_ += n;
   last_read_ns_ = steady_ns();
-  std::size_t pos = 0;
   if (!magic_ok_) {
     if (in_len_ < 4) return read();
     if (std::string_view(in_.data(), 4) != magic_v2) {
@@ -442,10 +499,32 @@ void connection::on_read(std::size_t n) {
       return;
     }
     magic_ok_ = true;
-    pos = 4;
+    std::memmove(in_.data(), in_.data() + 4, in_len_ - 4);
+    in_len_ -= 4;
   }
+  std::size_t pos = parse_input();
+  while (switch_input_ && !closed_ && !fatal_) {
+    // IDENTIFY started deflate: what follows it in the buffer is already compressed.
+    switch_input_ = false;
+    std::string rest(in_.data() + pos, in_len_ - pos);
+    in_len_ = 0;
+    if (!inflate_into_input(rest.data(), rest.size())) return close();
+    pos = parse_input();
+  }
+  if (closed_) return;
+  if (pos > 0) {
+    std::memmove(in_.data(), in_.data() + pos, in_len_ - pos);
+    in_len_ -= pos;
+  }
+  request_flush();
+  read();
+}
+
+// Parses and runs the commands in in_; returns the bytes they took.
+std::size_t connection::parse_input() {
+  std::size_t pos = 0;
   parse_context ctx;
-  while (pos < in_len_ && !fatal_ && !closed_) {
+  while (pos < in_len_ && !fatal_ && !closed_ && !switch_input_) {
     ctx.state = info.state;
     ctx.heartbeats_enabled = heartbeat_ns_ > 0;
     parse_result r = parse_command(std::string_view(in_.data() + pos, in_len_ - pos), b_.limits, ctx);
@@ -457,13 +536,7 @@ void connection::on_read(std::size_t n) {
     pos += r.consumed;
     if (!handle(r.cmd)) break;
   }
-  if (closed_) return;
-  if (pos > 0) {
-    std::memmove(in_.data(), in_.data() + pos, in_len_ - pos);
-    in_len_ -= pos;
-  }
-  request_flush();
-  read();
+  return pos;
 }
 
 bool connection::handle(const command& cmd) {
@@ -546,16 +619,21 @@ void connection::identify(const command& cmd) {
   timer_.cancel();
   arm_timer();
   if (!d.feature_negotiation) return respond("OK");
-  // nsqd's response; compression and TLS are not offered (yet), AUTH is disabled.
+  if (d.deflate && d.snappy)
+    return fail(client_error{"E_IDENTIFY_FAILED", "cannot enable both deflate and snappy compression", true});
+  const bool deflate = d.deflate && !z_;
+  int level = d.deflate_level >= 1 && d.deflate_level <= 9 ? static_cast<int>(d.deflate_level) : 6;
+  level = std::min(level, max_deflate_level);
+  // nsqd's response; snappy and TLS are not offered (yet), AUTH is disabled.
   nlohmann::json r = {
       {"max_rdy_count", b_.opts.max_rdy_count},
       {"version", "1.3.0"},
       {"max_msg_timeout", b_.opts.max_msg_timeout.count()},
       {"msg_timeout", info.msg_timeout_ms},
       {"tls_v1", false},
-      {"deflate", false},
-      {"deflate_level", 0},
-      {"max_deflate_level", 6},
+      {"deflate", deflate},
+      {"deflate_level", deflate ? level : 0},
+      {"max_deflate_level", max_deflate_level},
       {"snappy", false},
       {"sample_rate", info.sample_rate},
       {"auth_required", false},
@@ -563,6 +641,12 @@ void connection::identify(const command& cmd) {
       {"output_buffer_timeout", info.output_buffer_timeout_ms},
   };
   respond(r.dump());
+  if (deflate) {
+    if (!start_deflate(level)) return fail(client_error{"E_IDENTIFY_FAILED", "IDENTIFY failed deflate", true});
+    info.deflate = true;
+    switch_input_ = true;
+    respond("OK");  // the first compressed frame
+  }
 }
 
 void connection::subscribe(const command& cmd) {
@@ -614,7 +698,7 @@ void connection::send_message(channel& c, message&& m) {
   ++m.attempts;
   if (info.sample_rate > 0 && static_cast<std::int64_t>(std::rand() % 100) > info.sample_rate) return;
   const std::int64_t now = steady_ns();
-  append_message_frame(out_, m.timestamp_ns, m.attempts, make_message_id(m.id), m.body.view());
+  append_message_frame(frames(), m.timestamp_ns, m.attempts, make_message_id(m.id), m.body.view());
   ++info.in_flight_count;
   ++info.message_count;
   ++c.message_count;
@@ -622,19 +706,19 @@ void connection::send_message(channel& c, message&& m) {
   std::int64_t deadline = now + msg_timeout_ns_;
   c.in_flight.insert_or_assign(id, in_flight_entry{std::move(m), info.id, deadline, now});
   c.in_flight_pq.push({deadline, id});
-  if (out_.size() >= flush_at_) flush();
+  if (frames().size() >= flush_at_) flush();
   else request_flush();
 }
 
 void connection::respond(std::string_view data) {
-  append_frame(out_, frame_type::response, data);
+  append_frame(frames(), frame_type::response, data);
   request_flush();
 }
 
 void connection::fail(const client_error& err) {
   if (err.fatal) log::warn("TCP: client({}): {}", info.remote_address, err.wire());
   else log::debug("TCP: client({}): {}", info.remote_address, err.wire());
-  append_frame(out_, frame_type::error, err.wire());
+  append_frame(frames(), frame_type::error, err.wire());
   if (err.fatal) {
     fatal_ = true;
     flush();
@@ -654,6 +738,20 @@ void connection::request_flush() {
 
 void connection::flush() {
   if (closed_ || write_pending_) return;
+  if (z_ && !stage_.empty()) {
+    z_stream& zs = z_->def;
+    zs.next_in = reinterpret_cast<Bytef*>(stage_.data());
+    zs.avail_in = static_cast<uInt>(stage_.size());
+    do {
+      std::size_t at = out_.size();
+      out_.resize(at + stage_.size() + 64);
+      zs.next_out = reinterpret_cast<Bytef*>(out_.data() + at);
+      zs.avail_out = static_cast<uInt>(out_.size() - at);
+      ::deflate(&zs, Z_SYNC_FLUSH);
+      out_.resize(out_.size() - zs.avail_out);
+    } while (zs.avail_in > 0 || zs.avail_out == 0);
+    stage_.clear();
+  }
   if (out_.empty()) {
     if (fatal_) close();
     return;
@@ -704,7 +802,7 @@ void connection::on_timer() {
     return;
   }
   if (now >= next_heartbeat_ns_) {
-    append_frame(out_, frame_type::response, heartbeat_body);
+    append_frame(frames(), frame_type::response, heartbeat_body);
     flush();
     next_heartbeat_ns_ = now + heartbeat_ns_;
   }

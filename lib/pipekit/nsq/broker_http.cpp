@@ -63,7 +63,7 @@ json client_json(const client_info& c) {
           {"requeue_count", c.requeue_count},
           {"connect_ts", c.connect_ts},
           {"sample_rate", c.sample_rate},
-          {"deflate", false},
+          {"deflate", c.deflate},
           {"snappy", false},
           {"user_agent", c.user_agent},
           {"tls", false},

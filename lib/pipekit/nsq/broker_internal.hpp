@@ -200,6 +200,7 @@ struct client_info {
   std::int64_t output_buffer_timeout_ms = 0;
   std::int64_t msg_timeout_ms = 0;
   std::int64_t pub_counts = 0;
+  bool deflate = false;
 };
 
 struct broker::impl {
@@ -259,6 +260,7 @@ struct broker::impl {
 class connection : public std::enable_shared_from_this<connection> {
  public:
   connection(broker::impl& b, tcp::socket socket, std::uint64_t id);
+  ~connection();
   void start();
   void close();  // idempotent; requeues what this client had in flight
   bool closed() const noexcept { return closed_; }
@@ -289,6 +291,11 @@ class connection : public std::enable_shared_from_this<connection> {
   void identify(const command& cmd);
   void subscribe(const command& cmd);
   void fin_req_touch(const command& cmd);
+  // Deflate (negotiated in IDENTIFY): frames are staged, then compressed into out_ at flush.
+  std::string& frames() noexcept { return z_ ? stage_ : out_; }
+  bool start_deflate(int level);
+  bool inflate_into_input(const char* data, std::size_t n);
+  std::size_t parse_input();
 
   broker::impl& b_;
   tcp::socket socket_;
@@ -297,6 +304,10 @@ class connection : public std::enable_shared_from_this<connection> {
   std::size_t in_len_ = 0;
   std::string out_;
   std::string writing_;
+  std::string stage_;
+  std::unique_ptr<struct zlib_streams> z_;
+  std::vector<char> raw_;  // compressed input, read before inflating
+  bool switch_input_ = false;  // the rest of in_ is compressed (deflate started mid-buffer)
   bool magic_ok_ = false;
   bool write_pending_ = false;
   bool flush_posted_ = false;
