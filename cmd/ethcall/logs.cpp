@@ -243,6 +243,14 @@ class follower {
     }
     next_ = resumed ? *resumed + 1 : resolve_block(o_.from_block.empty() ? "latest" : o_.from_block, "--from-block");
     if (!o_.follow) last_wanted_ = resolve_block(o_.to_block, "--to-block");
+    if (!resumed && next_ > 0) anchor();
+  }
+
+  // A fresh start remembers the block before the first one (nothing emitted from it), so a
+  // reorg of the first block is told apart from a deeper one.
+  void anchor() {
+    auto h = headers_of({next_ - 1});
+    if (h) recent_.push_back({next_ - 1, h->front().hash, std::vector<json>{}});
   }
 
   std::uint64_t resolve_block(const std::string& tag, std::string_view flag) {
