@@ -182,6 +182,14 @@ check "cron-style run: only what came since" test "$(echo "$out" | ticks)" = 108
 run ethcall logs --abi "$ABI" --event Tick --checkpoint "$T/cp"
 expect "and the next run: nothing again" 0 ""
 
+send 'tick(uint256,uint256)' 109 1
+b=$(ethcall block-number)
+run ethcall logs --abi "$ABI" --event Tick --from-block $b --confirmations 2
+expect "--confirmations 2: the head's log is not deep enough" 0 ""
+ethcall rpc anvil_mine '["0x2"]' >/dev/null
+run ethcall logs --abi "$ABI" --event Tick --from-block $b --confirmations 2
+check "--confirmations 2: two blocks later it is" test "$(echo "$out" | ticks)" = 109
+
 # ---- --follow over ws and ipc -------------------------------------------------------------------------
 for kind in ws ipc; do
   url=$WS_URL
