@@ -506,7 +506,9 @@ void add_logs_command(CLI::App& app, command_table& commands) {
   static logs_options o;
   auto* s = app.add_subcommand("logs", "Decoded event logs as JSON Lines: a block range, or --follow new blocks");
   add_rpc_flags(s, o.rpc);
-  s->add_option("--address", o.addresses, "Only logs of this contract (repeatable: any of them)")->type_name("ADDRESS");
+  s->add_option("--address", o.addresses, "Only logs of this contract (repeatable: any of them)")
+      ->type_name("ADDRESS")
+      ->allow_extra_args(false);
   s->add_option("--abi", o.abi_path, "JSON ABI file: decode every log whose event is in it")->type_name("FILE");
   s->add_option("--event", o.event,
                 "Only this event: a name in --abi (all its overloads) or a signature such as "
@@ -515,7 +517,8 @@ void add_logs_command(CLI::App& app, command_table& commands) {
   s->add_option("--topic", o.topics,
                 "Next topic position (after the event's topic 0): 32-byte 0x-hex, 'null' for any, or a comma-separated list "
                 "(any of them); repeatable")
-      ->type_name("TOPIC");
+      ->type_name("TOPIC")
+      ->allow_extra_args(false);
   s->add_option("--from-block", o.from_block,
                 "First block: number or tag (default: latest; with an existing --checkpoint, the block after it)")
       ->type_name("BLOCK");

@@ -267,6 +267,8 @@ run ethcall logs --topic 0xzz
 expect "bad --topic: 64" 64
 run ethcall logs --address 0x1234
 expect "bad --address: 64" 64
+run ethcall logs --topic "$DEV0" "$DEV0"
+expect "--topic takes one value per flag" 64
 run ethcall logs --follow --to-block 5
 expect "--follow with --to-block: 64" 64
 run ethcall logs --from-block yesterday
