@@ -1,6 +1,8 @@
 #include <catch2/catch.hpp>
 #include <CLI/CLI.hpp>
 
+#include <unistd.h>
+
 #include <stdexcept>
 #include <vector>
 
@@ -108,4 +110,61 @@ TEST_CASE("--completions prints and exits before required arguments are checked"
   pipekit::test::fd_capture out(1);
   CHECK(h.run({"--completions", "fish"}, [] { return 9; }) == 0);
   CHECK_THAT(out.text(), Catch::Contains("complete -c demo"));
+}
+
+TEST_CASE("--config reads nsq-style TOML: underscores for dashes, the command line wins", "[cli]") {
+  using namespace pipekit;
+  struct daemon_harness {
+    CLI::App app{"A daemon."};
+    cli::log_flags log;
+    std::string tcp_address = "127.0.0.1:4160";
+    std::string http_address = "127.0.0.1:4161";
+    std::string timeout = "5m";
+    daemon_harness() {
+      cli::init_app(app, "daemon");
+      cli::add_log_flags(app, log);
+      cli::add_config_flag(app);
+      app.add_option("--tcp-address", tcp_address);
+      app.add_option("--http-address", http_address);
+      app.add_option("--inactive-producer-timeout", timeout);
+    }
+    int run(std::vector<std::string> args) {
+      std::vector<char*> argv{const_cast<char*>("daemon")};
+      for (auto& a : args) argv.push_back(a.data());
+      return cli::run_main(app, log, static_cast<int>(argv.size()), argv.data(), [] { return 0; });
+    }
+  };
+  char path[] = "/tmp/pipekit-config-XXXXXX";
+  int fd = ::mkstemp(path);
+  REQUIRE(fd >= 0);
+  std::string toml =
+      "## nsqlookupd.cfg\n"
+      "tcp_address = \"0.0.0.0:5160\"\n"
+      "http_address = \"0.0.0.0:5161\"\n"
+      "inactive_producer_timeout = \"300s\"\n"
+      "log_level = \"info\"   # not a flag here: ignored, as nsq ignores unknown keys\n"
+      "verbose = true\n";
+  REQUIRE(::write(fd, toml.data(), toml.size()) == static_cast<ssize_t>(toml.size()));
+  ::close(fd);
+  SECTION("values from the file") {
+    daemon_harness h;
+    CHECK(h.run({"--config", path}) == exit_code::ok);
+    CHECK(h.tcp_address == "0.0.0.0:5160");
+    CHECK(h.http_address == "0.0.0.0:5161");
+    CHECK(h.timeout == "300s");
+    CHECK(h.log.verbose == 1);
+  }
+  SECTION("a flag on the command line wins") {
+    daemon_harness h;
+    CHECK(h.run({"--config", path, "--tcp-address", "127.0.0.1:1"}) == exit_code::ok);
+    CHECK(h.tcp_address == "127.0.0.1:1");
+    CHECK(h.http_address == "0.0.0.0:5161");
+  }
+  SECTION("a missing file is a configuration error (78)") {
+    daemon_harness h;
+    test::fd_capture err(2);
+    CHECK(h.run({"--config", "/nonexistent/lookupd.cfg"}) == exit_code::config);
+    CHECK_THAT(err.text(), Catch::Contains("daemon: --config"));
+  }
+  ::unlink(path);
 }

@@ -1,5 +1,6 @@
 #include "pipekit/cli/app.hpp"
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <exception>
@@ -29,7 +30,24 @@ int write_stdout(std::string_view text) {
   return ok || errno == EPIPE ? exit_code::ok : exit_code::io_error;
 }
 
+// CLI11's TOML reader with nsq's key spelling: tcp_address means --tcp-address.
+class underscore_toml : public CLI::ConfigTOML {
+ public:
+  std::vector<CLI::ConfigItem> from_config(std::istream& input) const override {
+    auto read = CLI::ConfigTOML::from_config(input);
+    for (auto& item : read)
+      if (item.name.size() > 1) std::replace(item.name.begin(), item.name.end(), '_', '-');
+    return read;
+  }
+};
+
 }  // namespace
+
+void add_config_flag(CLI::App& app) {
+  app.config_formatter(std::make_shared<underscore_toml>());
+  app.set_config("--config", "", "Read flags from a TOML file (nsqlookupd/nsqd style: tcp_address = \"...\")")
+      ->type_name("FILE");
+}
 
 std::string version_string(std::string_view tool) {
   return fmt::format("{} {} (pipekit, commit {})", tool, PIPEKIT_VERSION, PIPEKIT_GIT_COMMIT);
@@ -70,6 +88,12 @@ int run_main(CLI::App& app, const log_flags& log_opts, int argc, char** argv, co
       return write_stdout(app.help("", CLI::AppFormatMode::All));
     } catch (const CLI::CallForVersion& e) {
       return write_stdout(std::string(e.what()) + "\n");
+    } catch (const CLI::FileError& e) {
+      std::fprintf(stderr, "%s: --config: %s\n", tool.c_str(), e.what());
+      return exit_code::config;
+    } catch (const CLI::ConfigError& e) {
+      std::fprintf(stderr, "%s: --config: %s\n", tool.c_str(), e.what());
+      return exit_code::config;
     } catch (const CLI::ParseError& e) {
       // Help for a subcommand arrives as CallForHelp too; anything else is a usage error.
       std::fprintf(stderr, "%s: %s\nRun '%s --help' for usage.\n", tool.c_str(), e.what(), tool.c_str());

@@ -19,6 +19,12 @@ struct log_flags {
 // -v/--verbose, -q/--quiet, --log-format text|json.
 void add_log_flags(CLI::App& app, log_flags& flags);
 
+// --config FILE for daemons: flags from a TOML file as nsqd and nsqlookupd read theirs, keys
+// named as the flags with '_' for '-' (tcp_address = "0.0.0.0:4160"; the dashed names work too).
+// Flags on the command line win over the file; keys that name no flag are ignored, as nsq does.
+// A missing or unreadable file ends the program with exit_code::config (78).
+void add_config_flag(CLI::App& app);
+
 // Sets up the program's name, --version (name, version, git commit) and the hidden
 // --completions=bash|zsh|fish|flags that prints completions generated from the flag tree.
 void init_app(CLI::App& app, std::string_view tool);

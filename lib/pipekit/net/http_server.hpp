@@ -1,0 +1,84 @@
+#pragma once
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include <nlohmann/json_fwd.hpp>
+
+namespace boost::asio {
+class io_context;
+}
+
+// A small HTTP/1.1 server for the daemons' APIs (Boost.Beast underneath, kept out of this header):
+// keep-alive, a request body limit, a read timeout, and a route table of method + path -> handler.
+// Handlers are synchronous and run on the io_context's thread; run that io_context on one thread.
+namespace pipekit::net {
+
+struct http_request {
+  std::string method;  // "GET", "POST", ...
+  std::string path;    // percent-decoded, without the query: "/lookup"
+  std::vector<std::pair<std::string, std::string>> query;  // decoded, in order, '+' read as a space
+  std::string body;
+  std::string content_type;
+  std::string remote_address;  // "127.0.0.1:53422"
+
+  // The first value of a query parameter, or nullptr when it is absent.
+  const std::string* param(std::string_view name) const noexcept;
+};
+
+struct http_response {
+  int status = 200;
+  std::string body;
+  std::string content_type = "text/plain; charset=utf-8";
+  std::vector<std::pair<std::string, std::string>> headers;  // extra headers
+};
+
+// 200 (or status) with a compact JSON body and "application/json; charset=utf-8".
+http_response json_response(const nlohmann::json& body, int status = 200);
+// nsq's error shape: {"message":"CODE"} with the given status, e.g. (400, "MISSING_ARG_TOPIC").
+http_response json_error(int status, std::string_view code);
+
+using http_handler = std::function<http_response(const http_request&)>;
+
+struct http_server_options {
+  std::size_t body_limit = 1u << 20;                      // larger bodies get 413 and a close
+  std::chrono::milliseconds read_timeout{30'000};         // a request (or an idle keep-alive) must arrive within it
+  std::vector<std::pair<std::string, std::string>> headers;  // added to every response
+};
+
+class http_server {
+ public:
+  explicit http_server(boost::asio::io_context& io, http_server_options options = {});
+  ~http_server();
+  http_server(const http_server&) = delete;
+  http_server& operator=(const http_server&) = delete;
+
+  // Adds a route. Unknown paths answer 404 {"message":"NOT_FOUND"}, a known path with another
+  // method 405 {"message":"METHOD_NOT_ALLOWED"} (as nsqd and nsqlookupd do). A handler that
+  // throws answers 500 {"message":"INTERNAL_ERROR"}.
+  void route(std::string method, std::string path, http_handler handler);
+
+  // Binds "host:port" (":port" is every interface; port 0 lets the kernel pick) and starts
+  // accepting. Throws pipekit::fatal_error (exit_code::unavailable) when the address cannot be bound.
+  void listen(std::string_view address);
+  std::uint16_t port() const;
+  std::string local_address() const;  // "127.0.0.1:4161"
+  std::size_t connections() const;    // open connections
+
+  // Graceful stop: no new connections; idle connections close now, a response being written
+  // is finished first. Safe to call twice.
+  void stop();
+
+  struct impl;
+
+ private:
+  std::shared_ptr<impl> impl_;
+};
+
+}  // namespace pipekit::net

@@ -1,0 +1,215 @@
+// http_server over real sockets on 127.0.0.1 port 0: routes, query decoding, keep-alive, errors,
+// the body limit, the read timeout, a stall that does not disturb other clients, graceful stop.
+#include <catch2/catch.hpp>
+
+#include <chrono>
+#include <string>
+#include <thread>
+
+#include <boost/asio/connect.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/read.hpp>
+#include <boost/asio/write.hpp>
+#include <nlohmann/json.hpp>
+
+#include "pipekit/cli/error.hpp"
+#include "pipekit/cli/exit_code.hpp"
+#include "pipekit/net/http_server.hpp"
+#include "pipekit/net/tcp_listener.hpp"
+
+namespace asio = boost::asio;
+using tcp = asio::ip::tcp;
+using namespace pipekit;
+
+namespace {
+
+// The server on its own thread; requests from this one over plain blocking sockets.
+struct running_server {
+  asio::io_context io;
+  net::http_server server;
+  std::thread thread;
+  explicit running_server(net::http_server_options opts = {}) : server(io, std::move(opts)) {
+    server.route("GET", "/echo", [](const net::http_request& r) {
+      nlohmann::json q = nlohmann::json::array();
+      for (auto& [k, v] : r.query) q.push_back({k, v});
+      return net::json_response({{"method", r.method}, {"path", r.path}, {"query", q}, {"body", r.body}});
+    });
+    server.route("POST", "/echo", [](const net::http_request& r) {
+      const std::string* topic = r.param("topic");
+      if (!topic) return net::json_error(400, "MISSING_ARG_TOPIC");
+      return net::http_response{200, *topic + ":" + r.body, "text/plain", {{"X-Extra", "1"}}};
+    });
+    server.route("GET", "/throw", [](const net::http_request&) -> net::http_response { throw std::runtime_error("boom"); });
+    server.listen("127.0.0.1:0");
+  }
+  void start() {
+    thread = std::thread([this] { io.run(); });
+  }
+  ~running_server() {
+    asio::post(io, [this] { server.stop(); });
+    if (thread.joinable()) thread.join();
+  }
+};
+
+// Sends raw bytes, reads until the server closes or one full response (by Content-Length) is in.
+struct client {
+  asio::io_context io;
+  tcp::socket socket{io};
+  std::string pending;
+  explicit client(std::uint16_t port) { socket.connect({asio::ip::make_address("127.0.0.1"), port}); }
+  void send(const std::string& bytes) { asio::write(socket, asio::buffer(bytes)); }
+  // One response: status line + headers + body; "" when the connection closed first.
+  std::string response() {
+    for (;;) {
+      auto head_end = pending.find("\r\n\r\n");
+      if (head_end != std::string::npos) {
+        std::size_t length = 0;
+        auto cl = pending.find("Content-Length: ");
+        if (cl != std::string::npos && cl < head_end) length = std::stoul(pending.substr(cl + 16));
+        if (pending.size() >= head_end + 4 + length) {
+          auto r = pending.substr(0, head_end + 4 + length);
+          pending.erase(0, r.size());
+          return r;
+        }
+      }
+      char buf[4096];
+      boost::system::error_code ec;
+      auto n = socket.read_some(asio::buffer(buf), ec);
+      if (ec) return "";
+      pending.append(buf, n);
+    }
+  }
+  bool closed_by_peer() {
+    char c;
+    boost::system::error_code ec;
+    socket.read_some(asio::buffer(&c, 1), ec);
+    return ec == asio::error::eof || ec == asio::error::connection_reset;
+  }
+};
+
+std::string body_of(const std::string& response) { return response.substr(response.find("\r\n\r\n") + 4); }
+
+}  // namespace
+
+TEST_CASE("http_server routes by method and path and decodes the query", "[net]") {
+  running_server s;
+  s.start();
+  client c(s.server.port());
+  c.send("GET /echo?topic=a%2Eb&x=1+2&flag&topic=second HTTP/1.1\r\nHost: x\r\n\r\n");
+  auto r = c.response();
+  CHECK_THAT(r, Catch::StartsWith("HTTP/1.1 200 OK"));
+  CHECK_THAT(r, Catch::Contains("Content-Type: application/json; charset=utf-8"));
+  auto j = nlohmann::json::parse(body_of(r));
+  CHECK(j["path"] == "/echo");
+  CHECK(j["query"] == nlohmann::json::parse(R"([["topic","a.b"],["x","1 2"],["flag",""],["topic","second"]])"));
+
+  SECTION("the same connection is kept alive for the next request, a POST with a body") {
+    c.send("POST /echo?topic=t HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello");
+    r = c.response();
+    CHECK_THAT(r, Catch::StartsWith("HTTP/1.1 200 OK"));
+    CHECK_THAT(r, Catch::Contains("X-Extra: 1"));
+    CHECK(body_of(r) == "t:hello");
+  }
+  SECTION("unknown path 404, wrong method 405, handler error 400 and a throw 500, all as nsq's JSON") {
+    c.send("GET /nope HTTP/1.1\r\n\r\n");
+    r = c.response();
+    CHECK_THAT(r, Catch::StartsWith("HTTP/1.1 404"));
+    CHECK(body_of(r) == R"({"message":"NOT_FOUND"})");
+    c.send("DELETE /echo HTTP/1.1\r\n\r\n");
+    r = c.response();
+    CHECK_THAT(r, Catch::StartsWith("HTTP/1.1 405"));
+    CHECK(body_of(r) == R"({"message":"METHOD_NOT_ALLOWED"})");
+    c.send("POST /echo HTTP/1.1\r\nContent-Length: 0\r\n\r\n");
+    r = c.response();
+    CHECK_THAT(r, Catch::StartsWith("HTTP/1.1 400"));
+    CHECK(body_of(r) == R"({"message":"MISSING_ARG_TOPIC"})");
+    c.send("GET /throw HTTP/1.1\r\n\r\n");
+    r = c.response();
+    CHECK_THAT(r, Catch::StartsWith("HTTP/1.1 500"));
+    CHECK(body_of(r) == R"({"message":"INTERNAL_ERROR"})");
+  }
+  SECTION("Connection: close is honoured") {
+    c.send("GET /echo HTTP/1.1\r\nConnection: close\r\n\r\n");
+    CHECK_THAT(c.response(), Catch::StartsWith("HTTP/1.1 200"));
+    CHECK(c.closed_by_peer());
+  }
+  SECTION("garbage gets 400 and a close") {
+    c.send("NOT HTTP AT ALL\r\n\r\n");
+    r = c.response();
+    CHECK_THAT(r, Catch::StartsWith("HTTP/1.1 400"));
+    CHECK(c.closed_by_peer());
+  }
+}
+
+TEST_CASE("http_server: a body over the limit gets 413 and a close, others go on", "[net]") {
+  net::http_server_options opts;
+  opts.body_limit = 100;
+  running_server s(opts);
+  s.start();
+  client big(s.server.port());
+  big.send("POST /echo?topic=t HTTP/1.1\r\nContent-Length: 1000\r\n\r\n" + std::string(1000, 'x'));
+  auto r = big.response();
+  CHECK_THAT(r, Catch::StartsWith("HTTP/1.1 413"));
+  CHECK(body_of(r) == R"({"message":"BODY_TOO_LARGE"})");
+  CHECK(big.closed_by_peer());
+  client small(s.server.port());
+  small.send("POST /echo?topic=t HTTP/1.1\r\nContent-Length: 100\r\n\r\n" + std::string(100, 'y'));
+  CHECK(body_of(small.response()) == "t:" + std::string(100, 'y'));
+}
+
+TEST_CASE("http_server: a stalled client is cut at the read timeout without delaying others", "[net]") {
+  net::http_server_options opts;
+  opts.read_timeout = std::chrono::milliseconds(300);
+  running_server s(opts);
+  s.start();
+  client stalled(s.server.port());
+  stalled.send("GET /echo HTTP/1.1\r\nHost:");  // and never the rest
+  auto t0 = std::chrono::steady_clock::now();
+  client other(s.server.port());
+  other.send("GET /echo HTTP/1.1\r\n\r\n");
+  CHECK_THAT(other.response(), Catch::StartsWith("HTTP/1.1 200"));
+  CHECK(std::chrono::steady_clock::now() - t0 < std::chrono::milliseconds(250));
+  CHECK(stalled.closed_by_peer());
+  CHECK(std::chrono::steady_clock::now() - t0 < std::chrono::seconds(3));
+}
+
+TEST_CASE("http_server: stop closes idle connections and the listener", "[net]") {
+  auto s = std::make_unique<running_server>();
+  s->start();
+  auto port = s->server.port();
+  client idle(port);
+  idle.send("GET /echo HTTP/1.1\r\n\r\n");
+  CHECK_THAT(idle.response(), Catch::StartsWith("HTTP/1.1 200"));
+  asio::post(s->io, [&] { s->server.stop(); });
+  CHECK(idle.closed_by_peer());
+  s->thread.join();  // nothing left to do: run() returns
+  asio::io_context io;
+  tcp::socket again(io);
+  boost::system::error_code ec;
+  again.connect({asio::ip::make_address("127.0.0.1"), port}, ec);
+  CHECK(ec);
+}
+
+TEST_CASE("listen addresses: host:port, [v6]:port, :port; bad ones are usage errors", "[net]") {
+  CHECK(net::to_string(net::parse_listen_address("127.0.0.1:4161")) == "127.0.0.1:4161");
+  CHECK(net::to_string(net::parse_listen_address("[::1]:80")) == "[::1]:80");
+  CHECK(net::to_string(net::parse_listen_address(":4160")) == "0.0.0.0:4160");
+  for (const char* bad : {"4160", "127.0.0.1:", "127.0.0.1:http", "127.0.0.1:70000"}) {
+    INFO(bad);
+    try {
+      net::parse_listen_address(bad);
+      FAIL("no error");
+    } catch (const fatal_error& e) {
+      CHECK(e.code() == exit_code::usage);
+    }
+  }
+  asio::io_context io;
+  net::tcp_listener first(io, "127.0.0.1:0", [](tcp::socket) {});
+  try {
+    net::tcp_listener second(io, "127.0.0.1:" + std::to_string(first.port()), [](tcp::socket) {});
+    FAIL("bound twice");
+  } catch (const fatal_error& e) {
+    CHECK(e.code() == exit_code::unavailable);
+  }
+}
