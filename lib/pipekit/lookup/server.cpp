@@ -238,7 +238,8 @@ class tcp_session : public std::enable_shared_from_this<tcp_session> {
   bool closed_ = false;
 };
 
-json peer_json(const peer& p) {
+// nsqlookupd's PeerInfo, fields in its struct order.
+nlohmann::ordered_json peer_json(const peer& p) {
   return {{"remote_address", p.info.remote_address}, {"hostname", p.info.hostname},
           {"broadcast_address", p.info.broadcast_address}, {"tcp_port", p.info.tcp_port},
           {"http_port", p.info.http_port}, {"version", p.info.version}};
@@ -288,19 +289,20 @@ void server::impl::add_routes() {
     if (!topic) return net::json_error(400, "MISSING_ARG_TOPIC");
     auto now = clock::now();
     if (!s.db.has_topic(*topic, now)) return net::json_error(404, "TOPIC_NOT_FOUND");
-    json producers = json::array();
+    auto producers = nlohmann::ordered_json::array();
     for (const auto& p : s.db.lookup(*topic, now)) producers.push_back(peer_json(*p));
-    return net::json_response({{"channels", s.db.channels(*topic, now)}, {"producers", std::move(producers)}});
+    return net::ordered_json_response(
+        nlohmann::ordered_json{{"channels", s.db.channels(*topic, now)}, {"producers", std::move(producers)}});
   });
   add("GET", "/nodes", [](impl& s, const net::http_request&) {
-    json producers = json::array();
+    auto producers = nlohmann::ordered_json::array();
     for (auto& n : s.db.nodes(clock::now())) {
-      json j = peer_json(*n.peer);
+      auto j = peer_json(*n.peer);
       j["tombstones"] = n.tombstones;
       j["topics"] = n.topics;
       producers.push_back(std::move(j));
     }
-    return net::json_response({{"producers", std::move(producers)}});
+    return net::ordered_json_response(nlohmann::ordered_json{{"producers", std::move(producers)}});
   });
   add("GET", "/debug", [](impl& s, const net::http_request&) {
     json data = json::object();
