@@ -333,3 +333,27 @@ TEST_CASE("lookupd server: stalls and silent brokers are cut, others go on", "[l
   CHECK(silent.answer() == "<closed>");
   CHECK(l.http("GET", "/topics") == R"(200 {"topics":["kept"]})");
 }
+
+TEST_CASE("lookupd registry: generation and valid_until bound what /lookup may cache", "[lookup]") {
+  registry db(1min, 10s);
+  auto now = clock::now();
+  auto p = std::make_shared<peer>(peer{"127.0.0.1:1", {"127.0.0.1:1", "h1", "host1", 4150, 4151, "1.3.0"}, now});
+  auto g = db.generation();
+  db.add_peer(p);
+  db.add_producer("a", "c", p);
+  CHECK(db.generation() > g);
+  CHECK(db.valid_until("a", now) == now + 1min);  // the producer goes inactive then
+  g = db.generation();
+  db.touch(*p, now + 1s);
+  CHECK(db.generation() == g);  // a PING from an active producer changes no answer
+  CHECK(db.valid_until("a", now + 1s) == now + 1s + 1min);
+  db.tombstone("a", "host1:4151");
+  CHECK(db.generation() > g);
+  CHECK(db.valid_until("a", clock::now()) <= clock::now() + 10s);  // the tombstone ends then
+  g = db.generation();
+  db.touch(*p, now + 5min);  // back from inactive: answers change
+  CHECK(db.generation() > g);
+  g = db.generation();
+  db.remove_producer("a", "c", p->id);
+  CHECK(db.generation() > g);
+}

@@ -1,12 +1,18 @@
 #include "pipekit/lookup/registry.hpp"
 
+#include <algorithm>
+
 #include <fmt/format.h>
 
 namespace pipekit::lookup {
 
-void registry::add_peer(peer_ptr p) { peers_[p->id] = std::move(p); }
+void registry::add_peer(peer_ptr p) {
+  ++generation_;
+  peers_[p->id] = std::move(p);
+}
 
 void registry::remove_peer(const std::string& id) {
+  ++generation_;
   peers_.erase(id);
   std::vector<std::string> touched;
   for (auto& [name, entry] : topics_) {
@@ -18,6 +24,7 @@ void registry::remove_peer(const std::string& id) {
 }
 
 bool registry::add_producer(const std::string& topic, const std::string& channel, const peer_ptr& p) {
+  ++generation_;
   auto& entry = topics_[topic];
   bool added = false;
   if (!channel.empty()) added = entry.channels[channel].producers.try_emplace(p->id, producer{p, false, {}}).second;
@@ -27,6 +34,7 @@ bool registry::add_producer(const std::string& topic, const std::string& channel
 }
 
 void registry::remove_producer(const std::string& topic, const std::string& channel, const std::string& peer_id) {
+  ++generation_;
   auto it = topics_.find(topic);
   if (it == topics_.end()) return;
   auto& entry = it->second;
@@ -49,17 +57,25 @@ void registry::prune(const std::string& topic) {
   if (entry.channels.empty() && entry.topic.producers.empty() && !entry.topic.manual) topics_.erase(it);
 }
 
-void registry::create_topic(const std::string& topic) { topics_[topic].topic.manual = true; }
+void registry::create_topic(const std::string& topic) {
+  ++generation_;
+  topics_[topic].topic.manual = true;
+}
 
 void registry::create_channel(const std::string& topic, const std::string& channel) {
+  ++generation_;
   auto& entry = topics_[topic];
   entry.channels[channel].manual = true;
   entry.topic.manual = true;
 }
 
-void registry::delete_topic(const std::string& topic) { topics_.erase(topic); }
+void registry::delete_topic(const std::string& topic) {
+  ++generation_;
+  topics_.erase(topic);
+}
 
 bool registry::delete_channel(const std::string& topic, const std::string& channel) {
+  ++generation_;
   auto it = topics_.find(topic);
   if (it == topics_.end() || it->second.channels.erase(channel) == 0) return false;
   prune(topic);
@@ -67,6 +83,7 @@ bool registry::delete_channel(const std::string& topic, const std::string& chann
 }
 
 void registry::tombstone(const std::string& topic, const std::string& node_address) {
+  ++generation_;
   auto it = topics_.find(topic);
   if (it == topics_.end()) return;
   auto now = clock::now();
@@ -75,6 +92,26 @@ void registry::tombstone(const std::string& topic, const std::string& node_addre
     p.tombstoned = true;
     p.tombstoned_at = now;
   }
+}
+
+void registry::touch(peer& p, clock::time_point now) {
+  if (!is_active(p, now)) ++generation_;  // back from inactive: answers change
+  p.last_update = now;
+}
+
+clock::time_point registry::valid_until(const std::string& topic, clock::time_point now) const {
+  auto until = clock::time_point::max();
+  auto it = topics_.find(topic);
+  if (it == topics_.end()) return until;
+  auto consider = [&](const registration& r) {
+    for (const auto& [id, p] : r.producers) {
+      if (is_active(*p.peer, now)) until = std::min(until, p.peer->last_update + inactive_);
+      if (is_tombstoned(p, now)) until = std::min(until, p.tombstoned_at + tombstone_lifetime_);
+    }
+  };
+  consider(it->second.topic);
+  for (const auto& [name, reg] : it->second.channels) consider(reg);
+  return until;
 }
 
 bool registry::listed(const registration& r, clock::time_point now) const {

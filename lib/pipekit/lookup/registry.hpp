@@ -1,5 +1,6 @@
 #pragma once
 #include <chrono>
+#include <cstdint>
 #include <functional>
 #include <map>
 #include <memory>
@@ -73,6 +74,14 @@ class registry {
   void for_each(const std::function<void(const char* category, const std::string& key, const std::string& subkey,
                                          const registration&)>& fn) const;
 
+  // Bumped by every change that can alter an answer (time aside): answers may be cached while
+  // it stays the same and until valid_until().
+  std::uint64_t generation() const noexcept { return generation_; }
+  // When the answers about a topic change by time alone: a producer going inactive, a tombstone ending.
+  clock::time_point valid_until(const std::string& topic, clock::time_point now) const;
+  // PING: the peer is active again from now.
+  void touch(peer& p, clock::time_point now);
+
   bool is_active(const peer& p, clock::time_point now) const { return now - p.last_update <= inactive_; }
   bool is_tombstoned(const producer& p, clock::time_point now) const {
     return p.tombstoned && now - p.tombstoned_at < tombstone_lifetime_;
@@ -87,6 +96,7 @@ class registry {
   bool listed(const registration& r, clock::time_point now) const;
   void prune(const std::string& topic);
 
+  std::uint64_t generation_ = 0;
   clock::duration inactive_;
   clock::duration tombstone_lifetime_;
   std::map<std::string, peer_ptr> peers_;

@@ -41,6 +41,7 @@ std::string host_name() {
 }
 
 class tcp_session;
+constexpr std::size_t max_cached_lookups = 10'000;
 
 // Counters for GET /metrics.
 struct metrics {
@@ -87,6 +88,12 @@ struct server::impl : std::enable_shared_from_this<impl> {
   std::string hostname;
   std::string broadcast_address;
   metrics stats;
+  struct cached_answer {
+    std::uint64_t generation;
+    clock::time_point valid_until;
+    std::string body;
+  };
+  std::unordered_map<std::string, cached_answer> lookup_cache;  // /lookup bodies by topic
   bool stopped = false;
 };
 
@@ -186,7 +193,7 @@ class tcp_session : public std::enable_shared_from_this<tcp_session> {
     auto& db = server_->db;
     switch (c.type) {
       case command_type::ping:
-        if (peer_) peer_->last_update = clock::now();
+        if (peer_) db.touch(*peer_, clock::now());
         return "OK";
       case command_type::identify: {
         peer_ = std::make_shared<peer>();
@@ -289,10 +296,17 @@ void server::impl::add_routes() {
     if (!topic) return net::json_error(400, "MISSING_ARG_TOPIC");
     auto now = clock::now();
     if (!s.db.has_topic(*topic, now)) return net::json_error(404, "TOPIC_NOT_FOUND");
+    // Consumers poll /lookup; the answer is kept until the registry changes or time alters it.
+    auto cached = s.lookup_cache.find(*topic);
+    if (cached != s.lookup_cache.end() && cached->second.generation == s.db.generation() && now < cached->second.valid_until)
+      return net::http_response{200, cached->second.body, "application/json; charset=utf-8", {}};
     auto producers = nlohmann::ordered_json::array();
     for (const auto& p : s.db.lookup(*topic, now)) producers.push_back(peer_json(*p));
-    return net::ordered_json_response(
+    auto answer = net::ordered_json_response(
         nlohmann::ordered_json{{"channels", s.db.channels(*topic, now)}, {"producers", std::move(producers)}});
+    if (s.lookup_cache.size() >= max_cached_lookups) s.lookup_cache.clear();
+    s.lookup_cache[*topic] = {s.db.generation(), s.db.valid_until(*topic, now), answer.body};
+    return answer;
   });
   add("GET", "/nodes", [](impl& s, const net::http_request&) {
     auto producers = nlohmann::ordered_json::array();
