@@ -213,3 +213,14 @@ TEST_CASE("listen addresses: host:port, [v6]:port, :port; bad ones are usage err
     CHECK(e.code() == exit_code::unavailable);
   }
 }
+
+TEST_CASE("http_server answers pipelined requests in order", "[net]") {
+  running_server s;
+  s.start();
+  client c(s.server.port());
+  c.send("GET /echo?n=1 HTTP/1.1\r\n\r\nPOST /echo?topic=two HTTP/1.1\r\nContent-Length: 1\r\n\r\nxGET /nope HTTP/1.1\r\n\r\n");
+  auto first = nlohmann::json::parse(body_of(c.response()));
+  CHECK(first["query"][0][1] == "1");
+  CHECK(body_of(c.response()) == "two:x");
+  CHECK_THAT(c.response(), Catch::StartsWith("HTTP/1.1 404"));
+}
