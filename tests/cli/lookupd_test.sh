@@ -130,7 +130,7 @@ kill $busy_pid
 wait $busy_pid 2>/dev/null
 
 # --- HTTP routes with nothing registered ---------------------------------------------------
-start_lookupd main --tombstone-lifetime 1s --broadcast-address lookupd.example
+start_lookupd main --tombstone-lifetime 3s --broadcast-address lookupd.example
 http GET /ping
 check "/ping answers OK as text" test "$code $body" = "200 OK"
 check "/ping is text/plain" test "${ctype%%;*}" = text/plain
@@ -204,7 +204,7 @@ case $body in *'lookupd_producers 1'*'lookupd_topics 2'*'lookupd_tcp_commands_to
   *) status=$code out=$body err=""; bad "/metrics in the Prometheus format" ;; esac
 check "/metrics is Prometheus text" test "$ctype" = "text/plain; version=0.0.4; charset=utf-8"
 
-# Tombstones: a second broker; host1 tombstoned is out of /lookup for 1 s, not out of /nodes.
+# Tombstones: a second broker; host1 tombstoned is out of /lookup for 3 s, not out of /nodes.
 broker_open b2
 tell b2 magic
 ask b2 "identify $ID2"
@@ -217,7 +217,7 @@ check "a tombstoned producer is out of /lookup" test "$got" = host2
 http GET /nodes
 got=$(node -e 'console.log(JSON.parse(process.argv[1]).producers.map(p=>p.broadcast_address+":"+p.tombstones).join(","))' "$body")
 check "/nodes shows the tombstone" test "$got" = "host1:true,host2:false"
-sleep 1.2
+sleep 3.2
 http GET '/lookup?topic=events'
 got=$(node -e 'console.log(JSON.parse(process.argv[1]).producers.map(p=>p.broadcast_address).join(","))' "$body")
 check "the tombstone ends after --tombstone-lifetime" test "$got" = host1,host2
