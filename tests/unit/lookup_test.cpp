@@ -332,6 +332,18 @@ TEST_CASE("lookupd server: stalls and silent brokers are cut, others go on", "[l
   }
   CHECK(silent.answer() == "<closed>");
   CHECK(l.http("GET", "/topics") == R"(200 {"topics":["kept"]})");
+
+  // A peer that sends and never reads its answers: once they no longer fit in the socket
+  // buffers, the connection is closed after the command timeout (its writes then fail).
+  broker flood(l.srv->tcp_port());
+  std::string pings;
+  for (int i = 0; i < 100'000; ++i) pings += "PING\n";
+  boost::system::error_code ec;
+  auto t1 = std::chrono::steady_clock::now();
+  while (!ec && std::chrono::steady_clock::now() - t1 < 20s) asio::write(flood.s, asio::buffer(pings), ec);
+  CHECK(ec);
+  CHECK(std::chrono::steady_clock::now() - t1 < 10s);
+  CHECK(live.command("PING\n") == "OK");
 }
 
 TEST_CASE("lookupd registry: generation and valid_until bound what /lookup may cache", "[lookup]") {

@@ -146,19 +146,19 @@ class tcp_session : public std::enable_shared_from_this<tcp_session> {
   }
 
  private:
-  void arm_timer() {
-    auto limit = parser_.mid_command() ? server_->opts.command_timeout : server_->opts.inactive_producer_timeout;
+  // Closes the connection unless the pending read or write completes within limit.
+  void arm_timer(std::chrono::milliseconds limit, const char* reason) {
     timer_.expires_after(limit);
-    timer_.async_wait([self = shared_from_this()](const error_code& ec) {
+    timer_.async_wait([self = shared_from_this(), reason](const error_code& ec) {
       if (ec || self->closed_) return;
-      log::warn("tcp {}: {}; closing", self->id_,
-                self->parser_.mid_command() ? "a command stalled" : "silent beyond --inactive-producer-timeout");
+      log::warn("tcp {}: {}; closing", self->id_, reason);
       self->close();
     });
   }
 
   void read() {
-    arm_timer();
+    if (parser_.mid_command()) arm_timer(server_->opts.command_timeout, "a command stalled");
+    else arm_timer(server_->opts.inactive_producer_timeout, "silent beyond --inactive-producer-timeout");
     socket_.async_read_some(asio::buffer(buf_), [self = shared_from_this()](const error_code& ec, std::size_t n) {
       if (self->closed_) return;
       if (ec) {
@@ -219,6 +219,7 @@ class tcp_session : public std::enable_shared_from_this<tcp_session> {
   }
 
   void write() {
+    arm_timer(server_->opts.command_timeout, "answers not read");  // a peer that reads nothing
     writing_ = std::move(out_);
     out_.clear();
     asio::async_write(socket_, asio::buffer(writing_), [self = shared_from_this()](const error_code& ec, std::size_t) {
