@@ -107,7 +107,7 @@ class worker_state {
         const std::string& name = string_field(req, "function");
         item.fn = &item.abi->function(name, args.is_array() ? std::optional<std::size_t>(args.size()) : std::nullopt);
       }
-      json tx = {{"to", to}, {"data", hex_of(eth::encode_call(*item.fn, args))}};
+      json tx = {{"to", to}, {"data", hex_of(eth::encode_call(selector_of(*item.fn), item.fn->inputs, args))}};
       if (auto f = req.find("from"); f != req.end()) tx["from"] = *f;
       if (auto v = req.find("value"); v != req.end()) tx["value"] = *v;
       std::string block = req.contains("block") ? block_tag(req["block"]) : default_block_;
@@ -159,6 +159,20 @@ class worker_state {
     throw request_error(fmt::format("field \"block\": \"{}\" is not a block number or tag", t));
   }
 
+  // Keyed by address: functions live as long as the caches holding them, and when one of those
+  // drops entries (an address may then be reused) this cache is dropped too.
+  const std::array<std::uint8_t, 4>& selector_of(const eth::abi_function& fn) {
+    if (sigs_.generation() != selectors_generation_) {
+      selectors_.clear();
+      selectors_generation_ = sigs_.generation();
+    }
+    auto it = selectors_.find(&fn);
+    if (it == selectors_.end()) {
+      it = selectors_.emplace(&fn, fn.selector()).first;
+    }
+    return it->second;
+  }
+
   // "abi": a file path (cached; bad files are line errors, not fatal) or an inline ABI array.
   const eth::abi_file& abi_of(const json& a) {
     std::string key = a.is_string() ? a.get<std::string>() : a.dump();
@@ -181,7 +195,10 @@ class worker_state {
       } catch (const request_error& e) {
         error = e.what();
       }
-      if (abis_.size() > 64) abis_.clear();
+      if (abis_.size() > 64) {
+        abis_.clear();
+        selectors_.clear();
+      }
       it = abis_.emplace(key, abi ? cached_abi{std::make_shared<eth::abi_file>(std::move(*abi)), {}} : cached_abi{nullptr, error}).first;
     }
     if (!it->second.abi) throw request_error(it->second.error);
@@ -207,6 +224,8 @@ class worker_state {
   };
   std::shared_ptr<const eth::abi_file> default_abi_;
   signature_cache sigs_;
+  std::unordered_map<const eth::abi_function*, std::array<std::uint8_t, 4>> selectors_;
+  std::uint64_t selectors_generation_ = 0;
   std::unordered_map<std::string, cached_abi> abis_;
   std::string default_block_ = block_param(flags().block);
   const json empty_args_ = json::array();

@@ -43,5 +43,6 @@ void add_decode_event_command(CLI::App& app, command_table& commands);   // deco
 void add_node_commands(CLI::App& app, command_table& commands);          // rpc, chain-id, balance, call, ...
 void add_batch_command(CLI::App& app, command_table& commands);          // batch
 void add_send_commands(CLI::App& app, command_table& commands);          // send, deploy, estimate
+void add_logs_command(CLI::App& app, command_table& commands);           // logs
 
 }  // namespace ethcall

@@ -126,7 +126,10 @@ std::optional<eth::abi_file> load_abi(const std::string& path) {
 const eth::abi_function& signature_cache::get(const std::string& sig) {
   auto it = map_.find(sig);
   if (it != map_.end()) return it->second;
-  if (map_.size() >= max_cached_signatures) map_.clear();
+  if (map_.size() >= max_cached_signatures) {
+    map_.clear();
+    ++generation_;
+  }
   return map_.emplace(sig, eth::parse_signature(sig)).first->second;
 }
 

@@ -57,9 +57,12 @@ std::optional<eth::abi_file> load_abi(const std::string& path);
 class signature_cache {
  public:
   const eth::abi_function& get(const std::string& sig);
+  // Changes whenever entries were dropped (so references handed out before may dangle).
+  std::uint64_t generation() const { return generation_; }
 
  private:
   std::unordered_map<std::string, eth::abi_function> map_;
+  std::uint64_t generation_ = 0;
 };
 
 // Command-line ARGS to JSON values: one text per parameter (cast style), or with --json-args

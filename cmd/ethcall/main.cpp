@@ -28,6 +28,7 @@ int main(int argc, char** argv) {
   ethcall::add_node_commands(app, commands);
   ethcall::add_batch_command(app, commands);
   ethcall::add_send_commands(app, commands);
+  ethcall::add_logs_command(app, commands);
 
   // Everything after "--" is an argument, even "-v": CLI11 would still let the parent take it
   // as a flag (fallthrough), so the tail is split off here and handed over as ARGS.

@@ -134,6 +134,10 @@ nlohmann::json parse_cli_arg(const abi_type& type, std::string_view text);
 
 // selector + encoded arguments.
 bytes encode_call(const abi_function& function, const nlohmann::json& args);
+// The same with the selector already computed (selector() hashes the signature on every call;
+// callers encoding many calls of one function keep it).
+bytes encode_call(const std::array<std::uint8_t, 4>& selector, std::span<const abi_param> inputs,
+                  const nlohmann::json& args);
 // Checks the selector and decodes the arguments (a JSON array, as decode()).
 nlohmann::json decode_call(const abi_function& function, std::span<const std::uint8_t> calldata);
 

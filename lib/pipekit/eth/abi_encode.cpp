@@ -494,8 +494,11 @@ bytes encode(std::span<const abi_param> params, const json& args) {
 }
 
 bytes encode_call(const abi_function& function, const json& args) {
-  const auto sel = function.selector();
-  return encode_with_prefix(function.inputs, args, sel);
+  return encode_call(function.selector(), function.inputs, args);
+}
+
+bytes encode_call(const std::array<std::uint8_t, 4>& selector, std::span<const abi_param> inputs, const json& args) {
+  return encode_with_prefix(inputs, args, selector);
 }
 
 bool is_hashed_topic(const abi_type& t) {

@@ -1,0 +1,593 @@
+#include "pipekit/nsq/disk_queue.hpp"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <zlib.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <fstream>
+#include <sstream>
+
+#include <fmt/format.h>
+
+namespace pipekit::nsq {
+namespace {
+
+namespace fs = std::filesystem;
+
+constexpr std::size_t header_size = 8;  // u32 length, u32 crc32 of (length bytes, payload); little-endian
+constexpr std::size_t read_chunk = 256 * 1024;
+constexpr std::string_view meta_magic = "pipekit-disk-queue 1";
+
+void put_u32(char* p, std::uint32_t v) {
+  for (int i = 0; i < 4; ++i) p[i] = static_cast<char>((v >> (8 * i)) & 0xff);
+}
+std::uint32_t get_u32(const char* p) {
+  std::uint32_t v = 0;
+  for (int i = 0; i < 4; ++i) v |= std::uint32_t{static_cast<unsigned char>(p[i])} << (8 * i);
+  return v;
+}
+std::uint32_t record_crc(const char* length_bytes, const char* payload, std::size_t size) {
+  uLong crc = ::crc32(0L, reinterpret_cast<const Bytef*>(length_bytes), 4);
+  crc = ::crc32(crc, reinterpret_cast<const Bytef*>(payload), static_cast<uInt>(size));
+  return static_cast<std::uint32_t>(crc);
+}
+
+std::string errno_text(int e) { return std::strerror(e); }
+
+disk_status sys_fail(std::string_view what, const fs::path& path, int e = errno) {
+  return disk_status::fail(fmt::format("{} {}: {}", what, path.string(), errno_text(e)));
+}
+
+bool write_all(int fd, const char* data, std::size_t size, int& err) {
+  while (size > 0) {
+    ssize_t n = ::write(fd, data, size);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      err = errno;
+      return false;
+    }
+    data += n;
+    size -= static_cast<std::size_t>(n);
+  }
+  return true;
+}
+
+// Reads [offset, offset+size) completely; false on a short read or an error (err = 0 for EOF).
+bool pread_all(int fd, char* data, std::size_t size, std::uint64_t offset, int& err) {
+  while (size > 0) {
+    ssize_t n = ::pread(fd, data, size, static_cast<off_t>(offset));
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      err = errno;
+      return false;
+    }
+    if (n == 0) {
+      err = 0;
+      return false;
+    }
+    data += n;
+    size -= static_cast<std::size_t>(n);
+    offset += static_cast<std::uint64_t>(n);
+  }
+  return true;
+}
+
+disk_status sync_dir(const fs::path& dir) {
+  int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) return sys_fail("opening", dir);
+  int rc = ::fsync(fd);
+  int e = errno;
+  ::close(fd);
+  return rc == 0 ? disk_status{} : sys_fail("syncing", dir, e);
+}
+
+std::uint64_t file_size(int fd) {
+  struct stat st {};
+  return ::fstat(fd, &st) == 0 ? static_cast<std::uint64_t>(st.st_size) : 0;
+}
+
+}  // namespace
+
+disk_queue::disk_queue(fs::path dir, std::string name, const disk_queue_options& options)
+    : dir_(std::move(dir)), name_(std::move(name)), options_(options) {}
+
+disk_queue::~disk_queue() {
+  if (write_fd_ >= 0 || !pending_.empty()) (void)sync();
+  close_files();
+}
+
+fs::path disk_queue::segment_path(std::uint64_t segment) const {
+  return dir_ / fmt::format("{}.diskqueue.{:06}.dat", name_, segment);
+}
+
+fs::path disk_queue::meta_path() const { return dir_ / fmt::format("{}.diskqueue.meta", name_); }
+
+disk_status disk_queue::open(const fs::path& dir, const std::string& name, const disk_queue_options& options,
+                             std::unique_ptr<disk_queue>& out, disk_recovery* recovery) {
+  std::error_code ec;
+  fs::create_directories(dir, ec);
+  if (ec) return disk_status::fail(fmt::format("creating {}: {}", dir.string(), ec.message()));
+  std::unique_ptr<disk_queue> q(new disk_queue(dir, name, options));
+  disk_recovery local;
+  disk_status st = q->recover(recovery ? *recovery : local);
+  if (!st.ok()) return st;
+  out = std::move(q);
+  return {};
+}
+
+// The metadata holds only the consumed position; the end of the data is whatever the segments
+// hold, checked record by record, so nothing written before a crash is lost or misread.
+disk_status disk_queue::recover(disk_recovery& recovery) {
+  bool meta_ok = false;
+  if (std::ifstream in(meta_path()); in) {
+    std::string magic;
+    std::getline(in, magic);
+    std::uint64_t seg = 0, off = 0;
+    if (magic == meta_magic && (in >> seg >> off)) {
+      consumed_ = {seg, off};
+      meta_ok = true;
+    } else {
+      recovery.warnings.push_back(fmt::format("{}: unreadable metadata; every record on disk is kept",
+                                              meta_path().string()));
+    }
+  }
+
+  std::vector<std::uint64_t> segments;
+  const std::string prefix = name_ + ".diskqueue.";
+  std::error_code ec;
+  for (const auto& entry : fs::directory_iterator(dir_, ec)) {
+    std::string file = entry.path().filename().string();
+    if (file.size() != prefix.size() + 10 || !file.starts_with(prefix) || !file.ends_with(".dat")) continue;
+    std::string digits = file.substr(prefix.size(), 6);
+    if (!std::all_of(digits.begin(), digits.end(), [](char c) { return c >= '0' && c <= '9'; })) continue;
+    segments.push_back(std::stoull(digits));
+  }
+  if (ec) return disk_status::fail(fmt::format("listing {}: {}", dir_.string(), ec.message()));
+  std::sort(segments.begin(), segments.end());
+
+  // Segments wholly before the consumed position were consumed; a crash may have left them.
+  while (!segments.empty() && segments.front() < consumed_.segment) {
+    fs::remove(segment_path(segments.front()), ec);
+    segments.erase(segments.begin());
+  }
+  if (!segments.empty() && segments.front() != consumed_.segment) consumed_ = {segments.front(), 0};
+
+  for (std::uint64_t s : segments) {
+    disk_status st = scan_segment(s, s == consumed_.segment ? consumed_.offset : 0, recovery);
+    if (!st.ok()) return st;
+  }
+  read_ = consumed_;
+  if (!segments.empty()) {
+    std::uint64_t last = segments.back();
+    int fd = ::open(segment_path(last).c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return sys_fail("opening", segment_path(last));
+    write_ = {last, file_size(fd)};
+    ::close(fd);
+  } else {
+    write_ = {consumed_.segment, 0};
+    read_ = consumed_ = write_;
+  }
+  pending_end_ = write_.offset;
+  first_segment_ = segments.empty() ? consumed_.segment : segments.front();
+  if (meta_ok) meta_written_ = consumed_;
+  recovery.records = depth_;
+  set_aside_bytes_ = recovery.set_aside_bytes;
+  return {};
+}
+
+disk_status disk_queue::scan_segment(std::uint64_t segment, std::uint64_t from, disk_recovery& recovery) {
+  fs::path path = segment_path(segment);
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return sys_fail("opening", path);
+  std::uint64_t size = file_size(fd);
+  if (from > size) {
+    recovery.warnings.push_back(
+        fmt::format("{}: consumed position {} is past the end ({} bytes); the file was cut", path.string(), from, size));
+    from = size;
+    consumed_ = {segment, size};
+  }
+  std::string buf;
+  std::uint64_t buf_offset = from;
+  std::uint64_t off = from, records = 0;
+  std::string bad;
+  auto have = [&](std::size_t n) {
+    if (off + n <= buf_offset + buf.size()) return true;
+    buf.erase(0, static_cast<std::size_t>(off - buf_offset));
+    buf_offset = off;
+    std::size_t want = std::max<std::size_t>(n, read_chunk);
+    std::size_t old = buf.size();
+    buf.resize(std::max(old, want));
+    ssize_t got = ::pread(fd, buf.data() + old, buf.size() - old, static_cast<off_t>(off + old));
+    buf.resize(old + static_cast<std::size_t>(std::max<ssize_t>(got, 0)));
+    return off + n <= buf_offset + buf.size();
+  };
+  while (off < size) {
+    if (size - off < header_size) {
+      bad = "torn record header";
+      break;
+    }
+    if (!have(header_size)) {
+      bad = "read error";
+      break;
+    }
+    const char* h = buf.data() + (off - buf_offset);
+    std::uint32_t len = get_u32(h);
+    if (len > options_.max_record_size) {
+      bad = fmt::format("record length {} over the limit", len);
+      break;
+    }
+    if (size - off - header_size < len) {
+      bad = "torn record";
+      break;
+    }
+    if (!have(header_size + len)) {
+      bad = "read error";
+      break;
+    }
+    h = buf.data() + (off - buf_offset);
+    if (record_crc(h, h + header_size, len) != get_u32(h + 4)) {
+      bad = "checksum mismatch";
+      break;
+    }
+    off += header_size + len;
+    ++records;
+  }
+  ::close(fd);
+  if (!bad.empty()) {
+    disk_status st = set_aside(segment, off, bad, &recovery);
+    if (!st.ok()) return st;
+  }
+  if (records > 0) unread_[segment] = records;
+  depth_ += records;
+  return {};
+}
+
+// Moves the bytes of `segment` from `offset` to its end into a ".bad-N" file beside it and cuts the
+// segment there: damaged data is kept for inspection, never parsed again, never deleted.
+disk_status disk_queue::set_aside(std::uint64_t segment, std::uint64_t offset, const std::string& why,
+                                  disk_recovery* recovery) {
+  fs::path path = segment_path(segment);
+  int fd = ::open(path.c_str(), O_RDWR | O_CLOEXEC);
+  if (fd < 0) return sys_fail("opening", path);
+  std::uint64_t size = file_size(fd);
+  fs::path bad_path;
+  for (int n = 1;; ++n) {
+    bad_path = path;
+    bad_path += fmt::format(".bad-{}", n);
+    if (!fs::exists(bad_path)) break;
+  }
+  std::string tail(static_cast<std::size_t>(size - offset), '\0');
+  int err = 0;
+  if (!tail.empty() && !pread_all(fd, tail.data(), tail.size(), offset, err)) {
+    ::close(fd);
+    return sys_fail("reading", path, err ? err : EIO);
+  }
+  int bfd = ::open(bad_path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+  if (bfd < 0 || !write_all(bfd, tail.data(), tail.size(), err) || ::fsync(bfd) != 0) {
+    int e = bfd < 0 ? errno : (err ? err : errno);
+    if (bfd >= 0) ::close(bfd);
+    ::close(fd);
+    return sys_fail("setting damaged data aside in", bad_path, e);
+  }
+  ::close(bfd);
+  if (::ftruncate(fd, static_cast<off_t>(offset)) != 0 || ::fsync(fd) != 0) {
+    int e = errno;
+    ::close(fd);
+    return sys_fail("cutting", path, e);
+  }
+  ::close(fd);
+  std::string line = fmt::format("{}: {} at byte {}; {} bytes set aside in {}", path.string(), why, offset,
+                                 tail.size(), bad_path.filename().string());
+  set_aside_bytes_ += tail.size();
+  if (recovery) {
+    recovery->set_aside_bytes += tail.size();
+    recovery->set_aside.push_back(bad_path.string());
+    recovery->warnings.push_back(std::move(line));
+  }
+  return sync_dir(dir_);
+}
+
+disk_status disk_queue::put(std::span<const char> record) {
+  if (record.size() > options_.max_record_size)
+    return disk_status::fail(fmt::format("record of {} bytes over the limit of {}", record.size(),
+                                         options_.max_record_size));
+  std::uint64_t segment = pending_.empty() ? write_.segment : pending_.back().segment;
+  std::uint64_t need = header_size + record.size();
+  if (pending_end_ > 0 && pending_end_ + need > options_.max_bytes_per_file) {
+    ++segment;
+    pending_end_ = 0;
+  }
+  if (pending_.empty() || pending_.back().segment != segment) pending_.push_back({segment, {}, 0});
+  chunk& c = pending_.back();
+  char h[header_size];
+  put_u32(h, static_cast<std::uint32_t>(record.size()));
+  put_u32(h + 4, record_crc(h, record.data(), record.size()));
+  c.bytes.append(h, header_size);
+  c.bytes.append(record.data(), record.size());
+  ++c.records;
+  ++pending_records_;
+  pending_end_ += need;
+  return {};
+}
+
+disk_status disk_queue::open_write_segment(std::uint64_t segment) {
+  if (write_fd_ >= 0) ::close(write_fd_);
+  fs::path path = segment_path(segment);
+  write_fd_ = ::open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+  if (write_fd_ < 0) return sys_fail("opening", path);
+  return {};
+}
+
+disk_status disk_queue::write_pending() {
+  if (pending_.empty()) return {};
+  struct undo {
+    std::uint64_t segment, size;
+    bool created;
+  };
+  std::vector<undo> undos;
+  disk_status st;
+  disk_position end = write_;
+  for (chunk& c : pending_) {
+    if (c.segment != end.segment || write_fd_ < 0) {
+      if (c.segment != end.segment && write_fd_ >= 0 && data_dirty_) {
+        // Rotation (every max_bytes_per_file): the finished segment is synced now, once.
+        if (::fdatasync(write_fd_) != 0) {
+          st = sys_fail("syncing", segment_path(end.segment));
+          break;
+        }
+      }
+      bool created = c.segment != end.segment || !fs::exists(segment_path(c.segment));
+      st = open_write_segment(c.segment);
+      if (!st.ok()) break;
+      if (created) dir_dirty_ = true;
+      undos.push_back({c.segment, c.segment == end.segment ? end.offset : 0, created && c.segment != write_.segment});
+      if (c.segment != end.segment) end = {c.segment, 0};
+    } else if (undos.empty()) {
+      undos.push_back({c.segment, end.offset, false});
+    }
+    int err = 0;
+    if (!write_all(write_fd_, c.bytes.data(), c.bytes.size(), err)) {
+      st = sys_fail("writing", segment_path(c.segment), err);
+      break;
+    }
+    end.offset += c.bytes.size();
+    data_dirty_ = true;
+  }
+  if (!st.ok()) {
+    // All or nothing: cut every touched segment back to where it was, remove new ones.
+    for (auto it = undos.rbegin(); it != undos.rend(); ++it) {
+      if (it->created) {
+        ::unlink(segment_path(it->segment).c_str());
+      } else if (::truncate(segment_path(it->segment).c_str(), static_cast<off_t>(it->size)) != 0) {
+        st.error += fmt::format("; and cutting it back failed: {}", errno_text(errno));
+      }
+    }
+    if (write_fd_ >= 0) ::close(write_fd_);
+    write_fd_ = -1;
+    pending_.clear();
+    pending_records_ = 0;
+    pending_end_ = write_.offset;
+    return st;
+  }
+  for (const chunk& c : pending_) unread_[c.segment] += c.records;
+  depth_ += pending_records_;
+  since_sync_ += pending_records_;
+  write_ = end;
+  pending_.clear();
+  pending_records_ = 0;
+  pending_end_ = write_.offset;
+  return {};
+}
+
+disk_status disk_queue::flush() {
+  disk_status st = write_pending();
+  if (!st.ok()) return st;
+  if (since_sync_ >= options_.sync_every) return sync();
+  return {};
+}
+
+disk_status disk_queue::sync() {
+  disk_status st = write_pending();
+  if (!st.ok()) return st;
+  if (data_dirty_ && write_fd_ >= 0) {
+    if (::fdatasync(write_fd_) != 0) return sys_fail("syncing", segment_path(write_.segment));
+  }
+  data_dirty_ = false;
+  if (dir_dirty_) {
+    st = sync_dir(dir_);
+    if (!st.ok()) return st;
+    dir_dirty_ = false;
+  }
+  since_sync_ = 0;
+  if (consumed_ != meta_written_) return write_meta();
+  return {};
+}
+
+disk_status disk_queue::write_meta() {
+  fs::path path = meta_path();
+  fs::path tmp = path;
+  tmp += ".tmp";
+  std::string text = fmt::format("{}\n{} {}\n", meta_magic, consumed_.segment, consumed_.offset);
+  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0) return sys_fail("opening", tmp);
+  int err = 0;
+  if (!write_all(fd, text.data(), text.size(), err) || ::fsync(fd) != 0) {
+    int e = err ? err : errno;
+    ::close(fd);
+    ::unlink(tmp.c_str());
+    return sys_fail("writing", tmp, e);
+  }
+  ::close(fd);
+  if (::rename(tmp.c_str(), path.c_str()) != 0) return sys_fail("renaming", tmp);
+  disk_status st = sync_dir(dir_);
+  if (st.ok()) meta_written_ = consumed_;
+  return st;
+}
+
+bool disk_queue::fill_read_buffer(std::size_t need, disk_status& status) {
+  std::uint64_t have_end = read_buf_offset_ + read_buf_.size();
+  if (read_.offset >= read_buf_offset_ && read_.offset + need <= have_end) return true;
+  std::size_t want = std::max(need, read_chunk);
+  read_buf_.resize(want);
+  read_buf_offset_ = read_.offset;
+  std::size_t got = 0;
+  while (got < want) {
+    ssize_t n = ::pread(read_fd_, read_buf_.data() + got, want - got, static_cast<off_t>(read_.offset + got));
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) {
+      status = sys_fail("reading", segment_path(read_.segment));
+      read_buf_.clear();
+      return false;
+    }
+    if (n == 0) break;
+    got += static_cast<std::size_t>(n);
+  }
+  read_buf_.resize(got);
+  return got >= need;
+}
+
+void disk_queue::next_read_segment() {
+  if (read_fd_ >= 0) ::close(read_fd_);
+  read_fd_ = -1;
+  read_buf_.clear();
+  unread_.erase(read_.segment);
+  read_ = {read_.segment + 1, 0};
+  if (!manual_commit_) {
+    consumed_ = read_;
+    drop_consumed_segments();
+  }
+}
+
+bool disk_queue::read(std::string& out, disk_status& status) {
+  status = {};
+  while (depth_ > 0) {
+    std::uint64_t limit = read_.segment == write_.segment ? write_.offset : ~std::uint64_t{0};
+    if (read_fd_ < 0 || read_fd_segment_ != read_.segment) {
+      if (read_fd_ >= 0) ::close(read_fd_);
+      read_buf_.clear();
+      read_fd_ = ::open(segment_path(read_.segment).c_str(), O_RDONLY | O_CLOEXEC);
+      read_fd_segment_ = read_.segment;
+      if (read_fd_ < 0) {
+        if (errno != ENOENT) {
+          status = sys_fail("opening", segment_path(read_.segment));
+          return false;
+        }
+        // No such segment (never written, or removed by hand): whatever it held is gone.
+        depth_ -= std::min(depth_, unread_[read_.segment]);
+        if (read_.segment >= write_.segment) return false;
+        next_read_segment();
+        continue;
+      }
+    }
+    if (limit == ~std::uint64_t{0}) {
+      if (read_limit_segment_ != read_.segment) {
+        read_limit_ = file_size(read_fd_);
+        read_limit_segment_ = read_.segment;
+      }
+      limit = read_limit_;
+    }
+    if (read_.offset >= limit) {
+      if (read_.segment >= write_.segment) return false;
+      next_read_segment();
+      continue;
+    }
+    std::string bad;
+    if (limit - read_.offset < header_size || !fill_read_buffer(header_size, status)) {
+      bad = "torn record header";
+    } else {
+      const char* h = read_buf_.data() + (read_.offset - read_buf_offset_);
+      std::uint32_t len = get_u32(h);
+      if (len > options_.max_record_size || limit - read_.offset - header_size < len) {
+        bad = "bad record length";
+      } else if (!fill_read_buffer(header_size + len, status)) {
+        bad = "short read";
+      } else {
+        h = read_buf_.data() + (read_.offset - read_buf_offset_);
+        if (record_crc(h, h + header_size, len) != get_u32(h + 4)) {
+          bad = "checksum mismatch";
+        } else {
+          out.assign(h + header_size, len);
+          read_.offset += header_size + len;
+          --depth_;
+          if (auto it = unread_.find(read_.segment); it != unread_.end() && it->second > 0) --it->second;
+          if (!manual_commit_) consumed_ = read_;
+          return true;
+        }
+      }
+    }
+    if (!status.ok()) return false;
+    // Damaged after it was written (the recovery scan passed it): skip what is left of this
+    // segment's readable part, reporting it; the records after it in later segments go on.
+    std::uint64_t lost = unread_[read_.segment];
+    status = disk_status::fail(fmt::format("{}: {} at byte {}; {} unread records skipped",
+                                           segment_path(read_.segment).string(), bad, read_.offset, lost));
+    set_aside_bytes_ += limit - read_.offset;
+    depth_ -= std::min(depth_, lost);
+    unread_[read_.segment] = 0;
+    if (read_.segment >= write_.segment) {
+      read_.offset = limit;
+      if (!manual_commit_) consumed_ = read_;
+    } else {
+      next_read_segment();
+    }
+    return false;
+  }
+  return false;
+}
+
+void disk_queue::commit(disk_position consumed) {
+  consumed_ = consumed;
+  drop_consumed_segments();
+}
+
+void disk_queue::drop_consumed_segments() {
+  for (auto it = unread_.begin(); it != unread_.end() && it->first < consumed_.segment;) it = unread_.erase(it);
+  while (first_segment_ < consumed_.segment && first_segment_ < write_.segment) {
+    ::unlink(segment_path(first_segment_).c_str());
+    ++first_segment_;
+  }
+}
+
+disk_status disk_queue::empty() {
+  close_files();
+  pending_.clear();
+  pending_records_ = 0;
+  for (std::uint64_t s = std::min(first_segment_, consumed_.segment); s <= write_.segment; ++s)
+    ::unlink(segment_path(s).c_str());
+  write_ = read_ = consumed_ = {write_.segment + 1, 0};
+  first_segment_ = write_.segment;
+  pending_end_ = 0;
+  depth_ = 0;
+  since_sync_ = 0;
+  data_dirty_ = false;
+  unread_.clear();
+  return write_meta();
+}
+
+disk_status disk_queue::close() {
+  disk_status st = sync();
+  close_files();
+  return st;
+}
+
+void disk_queue::destroy() {
+  close_files();
+  pending_.clear();
+  pending_records_ = 0;
+  for (std::uint64_t s = std::min(first_segment_, consumed_.segment); s <= write_.segment; ++s)
+    ::unlink(segment_path(s).c_str());
+  ::unlink(meta_path().c_str());
+}
+
+void disk_queue::close_files() noexcept {
+  if (write_fd_ >= 0) ::close(write_fd_);
+  if (read_fd_ >= 0) ::close(read_fd_);
+  write_fd_ = read_fd_ = -1;
+  read_buf_.clear();
+}
+
+}  // namespace pipekit::nsq

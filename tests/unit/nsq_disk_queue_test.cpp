@@ -1,0 +1,319 @@
+#include <catch2/catch.hpp>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <csignal>
+#include <filesystem>
+#include <fstream>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <fmt/format.h>
+
+#include "pipekit/nsq/disk_queue.hpp"
+
+namespace fs = std::filesystem;
+using pipekit::nsq::disk_position;
+using pipekit::nsq::disk_queue;
+using pipekit::nsq::disk_queue_options;
+using pipekit::nsq::disk_recovery;
+using pipekit::nsq::disk_status;
+
+namespace {
+
+struct temp_dir {
+  fs::path path;
+  temp_dir() {
+    char name[] = "/tmp/pipekit-dq-XXXXXX";
+    REQUIRE(::mkdtemp(name) != nullptr);
+    path = name;
+  }
+  ~temp_dir() {
+    std::error_code ec;
+    fs::remove_all(path, ec);
+  }
+};
+
+std::unique_ptr<disk_queue> open_queue(const fs::path& dir, disk_queue_options o = {}, disk_recovery* r = nullptr) {
+  std::unique_ptr<disk_queue> q;
+  disk_status st = disk_queue::open(dir, "t", o, q, r);
+  INFO(st.error);
+  REQUIRE(st.ok());
+  return q;
+}
+
+std::string record(int i) { return fmt::format("message {:05} {}", i, std::string(static_cast<std::size_t>(i % 37), 'x')); }
+
+void put_all(disk_queue& q, int from, int to) {
+  for (int i = from; i < to; ++i) {
+    std::string r = record(i);
+    REQUIRE(q.put(r).ok());
+  }
+  disk_status st = q.flush();
+  INFO(st.error);
+  REQUIRE(st.ok());
+}
+
+std::vector<std::string> read_all(disk_queue& q) {
+  std::vector<std::string> out;
+  std::string r;
+  disk_status st;
+  while (q.read(r, st)) out.push_back(r);
+  INFO(st.error);
+  REQUIRE(st.ok());
+  return out;
+}
+
+std::vector<std::string> expected(int from, int to) {
+  std::vector<std::string> v;
+  for (int i = from; i < to; ++i) v.push_back(record(i));
+  return v;
+}
+
+std::vector<fs::path> files(const fs::path& dir, std::string_view contains) {
+  std::vector<fs::path> v;
+  for (auto& e : fs::directory_iterator(dir))
+    if (e.path().filename().string().find(contains) != std::string::npos) v.push_back(e.path());
+  std::sort(v.begin(), v.end());
+  return v;
+}
+
+}  // namespace
+
+TEST_CASE("disk queue: records come back in order across segments and a clean reopen", "[nsq]") {
+  temp_dir d;
+  disk_queue_options o;
+  o.max_bytes_per_file = 1000;  // ~25 records per segment
+  {
+    auto q = open_queue(d.path, o);
+    put_all(*q, 0, 300);
+    CHECK(q->depth() == 300);
+    CHECK(files(d.path, ".dat").size() > 10);
+    std::string r;
+    disk_status st;
+    for (int i = 0; i < 100; ++i) {
+      REQUIRE(q->read(r, st));
+      CHECK(r == record(i));
+    }
+    CHECK(q->depth() == 200);
+    REQUIRE(q->close().ok());
+  }
+  disk_recovery rec;
+  auto q = open_queue(d.path, o, &rec);
+  CHECK(rec.records == 200);
+  CHECK(rec.set_aside.empty());
+  CHECK(read_all(*q) == expected(100, 300));
+  CHECK(q->depth() == 0);
+  // Consumed segments are gone; at most the last (write) segment remains.
+  CHECK(files(d.path, ".dat").size() == 1);
+  put_all(*q, 300, 310);
+  CHECK(read_all(*q) == expected(300, 310));
+}
+
+TEST_CASE("disk queue: a record never spans segments; an oversized record is refused", "[nsq]") {
+  temp_dir d;
+  disk_queue_options o;
+  o.max_bytes_per_file = 64;
+  o.max_record_size = 100;
+  auto q = open_queue(d.path, o);
+  std::string big(90, 'b');
+  REQUIRE(q->put(big).ok());   // bigger than a segment: gets one of its own
+  REQUIRE(q->put(std::string(10, 's')).ok());
+  CHECK_FALSE(q->put(std::string(101, 'x')).ok());
+  REQUIRE(q->flush().ok());
+  CHECK(files(d.path, ".dat").size() == 2);
+  std::string r;
+  disk_status st;
+  REQUIRE(q->read(r, st));
+  CHECK(r == big);
+  REQUIRE(q->read(r, st));
+  CHECK(r == std::string(10, 's'));
+  CHECK_FALSE(q->read(r, st));
+}
+
+TEST_CASE("disk queue: after kill -9, every flushed record comes back, consumed ones do not", "[nsq]") {
+  temp_dir d;
+  disk_queue_options o;
+  o.max_bytes_per_file = 4096;
+  o.sync_every = 1000000;  // no sync at all: only what reached the kernel
+  pid_t child = ::fork();
+  REQUIRE(child >= 0);
+  if (child == 0) {
+    std::unique_ptr<disk_queue> q;
+    if (!disk_queue::open(d.path, "t", o, q).ok()) ::_exit(1);
+    for (int i = 0; i < 500; ++i) (void)q->put(record(i));
+    if (!q->flush().ok()) ::_exit(2);
+    std::string r;
+    disk_status st;
+    for (int i = 0; i < 50; ++i) (void)q->read(r, st);
+    if (!q->sync().ok()) ::_exit(3);  // persists the consumed position: 50
+    for (int i = 0; i < 10; ++i) (void)q->read(r, st);  // read but not synced: delivered again
+    for (int i = 500; i < 600; ++i) (void)q->put(record(i));
+    if (!q->flush().ok()) ::_exit(4);
+    ::kill(::getpid(), SIGKILL);
+  }
+  int status = 0;
+  REQUIRE(::waitpid(child, &status, 0) == child);
+  REQUIRE(WIFSIGNALED(status));
+  disk_recovery rec;
+  auto q = open_queue(d.path, o, &rec);
+  CHECK(rec.records == 550);
+  CHECK(rec.set_aside.empty());
+  CHECK(read_all(*q) == expected(50, 600));
+}
+
+TEST_CASE("disk queue: a torn tail is set aside, the records before it are kept", "[nsq]") {
+  temp_dir d;
+  disk_queue_options o;
+  {
+    auto q = open_queue(d.path, o);
+    put_all(*q, 0, 20);
+    REQUIRE(q->close().ok());
+  }
+  auto segs = files(d.path, ".dat");
+  REQUIRE(segs.size() == 1);
+  auto good_size = fs::file_size(segs[0]);
+  {
+    // Half a record: a header announcing 50 bytes, then 7 of them.
+    std::ofstream f(segs[0], std::ios::binary | std::ios::app);
+    const char torn[] = {50, 0, 0, 0, 1, 2, 3, 4, 'p', 'a', 'r', 't', 'i', 'a', 'l'};
+    f.write(torn, sizeof torn);
+  }
+  disk_recovery rec;
+  auto q = open_queue(d.path, o, &rec);
+  CHECK(rec.records == 20);
+  CHECK(rec.set_aside_bytes == 15);
+  REQUIRE(rec.set_aside.size() == 1);
+  CHECK(fs::file_size(rec.set_aside[0]) == 15);
+  REQUIRE(rec.warnings.size() == 1);
+  CHECK_THAT(rec.warnings[0], Catch::Contains("torn record") && Catch::Contains(segs[0].string()));
+  CHECK(fs::file_size(segs[0]) == good_size);
+  // Appends go on after the cut, not after the garbage.
+  put_all(*q, 20, 25);
+  CHECK(read_all(*q) == expected(0, 25));
+}
+
+TEST_CASE("disk queue: a corrupt record sets aside the rest of its segment, later segments are kept", "[nsq]") {
+  temp_dir d;
+  disk_queue_options o;
+  o.max_bytes_per_file = 1000;
+  {
+    auto q = open_queue(d.path, o);
+    put_all(*q, 0, 100);
+    REQUIRE(q->close().ok());
+  }
+  auto segs = files(d.path, ".dat");
+  REQUIRE(segs.size() >= 3);
+  // Count the records of segment 0, then flip one byte in the payload of its 5th record.
+  std::string bytes;
+  {
+    std::ifstream f(segs[0], std::ios::binary);
+    bytes.assign(std::istreambuf_iterator<char>(f), {});
+  }
+  std::size_t off = 0;
+  int in_first = 0;
+  std::size_t fifth = 0;
+  while (off < bytes.size()) {
+    if (in_first == 4) fifth = off;
+    std::uint32_t len = static_cast<unsigned char>(bytes[off]) | static_cast<unsigned char>(bytes[off + 1]) << 8;
+    off += 8 + len;
+    ++in_first;
+  }
+  bytes[fifth + 8 + 3] ^= 0x20;
+  {
+    std::ofstream f(segs[0], std::ios::binary | std::ios::trunc);
+    f.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+  }
+  disk_recovery rec;
+  auto q = open_queue(d.path, o, &rec);
+  REQUIRE(rec.warnings.size() == 1);
+  CHECK_THAT(rec.warnings[0], Catch::Contains("checksum mismatch"));
+  CHECK(rec.records == static_cast<std::uint64_t>(100 - (in_first - 4)));
+  auto got = read_all(*q);
+  auto want = expected(0, 4);
+  auto rest = expected(in_first, 100);
+  want.insert(want.end(), rest.begin(), rest.end());
+  CHECK(got == want);
+}
+
+TEST_CASE("disk queue: a failed write (file size limit) fails the whole flush and the queue goes on", "[nsq]") {
+  temp_dir d;
+  disk_queue_options o;
+  o.max_bytes_per_file = 1 << 20;
+  auto q = open_queue(d.path, o);
+  put_all(*q, 0, 10);
+  auto seg = files(d.path, ".dat").at(0);
+  auto size_before = fs::file_size(seg);
+
+  // A real kernel refusal: RLIMIT_FSIZE makes write(2) fail with EFBIG, as a full disk fails with ENOSPC.
+  struct rlimit old {};
+  REQUIRE(::getrlimit(RLIMIT_FSIZE, &old) == 0);
+  auto old_handler = std::signal(SIGXFSZ, SIG_IGN);
+  struct rlimit small = old;
+  small.rlim_cur = size_before + 300;
+  REQUIRE(::setrlimit(RLIMIT_FSIZE, &small) == 0);
+  for (int i = 10; i < 100; ++i) REQUIRE(q->put(record(i)).ok());
+  disk_status st = q->flush();
+  REQUIRE(::setrlimit(RLIMIT_FSIZE, &old) == 0);
+  std::signal(SIGXFSZ, old_handler);
+
+  CHECK_FALSE(st.ok());
+  CHECK_THAT(st.error, Catch::Contains(seg.string()));
+  CHECK(q->depth() == 10);
+  CHECK(q->pending() == 0);
+  CHECK(fs::file_size(seg) == size_before);  // cut back: no partial record left behind
+  put_all(*q, 100, 105);
+  auto want = expected(0, 10);
+  auto more = expected(100, 105);
+  want.insert(want.end(), more.begin(), more.end());
+  CHECK(read_all(*q) == want);
+}
+
+TEST_CASE("disk queue: with manual commit a crash delivers again what was read but not committed", "[nsq]") {
+  temp_dir d;
+  disk_queue_options o;
+  o.max_bytes_per_file = 500;
+  disk_position committed;
+  {
+    auto q = open_queue(d.path, o);
+    q->manual_commit(true);
+    put_all(*q, 0, 60);
+    std::string r;
+    disk_status st;
+    for (int i = 0; i < 30; ++i) {
+      REQUIRE(q->read(r, st));
+      if (i == 19) committed = q->read_position();  // records 0..19 finished
+    }
+    q->commit(committed);
+    REQUIRE(q->sync().ok());
+    // Records 20..29 were read but are still in flight when the process dies.
+  }
+  auto q = open_queue(d.path, o);
+  CHECK(read_all(*q) == expected(20, 60));
+}
+
+TEST_CASE("disk queue: empty drops everything; a damaged metadata file keeps every record", "[nsq]") {
+  temp_dir d;
+  {
+    auto q = open_queue(d.path);
+    put_all(*q, 0, 10);
+    REQUIRE(q->empty().ok());
+    CHECK(q->depth() == 0);
+    std::string r;
+    disk_status st;
+    CHECK_FALSE(q->read(r, st));
+    put_all(*q, 10, 15);
+    REQUIRE(q->close().ok());
+  }
+  {
+    std::ofstream f(d.path / "t.diskqueue.meta", std::ios::trunc);
+    f << "garbage\n";
+  }
+  disk_recovery rec;
+  auto q = open_queue(d.path, {}, &rec);
+  REQUIRE(rec.warnings.size() == 1);
+  CHECK_THAT(rec.warnings[0], Catch::Contains("unreadable metadata"));
+  CHECK(read_all(*q) == expected(10, 15));
+}
