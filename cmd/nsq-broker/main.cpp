@@ -1,0 +1,86 @@
+// nsq-broker: an nsqd-compatible message broker. Flags and wiring only; the broker is
+// lib/pipekit/nsq/broker.hpp.
+#include <chrono>
+#include <string>
+#include <string_view>
+#include <thread>
+
+#include <CLI/CLI.hpp>
+#include <boost/asio/io_context.hpp>
+
+#include "pipekit/cli/app.hpp"
+#include "pipekit/cli/error.hpp"
+#include "pipekit/cli/exit_code.hpp"
+#include "pipekit/log/log.hpp"
+#include "pipekit/nsq/broker.hpp"
+#include "pipekit/util/parse.hpp"
+#include "pipekit/util/signals.hpp"
+
+namespace {
+constexpr std::string_view tool = "nsq-broker";
+
+// A Go-style duration flag ("60s", "15m", "250ms") into milliseconds.
+void add_duration(CLI::App& app, const std::string& name, std::chrono::milliseconds& target, const std::string& help) {
+  app.add_option_function<std::string>(
+         name,
+         [&target, name](const std::string& text) {
+           try {
+             target = std::chrono::duration_cast<std::chrono::milliseconds>(pipekit::util::parse_duration(text));
+           } catch (const std::exception& e) {
+             throw CLI::ValidationError(name, e.what());
+           }
+         },
+         help + " (default " + std::to_string(target.count()) + "ms)")
+      ->type_name("DURATION");
+}
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"An nsqd-compatible message broker: NSQ's TCP protocol V2 and HTTP API."};
+  pipekit::cli::init_app(app, tool);
+  pipekit::cli::log_flags log;
+  pipekit::cli::add_log_flags(app, log);
+  pipekit::cli::add_config_flag(app);
+
+  pipekit::nsq::broker_options o;
+  app.add_option("--tcp-address", o.tcp_address, "<addr>:<port> to listen on for TCP clients")->capture_default_str();
+  app.add_option("--http-address", o.http_address, "<addr>:<port> to listen on for HTTP clients")
+      ->capture_default_str();
+  app.add_option("--broadcast-address", o.broadcast_address,
+                 "address registered with lookupd (default: the TCP listen IP, 127.0.0.1 for any)");
+  app.add_option("--lookupd-tcp-address", o.lookupd_tcp_addresses, "lookupd TCP address (may be given multiple times)");
+  app.add_option("--data-path", o.data_path, "path to store disk-backed messages");
+  app.add_option("--mem-queue-size", o.mem_queue_size, "number of messages to keep in memory (per topic/channel)")
+      ->capture_default_str()
+      ->check(CLI::NonNegativeNumber);
+  app.add_option("--max-msg-size", o.max_msg_size, "maximum size of a single message in bytes")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
+  app.add_option("--max-body-size", o.max_body_size, "maximum size of a single command body")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
+  app.add_option("--max-rdy-count", o.max_rdy_count, "maximum RDY count for a client")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
+  add_duration(app, "--msg-timeout", o.msg_timeout, "default duration to wait before auto-requeing a message");
+  add_duration(app, "--max-msg-timeout", o.max_msg_timeout, "maximum duration before a message will timeout");
+  add_duration(app, "--max-req-timeout", o.max_req_timeout, "maximum requeuing timeout for a message");
+  add_duration(app, "--max-heartbeat-interval", o.max_heartbeat_interval,
+               "maximum client configurable duration of time between client heartbeats");
+
+  return pipekit::cli::run_main(app, log, argc, argv, [&] {
+    pipekit::nsq::broker b(o);
+    b.start();
+    boost::asio::io_context signals;
+    int stops = 0;
+    pipekit::util::on_stop_signals(signals, [&](int signo) {
+      pipekit::log::info("signal {}: shutting down", signo);
+      if (++stops == 1) b.stop();
+    });
+    std::thread watcher([&] { signals.run(); });
+    b.run();
+    signals.stop();
+    watcher.join();
+    return pipekit::exit_code::ok;
+  });
+}

@@ -1,0 +1,885 @@
+// nsq-broker: topics, channels and the TCP protocol V2 on one io_context.
+#include "pipekit/nsq/broker.hpp"
+
+#include <algorithm>
+#include <charconv>
+#include <random>
+
+#include <boost/asio/post.hpp>
+#include <boost/asio/write.hpp>
+#include <nlohmann/json.hpp>
+#include <zlib.h>
+
+#include "pipekit/cli/error.hpp"
+#include "pipekit/cli/exit_code.hpp"
+#include "pipekit/log/log.hpp"
+#include "pipekit/nsq/broker_internal.hpp"
+#include "pipekit/nsq/names.hpp"
+#include "pipekit/util/parse.hpp"
+
+namespace pipekit::nsq {
+
+std::int64_t steady_ns() noexcept {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+std::int64_t wall_ns() noexcept {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+namespace {
+constexpr std::int64_t ns_per_ms = 1000000;
+constexpr std::size_t read_chunk = 64 * 1024;
+constexpr int max_deflate_level = 6;  // nsqd --max-deflate-level
+
+// The queue behind the memory queue until the disk queue exists: encoded messages in memory.
+class memory_backend final : public backend_queue {
+ public:
+  bool put(std::string_view encoded) override {
+    q_.emplace_back(encoded);
+    return true;
+  }
+  bool get(std::string& encoded) override {
+    if (q_.empty()) return false;
+    encoded = std::move(q_.front());
+    q_.pop_front();
+    return true;
+  }
+  std::int64_t depth() const override { return static_cast<std::int64_t>(q_.size()); }
+  void empty() override { q_.clear(); }
+
+ private:
+  std::deque<std::string> q_;
+};
+
+}  // namespace
+
+std::unique_ptr<backend_queue> make_memory_backend() { return std::make_unique<memory_backend>(); }
+
+std::string encode_message(const message& m) {
+  std::string out(message_header_length + m.body.size(), '\0');
+  put_u64(out.data(), static_cast<std::uint64_t>(m.timestamp_ns));
+  out[8] = static_cast<char>(m.attempts >> 8);
+  out[9] = static_cast<char>(m.attempts);
+  auto id = make_message_id(m.id);
+  std::memcpy(out.data() + 10, id.data(), msg_id_length);
+  if (m.body.size()) std::memcpy(out.data() + message_header_length, m.body.view().data(), m.body.size());
+  return out;
+}
+
+bool decode_message(std::string_view bytes, message& m) {
+  message_view v;
+  if (!parse_message(bytes, v) || !parse_message_id(v.id, m.id)) return false;
+  m.timestamp_ns = v.timestamp_ns;
+  m.attempts = v.attempts;
+  m.defer_until_ns = 0;
+  m.body = body_ref::copy_of(v.body);
+  return true;
+}
+
+bool message_queue::put(message&& m) {
+  if (mem_.size() < capacity_ && backend_->depth() == 0) {
+    mem_.push_back(std::move(m));
+    return true;
+  }
+  return backend_->put(encode_message(m));
+}
+
+bool message_queue::pop(message& m) {
+  if (!mem_.empty()) {
+    m = std::move(mem_.front());
+    mem_.pop_front();
+    return true;
+  }
+  std::string enc;
+  while (backend_->get(enc)) {
+    if (decode_message(enc, m)) return true;
+    log::error("dropped an undecodable message of {} bytes from a backend queue", enc.size());
+  }
+  return false;
+}
+
+channel::channel(topic& t, std::string n, std::size_t mem, std::unique_ptr<backend_queue> backend)
+    : owner(t), name(std::move(n)), ephemeral(is_ephemeral(name)), queue(mem, std::move(backend)) {}
+
+topic::topic(std::string n, std::size_t mem, std::unique_ptr<backend_queue> backend)
+    : name(std::move(n)), ephemeral(is_ephemeral(name)), queue(mem, std::move(backend)) {}
+
+// --- the broker ------------------------------------------------------------------------------
+
+broker::impl::impl(broker_options o) : opts(std::move(o)) {
+  limits.max_msg_size = opts.max_msg_size;
+  limits.max_body_size = opts.max_body_size;
+  limits.max_rdy_count = opts.max_rdy_count;
+  limits.max_req_timeout_ms = opts.max_req_timeout.count();
+  limits.valid_topic = is_valid_topic_name;
+  limits.valid_channel = is_valid_channel_name;
+  id_limits.max_heartbeat_interval_ms = opts.max_heartbeat_interval.count();
+  id_limits.max_output_buffer_size = opts.max_output_buffer_size;
+  id_limits.max_output_buffer_timeout_ms = opts.max_output_buffer_timeout.count();
+  id_limits.max_msg_timeout_ms = opts.max_msg_timeout.count();
+  start_ns = wall_ns();
+}
+
+topic& broker::impl::get_topic(std::string_view name) {
+  auto it = topics.find(name);
+  if (it != topics.end()) return *it->second;
+  auto t = std::make_unique<topic>(std::string(name), static_cast<std::size_t>(opts.mem_queue_size),
+                                   make_memory_backend());
+  log::info("TOPIC({}): created", name);
+  topic& ref = *topics.emplace(std::string(name), std::move(t)).first->second;
+  notify_lookupd(true, name);
+  return ref;
+}
+
+channel& broker::impl::get_channel(topic& t, std::string_view name) {
+  auto it = t.channels.find(name);
+  if (it != t.channels.end()) return *it->second;
+  auto c = std::make_unique<channel>(t, std::string(name), static_cast<std::size_t>(opts.mem_queue_size),
+                                     make_memory_backend());
+  log::info("TOPIC({}): new channel({})", t.name, name);
+  channel& ref = *t.channels.emplace(std::string(name), std::move(c)).first->second;
+  notify_lookupd(true, t.name, name);
+  pump(t);  // a topic's backlog goes to its first channel
+  return ref;
+}
+
+topic* broker::impl::find_topic(std::string_view name) {
+  auto it = topics.find(name);
+  return it == topics.end() ? nullptr : it->second.get();
+}
+
+channel* broker::impl::find_channel(std::string_view topic_name, std::string_view channel_name) {
+  topic* t = find_topic(topic_name);
+  if (!t) return nullptr;
+  auto it = t->channels.find(channel_name);
+  return it == t->channels.end() ? nullptr : it->second.get();
+}
+
+void broker::impl::delete_channel(topic& t, std::string_view name) {
+  auto it = t.channels.find(name);
+  if (it == t.channels.end()) return;
+  channel& c = *it->second;
+  // Its consumers are disconnected, as nsqd does.
+  std::vector<connection*> consumers = c.consumers;
+  for (connection* conn : consumers) {
+    conn->sub = nullptr;
+    conn->close();
+  }
+  log::info("TOPIC({}): deleting channel({})", t.name, name);
+  notify_lookupd(false, t.name, name);
+  t.channels.erase(it);
+  if (t.ephemeral && t.channels.empty()) delete_topic(t.name);
+}
+
+void broker::impl::delete_topic(std::string_view name) {
+  auto it = topics.find(name);
+  if (it == topics.end()) return;
+  std::unique_ptr<topic> t = std::move(it->second);
+  topics.erase(it);
+  for (auto& [cname, c] : t->channels) notify_lookupd(false, t->name, cname);
+  notify_lookupd(false, t->name);
+  for (auto& [cname, c] : t->channels) {
+    std::vector<connection*> consumers = c->consumers;
+    for (connection* conn : consumers) {
+      conn->sub = nullptr;
+      conn->close();
+    }
+  }
+  log::info("TOPIC({}): deleted", t->name);
+}
+
+void broker::impl::empty_topic(topic& t) { t.queue.clear(); }
+
+void broker::impl::empty_channel(channel& c) {
+  c.queue.clear();
+  for (auto& [id, e] : c.in_flight)
+    if (connection* conn = find_connection(e.client_id)) conn->message_done();
+  c.in_flight.clear();
+  c.in_flight_pq = {};
+  c.deferred.clear();
+  c.deferred_pq = {};
+  for (connection* conn : c.consumers) (void)conn;
+}
+
+void broker::impl::pause_topic(topic& t, bool paused) {
+  t.paused = paused;
+  if (!paused) pump(t);
+}
+
+void broker::impl::pause_channel(channel& c, bool paused) {
+  c.paused = paused;
+  if (!paused) deliver(c);
+}
+
+message broker::impl::new_message(body_ref body, std::int64_t defer_ms) {
+  message m;
+  m.id = next_message_id++;
+  m.timestamp_ns = wall_ns();
+  m.body = std::move(body);
+  if (defer_ms > 0) m.defer_until_ns = steady_ns() + defer_ms * ns_per_ms;
+  return m;
+}
+
+bool broker::impl::put_channel(channel& c, message&& m) {
+  if (m.defer_until_ns > steady_ns()) {
+    std::uint64_t seq = c.deferred_seq++;
+    c.deferred_pq.push({m.defer_until_ns, seq});
+    m.defer_until_ns = 0;
+    c.deferred.emplace(seq, std::move(m));
+    return true;
+  }
+  m.defer_until_ns = 0;
+  return c.queue.put(std::move(m));
+}
+
+bool broker::impl::put(topic& t, message&& m) {
+  ++t.message_count;
+  t.message_bytes += m.body.size();
+  if (t.paused || t.channels.empty() || !t.queue.empty()) return t.queue.put(std::move(m));
+  // Every channel gets a copy (a slice of the same body block).
+  auto last = std::prev(t.channels.end());
+  for (auto it = t.channels.begin(); it != last; ++it) {
+    message copy = m;
+    if (!put_channel(*it->second, std::move(copy))) return false;
+  }
+  return put_channel(*last->second, std::move(m));
+}
+
+void broker::impl::pump(topic& t) {
+  if (t.paused || t.channels.empty()) return;
+  message m;
+  while (t.queue.pop(m)) {
+    auto last = std::prev(t.channels.end());
+    for (auto it = t.channels.begin(); it != last; ++it) {
+      message copy = m;
+      put_channel(*it->second, std::move(copy));
+    }
+    put_channel(*last->second, std::move(m));
+  }
+  for (auto& [name, c] : t.channels) deliver(*c);
+}
+
+void broker::impl::deliver(channel& c) {
+  if (c.paused || c.consumers.empty()) return;
+  const std::size_t n = c.consumers.size();
+  message m;
+  while (!c.queue.empty()) {
+    connection* target = nullptr;
+    for (std::size_t k = 0; k < n; ++k) {
+      connection* conn = c.consumers[(c.next_consumer + k) % n];
+      if (conn->ready()) {
+        target = conn;
+        c.next_consumer = (c.next_consumer + k + 1) % n;
+        break;
+      }
+    }
+    if (!target || !c.queue.pop(m)) return;
+    target->send_message(c, std::move(m));
+  }
+}
+
+connection* broker::impl::find_connection(std::uint64_t id) {
+  auto it = connections.find(id);
+  return it == connections.end() ? nullptr : it->second.get();
+}
+
+void broker::impl::remove_consumer(channel& c, connection& conn) {
+  auto it = std::find(c.consumers.begin(), c.consumers.end(), &conn);
+  if (it == c.consumers.end()) return;
+  c.consumers.erase(it);
+  c.next_consumer = 0;
+  // What this client had in flight goes back to the channel now (nsqd waits for the timeout).
+  std::vector<std::uint64_t> mine;
+  for (auto& [id, e] : c.in_flight)
+    if (e.client_id == conn.info.id) mine.push_back(id);
+  std::sort(mine.begin(), mine.end());
+  for (std::uint64_t id : mine) {
+    auto e = c.in_flight.find(id);
+    message m = std::move(e->second.msg);
+    c.in_flight.erase(e);
+    ++c.requeue_count;
+    put_channel(c, std::move(m));
+  }
+  conn.info.in_flight_count = 0;
+  if (c.ephemeral && c.consumers.empty()) {
+    delete_channel(c.owner, c.name);
+    return;
+  }
+  deliver(c);
+}
+
+void broker::impl::scan() {
+  const std::int64_t now = steady_ns();
+  for (auto& [tname, t] : topics) {
+    for (auto& [cname, cp] : t->channels) {
+      channel& c = *cp;
+      bool changed = false;
+      while (!c.in_flight_pq.empty() && c.in_flight_pq.top().at_ns <= now) {
+        timed_id top = c.in_flight_pq.top();
+        c.in_flight_pq.pop();
+        auto it = c.in_flight.find(top.id);
+        if (it == c.in_flight.end() || it->second.deadline_ns != top.at_ns) continue;  // done or touched
+        if (connection* conn = find_connection(it->second.client_id)) conn->message_done();
+        message m = std::move(it->second.msg);
+        c.in_flight.erase(it);
+        ++c.timeout_count;
+        put_channel(c, std::move(m));
+        changed = true;
+      }
+      while (!c.deferred_pq.empty() && c.deferred_pq.top().at_ns <= now) {
+        auto seq = c.deferred_pq.top().seq;
+        c.deferred_pq.pop();
+        auto it = c.deferred.find(seq);
+        if (it == c.deferred.end()) continue;
+        message m = std::move(it->second);
+        c.deferred.erase(it);
+        c.queue.put(std::move(m));
+        changed = true;
+      }
+      if (changed) deliver(c);
+    }
+  }
+  if (stopping) return;
+  scan_timer.expires_after(opts.queue_scan_interval);
+  scan_timer.async_wait([this](const boost::system::error_code& ec) {
+    if (!ec) scan();
+  });
+}
+
+std::string broker::impl::broadcast_address() const {
+  if (!opts.broadcast_address.empty()) return opts.broadcast_address;
+  auto a = tcp_acceptor.is_open() ? tcp_acceptor.local_endpoint().address() : asio::ip::address();
+  if (a.is_unspecified()) return a.is_v6() ? "::1" : "127.0.0.1";
+  return a.to_string();
+}
+
+void broker::impl::accept() {
+  tcp_acceptor.async_accept([this](const boost::system::error_code& ec, tcp::socket socket) {
+    if (ec == asio::error::operation_aborted || stopping) return;
+    if (ec) {
+      log::warn("TCP: accept: {}", ec.message());
+    } else {
+      boost::system::error_code ignored;
+      socket.set_option(tcp::no_delay(true), ignored);
+      std::uint64_t id = next_client_id++;
+      auto conn = std::make_shared<connection>(*this, std::move(socket), id);
+      connections.emplace(id, conn);
+      conn->start();
+    }
+    accept();
+  });
+}
+
+void broker::impl::shutdown() {
+  if (stopping) return;
+  stopping = true;
+  boost::system::error_code ignored;
+  tcp_acceptor.close(ignored);
+  if (http) http->stop();
+  stop_lookup_peers();
+  scan_timer.cancel();
+  std::vector<std::shared_ptr<connection>> all;
+  for (auto& [id, c] : connections) all.push_back(c);
+  for (auto& c : all) c->close();
+  log::info("TCP: closing {}", tcp_port);
+}
+
+// --- a connection ----------------------------------------------------------------------------
+
+// Raw deflate both ways (RFC 1951, no zlib header), as Go's compress/flate and nsqd use.
+struct zlib_streams {
+  z_stream def{};
+  z_stream inf{};
+  bool def_ok = false;
+  bool inf_ok = false;
+  ~zlib_streams() {
+    if (def_ok) deflateEnd(&def);
+    if (inf_ok) inflateEnd(&inf);
+  }
+};
+
+connection::~connection() = default;
+
+bool connection::start_deflate(int level) {
+  auto z = std::make_unique<zlib_streams>();
+  z->def_ok = deflateInit2(&z->def, level, Z_DEFLATED, -15, 8, Z_DEFAULT_STRATEGY) == Z_OK;
+  z->inf_ok = inflateInit2(&z->inf, -15) == Z_OK;
+  if (!z->def_ok || !z->inf_ok) return false;
+  z_ = std::move(z);
+  return true;
+}
+
+bool connection::inflate_into_input(const char* data, std::size_t n) {
+  z_stream& zs = z_->inf;
+  zs.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(data));
+  zs.avail_in = static_cast<uInt>(n);
+  while (zs.avail_in > 0) {
+    if (in_.size() - in_len_ < 16 * 1024) in_.resize(std::max(in_.size() * 2, in_len_ + read_chunk));
+    zs.next_out = reinterpret_cast<Bytef*>(in_.data() + in_len_);
+    zs.avail_out = static_cast<uInt>(in_.size() - in_len_);
+    int rc = ::inflate(&zs, Z_SYNC_FLUSH);
+    in_len_ = in_.size() - zs.avail_out;
+    if (rc == Z_BUF_ERROR && zs.avail_out > 0) break;  // needs more input
+    if (rc != Z_OK && rc != Z_BUF_ERROR) {
+      log::warn("TCP: client({}): bad deflate stream", info.remote_address);
+      return false;
+    }
+  }
+  return true;
+}
+
+connection::connection(broker::impl& b, tcp::socket socket, std::uint64_t id)
+    : b_(b), socket_(std::move(socket)), timer_(b.io), in_(read_chunk) {
+  info.id = id;
+  boost::system::error_code ec;
+  auto ep = socket_.remote_endpoint(ec);
+  if (!ec) info.remote_address = util::host_port{ep.address().to_string(), ep.port()}.to_string();
+  info.connect_ts = wall_ns() / 1000000000;
+  info.heartbeat_ms = b.opts.client_timeout.count() / 2;
+  info.output_buffer_size = b.opts.output_buffer_size;
+  info.output_buffer_timeout_ms = b.opts.output_buffer_timeout.count();
+  info.msg_timeout_ms = b.opts.msg_timeout.count();
+  heartbeat_ns_ = info.heartbeat_ms * ns_per_ms;
+  msg_timeout_ns_ = info.msg_timeout_ms * ns_per_ms;
+  flush_at_ = static_cast<std::size_t>(info.output_buffer_size);
+}
+
+void connection::start() {
+  log::debug("TCP: new client({})", info.remote_address);
+  last_read_ns_ = steady_ns();
+  next_heartbeat_ns_ = last_read_ns_ + heartbeat_ns_;
+  arm_timer();
+  read();
+}
+
+void connection::read() {
+  if (closed_ || fatal_) return;
+  if (z_) {
+    raw_.resize(read_chunk);
+    socket_.async_read_some(asio::buffer(raw_), [self = shared_from_this()](const boost::system::error_code& ec,
+                                                                          std::size_t n) {
+      if (ec) return self->close();
+      if (self->closed_) return;
+      std::size_t before = self->in_len_;
+      if (!self->inflate_into_input(self->raw_.data(), n)) return self->close();
+      std::size_t got = self->in_len_ - before;
+      self->in_len_ = before;
+      self->on_read(got);
+    });
+    return;
+  }
+  if (in_.size() - in_len_ < read_chunk / 4) in_.resize(std::max(in_.size() * 2, in_len_ + read_chunk));
+  socket_.async_read_some(asio::buffer(in_.data() + in_len_, in_.size() - in_len_),
+                          [self = shared_from_this()](const boost::system::error_code& ec, std::size_t n) {
+                            if (ec) {
+                              if (ec != asio::error::eof && ec != asio::error::operation_aborted &&
+                                  ec != asio::error::connection_reset)
+                                log::debug("TCP: client({}): read: {}", self->info.remote_address, ec.message());
+                              self->close();
+                              return;
+                            }
+                            self->on_read(n);
+                          });
+}
+
+void connection::on_read(std::size_t n) {
+  if (closed_) return;
+  in_len_ += n;
+  last_read_ns_ = steady_ns();
+  if (!magic_ok_) {
+    if (in_len_ < 4) return read();
+    if (std::string_view(in_.data(), 4) != magic_v2) {
+      log::warn("TCP: client({}) bad protocol magic", info.remote_address);
+      out_.clear();
+      append_frame(out_, frame_type::error, "E_BAD_PROTOCOL");
+      fatal_ = true;
+      flush();
+      return;
+    }
+    magic_ok_ = true;
+    std::memmove(in_.data(), in_.data() + 4, in_len_ - 4);
+    in_len_ -= 4;
+  }
+  std::size_t pos = parse_input();
+  while (switch_input_ && !closed_ && !fatal_) {
+    // IDENTIFY started deflate: what follows it in the buffer is already compressed.
+    switch_input_ = false;
+    std::string rest(in_.data() + pos, in_len_ - pos);
+    in_len_ = 0;
+    if (!inflate_into_input(rest.data(), rest.size())) return close();
+    pos = parse_input();
+  }
+  if (closed_) return;
+  if (pos > 0) {
+    std::memmove(in_.data(), in_.data() + pos, in_len_ - pos);
+    in_len_ -= pos;
+  }
+  request_flush();
+  read();
+}
+
+// Parses and runs the commands in in_; returns the bytes they took.
+std::size_t connection::parse_input() {
+  std::size_t pos = 0;
+  parse_context ctx;
+  while (pos < in_len_ && !fatal_ && !closed_ && !switch_input_) {
+    ctx.state = info.state;
+    ctx.heartbeats_enabled = heartbeat_ns_ > 0;
+    parse_result r = parse_command(std::string_view(in_.data() + pos, in_len_ - pos), b_.limits, ctx);
+    if (r.status == parse_status::need_more) break;
+    if (r.status == parse_status::error) {
+      fail(r.err);
+      break;
+    }
+    pos += r.consumed;
+    if (!handle(r.cmd)) break;
+  }
+  return pos;
+}
+
+bool connection::handle(const command& cmd) {
+  switch (cmd.type) {
+    case command_type::nop:
+      return true;
+    case command_type::pub:
+    case command_type::mpub:
+    case command_type::dpub:
+      pub(cmd);
+      return !fatal_;
+    case command_type::identify:
+      identify(cmd);
+      return !fatal_;
+    case command_type::auth:
+      fail(client_error{"E_AUTH_DISABLED", "AUTH Disabled", true});
+      return false;
+    case command_type::sub:
+      subscribe(cmd);
+      return true;
+    case command_type::rdy:
+      if (cmd.ignored) return true;
+      info.ready_count = cmd.count;
+      if (sub) b_.deliver(*sub);
+      return true;
+    case command_type::cls:
+      info.ready_count = 0;
+      info.state = client_state::closing;
+      respond("CLOSE_WAIT");
+      return true;
+    case command_type::fin:
+    case command_type::req:
+    case command_type::touch:
+      fin_req_touch(cmd);
+      return !fatal_;
+  }
+  return true;
+}
+
+void connection::pub(const command& cmd) {
+  topic& t = b_.get_topic(cmd.topic);
+  bool ok = true;
+  if (cmd.type == command_type::mpub) {
+    body_ref block = body_ref::copy_of(cmd.body);
+    for_each_mpub_message(block.view(), [&](std::string_view body) {
+      if (ok) ok = b_.put(t, b_.new_message(block.slice(body), 0));
+    });
+  } else {
+    ok = b_.put(t, b_.new_message(body_ref::copy_of(cmd.body), cmd.timeout_ms));
+  }
+  if (!ok) {
+    const char* name = cmd.type == command_type::pub ? "PUB" : cmd.type == command_type::mpub ? "MPUB" : "DPUB";
+    fail(client_error{std::string("E_") + name + "_FAILED", std::string(name) + " failed queue full", true});
+    return;
+  }
+  ++info.pub_counts;
+  b_.pump(t);
+  respond("OK");
+}
+
+void connection::identify(const command& cmd) {
+  identify_data d;
+  client_error err;
+  if (!parse_identify(cmd.body, b_.id_limits, d, err)) return fail(err);
+  info.client_id = d.client_id;
+  info.hostname = d.hostname;
+  info.user_agent = d.user_agent;
+  if (d.heartbeat_interval == -1) info.heartbeat_ms = 0;
+  else if (d.heartbeat_interval > 0) info.heartbeat_ms = d.heartbeat_interval;
+  if (d.output_buffer_size == -1) info.output_buffer_size = 1;
+  else if (d.output_buffer_size > 0) info.output_buffer_size = d.output_buffer_size;
+  if (d.output_buffer_timeout == -1) info.output_buffer_timeout_ms = 0;
+  else if (d.output_buffer_timeout > 0) info.output_buffer_timeout_ms = d.output_buffer_timeout;
+  if (d.msg_timeout > 0) info.msg_timeout_ms = d.msg_timeout;
+  info.sample_rate = d.sample_rate;
+  heartbeat_ns_ = info.heartbeat_ms * ns_per_ms;
+  msg_timeout_ns_ = info.msg_timeout_ms * ns_per_ms;
+  flush_at_ = static_cast<std::size_t>(info.output_buffer_size);
+  next_heartbeat_ns_ = steady_ns() + heartbeat_ns_;
+  timer_.cancel();
+  arm_timer();
+  if (!d.feature_negotiation) return respond("OK");
+  if (d.deflate && d.snappy)
+    return fail(client_error{"E_IDENTIFY_FAILED", "cannot enable both deflate and snappy compression", true});
+  const bool deflate = d.deflate && !z_;
+  int level = d.deflate_level >= 1 && d.deflate_level <= 9 ? static_cast<int>(d.deflate_level) : 6;
+  level = std::min(level, max_deflate_level);
+  // nsqd's response; snappy and TLS are not offered (yet), AUTH is disabled.
+  nlohmann::json r = {
+      {"max_rdy_count", b_.opts.max_rdy_count},
+      {"version", "1.3.0"},
+      {"max_msg_timeout", b_.opts.max_msg_timeout.count()},
+      {"msg_timeout", info.msg_timeout_ms},
+      {"tls_v1", false},
+      {"deflate", deflate},
+      {"deflate_level", deflate ? level : 0},
+      {"max_deflate_level", max_deflate_level},
+      {"snappy", false},
+      {"sample_rate", info.sample_rate},
+      {"auth_required", false},
+      {"output_buffer_size", info.output_buffer_size},
+      {"output_buffer_timeout", info.output_buffer_timeout_ms},
+  };
+  respond(r.dump());
+  if (deflate) {
+    if (!start_deflate(level)) return fail(client_error{"E_IDENTIFY_FAILED", "IDENTIFY failed deflate", true});
+    info.deflate = true;
+    switch_input_ = true;
+    respond("OK");  // the first compressed frame
+  }
+}
+
+void connection::subscribe(const command& cmd) {
+  topic& t = b_.get_topic(cmd.topic);
+  channel& c = b_.get_channel(t, cmd.channel);
+  c.consumers.push_back(this);
+  sub = &c;
+  info.state = client_state::subscribed;
+  respond("OK");
+}
+
+void connection::fin_req_touch(const command& cmd) {
+  const char* name = cmd.type == command_type::fin ? "FIN" : cmd.type == command_type::req ? "REQ" : "TOUCH";
+  std::uint64_t id = 0;
+  channel* c = sub;
+  auto not_ok = [&](const char* why) {
+    // Not fatal: the client may have lost a race with a timeout.
+    fail(client_error{std::string("E_") + name + "_FAILED",
+                      std::string(name) + " " + std::string(cmd.id) + " failed " + why, false});
+  };
+  if (!c || !parse_message_id(cmd.id, id)) return not_ok("ID not in flight");
+  auto it = c->in_flight.find(id);
+  if (it == c->in_flight.end()) return not_ok("ID not in flight");
+  if (it->second.client_id != info.id) return not_ok("client does not own message");
+  const std::int64_t now = steady_ns();
+  if (cmd.type == command_type::touch) {
+    std::int64_t deadline = now + msg_timeout_ns_;
+    std::int64_t cap = it->second.delivered_ns + b_.opts.max_msg_timeout.count() * ns_per_ms;
+    if (deadline > cap) deadline = cap;
+    it->second.deadline_ns = deadline;
+    c->in_flight_pq.push({deadline, id});
+    return;
+  }
+  message m = std::move(it->second.msg);
+  c->in_flight.erase(it);
+  --info.in_flight_count;
+  if (cmd.type == command_type::fin) {
+    ++info.finish_count;
+  } else {
+    ++info.requeue_count;
+    ++c->requeue_count;
+    if (cmd.timeout_ms > 0) m.defer_until_ns = now + cmd.timeout_ms * ns_per_ms;
+    b_.put_channel(*c, std::move(m));
+  }
+  b_.deliver(*c);
+}
+
+void connection::send_message(channel& c, message&& m) {
+  ++m.attempts;
+  if (info.sample_rate > 0 && static_cast<std::int64_t>(std::rand() % 100) > info.sample_rate) return;
+  const std::int64_t now = steady_ns();
+  append_message_frame(frames(), m.timestamp_ns, m.attempts, make_message_id(m.id), m.body.view());
+  ++info.in_flight_count;
+  ++info.message_count;
+  ++c.message_count;
+  std::uint64_t id = m.id;
+  std::int64_t deadline = now + msg_timeout_ns_;
+  c.in_flight.insert_or_assign(id, in_flight_entry{std::move(m), info.id, deadline, now});
+  c.in_flight_pq.push({deadline, id});
+  if (frames().size() >= flush_at_) flush();
+  else request_flush();
+}
+
+void connection::respond(std::string_view data) {
+  append_frame(frames(), frame_type::response, data);
+  request_flush();
+}
+
+void connection::fail(const client_error& err) {
+  if (err.fatal) log::warn("TCP: client({}): {}", info.remote_address, err.wire());
+  else log::debug("TCP: client({}): {}", info.remote_address, err.wire());
+  append_frame(frames(), frame_type::error, err.wire());
+  if (err.fatal) {
+    fatal_ = true;
+    flush();
+  } else {
+    request_flush();
+  }
+}
+
+void connection::request_flush() {
+  if (flush_posted_ || closed_) return;
+  flush_posted_ = true;
+  asio::post(b_.io, [self = shared_from_this()] {
+    self->flush_posted_ = false;
+    self->flush();
+  });
+}
+
+void connection::flush() {
+  if (closed_ || write_pending_) return;
+  if (z_ && !stage_.empty()) {
+    z_stream& zs = z_->def;
+    zs.next_in = reinterpret_cast<Bytef*>(stage_.data());
+    zs.avail_in = static_cast<uInt>(stage_.size());
+    do {
+      std::size_t at = out_.size();
+      out_.resize(at + stage_.size() + 64);
+      zs.next_out = reinterpret_cast<Bytef*>(out_.data() + at);
+      zs.avail_out = static_cast<uInt>(out_.size() - at);
+      ::deflate(&zs, Z_SYNC_FLUSH);
+      out_.resize(out_.size() - zs.avail_out);
+    } while (zs.avail_in > 0 || zs.avail_out == 0);
+    stage_.clear();
+  }
+  if (out_.empty()) {
+    if (fatal_) close();
+    return;
+  }
+  write_pending_ = true;
+  writing_.swap(out_);
+  asio::async_write(socket_, asio::buffer(writing_),
+                   [self = shared_from_this()](const boost::system::error_code& ec, std::size_t) {
+                     self->on_write(ec);
+                   });
+}
+
+void connection::on_write(const boost::system::error_code& ec) {
+  write_pending_ = false;
+  writing_.clear();
+  if (ec) {
+    if (ec != asio::error::operation_aborted)
+      log::debug("TCP: client({}): write: {}", info.remote_address, ec.message());
+    close();
+    return;
+  }
+  flush();
+}
+
+void connection::arm_timer() {
+  if (closed_ || heartbeat_ns_ <= 0) return;
+  std::int64_t deadline = last_read_ns_ + 2 * heartbeat_ns_;
+  std::int64_t at = std::min(deadline, next_heartbeat_ns_);
+  timer_.expires_after(std::chrono::nanoseconds(std::max<std::int64_t>(at - steady_ns(), 0)));
+  timer_.async_wait([self = shared_from_this()](const boost::system::error_code& ec) {
+    if (!ec) self->on_timer();
+  });
+}
+
+void connection::on_timer() {
+  if (closed_ || heartbeat_ns_ <= 0) return;
+  const std::int64_t now = steady_ns();
+  if (now >= last_read_ns_ + 2 * heartbeat_ns_) {
+    // A client that stalls mid-command gets the error nsqd gives for the read it was in.
+    parse_context ctx{info.state, true};
+    std::size_t skip = magic_ok_ ? 0 : in_len_;
+    parse_result r = parse_command(std::string_view(in_.data() + skip, in_len_ - skip), b_.limits, ctx);
+    log::warn("TCP: client({}) timed out after {} ms without a command", info.remote_address,
+              2 * heartbeat_ns_ / ns_per_ms);
+    if (r.status == parse_status::need_more && !r.err.empty()) return fail(r.err);
+    fatal_ = true;
+    flush();
+    return;
+  }
+  if (now >= next_heartbeat_ns_) {
+    append_frame(frames(), frame_type::response, heartbeat_body);
+    flush();
+    next_heartbeat_ns_ = now + heartbeat_ns_;
+  }
+  arm_timer();
+}
+
+void connection::close() {
+  if (closed_) return;
+  closed_ = true;
+  boost::system::error_code ignored;
+  timer_.cancel();
+  socket_.shutdown(tcp::socket::shutdown_both, ignored);
+  socket_.close(ignored);
+  auto self = shared_from_this();
+  if (sub) {
+    channel* c = sub;
+    sub = nullptr;
+    b_.remove_consumer(*c, *this);
+  }
+  b_.connections.erase(info.id);
+  log::debug("TCP: client({}) closed", info.remote_address);
+}
+
+// --- the public face -------------------------------------------------------------------------
+
+broker::broker(broker_options options) : impl_(std::make_unique<impl>(std::move(options))) {}
+broker::~broker() = default;
+
+// "host:port", "[v6]:port", ":port" (any address); port 0 lets the kernel pick.
+tcp::endpoint parse_listen_address(const std::string& flag, const std::string& text) {
+  auto colon = text.rfind(':');
+  if (colon == std::string::npos) fatal(exit_code::config, "{} {}: want HOST:PORT", flag, text);
+  std::string host = text.substr(0, colon);
+  std::string port = text.substr(colon + 1);
+  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
+  if (host.empty()) host = "0.0.0.0";
+  unsigned long p = 0;
+  auto [end, ec] = std::from_chars(port.data(), port.data() + port.size(), p);
+  if (port.empty() || ec != std::errc() || end != port.data() + port.size() || p > 65535)
+    fatal(exit_code::config, "{} {}: bad port", flag, text);
+  boost::system::error_code aec;
+  auto addr = asio::ip::make_address(host, aec);
+  if (aec) fatal(exit_code::config, "{} {}: not an IP address", flag, text);
+  return tcp::endpoint(addr, static_cast<std::uint16_t>(p));
+}
+
+void broker::start() {
+  impl& b = *impl_;
+  tcp::endpoint ep = parse_listen_address("--tcp-address", b.opts.tcp_address);
+  auto addr = ep.address();
+  boost::system::error_code ec;
+  b.tcp_acceptor.open(ep.protocol(), ec);
+  if (!ec) b.tcp_acceptor.set_option(tcp::acceptor::reuse_address(true), ec);
+  if (!ec) b.tcp_acceptor.bind(ep, ec);
+  if (!ec) b.tcp_acceptor.listen(asio::socket_base::max_listen_connections, ec);
+  if (ec) fatal(exit_code::unavailable, "--tcp-address {}: cannot listen: {}", b.opts.tcp_address, ec.message());
+  b.tcp_port = b.tcp_acceptor.local_endpoint().port();
+  log::info("TCP: listening on {}", util::host_port{addr.to_string(), b.tcp_port}.to_string());
+  if (!b.opts.http_address.empty()) {
+    b.http = make_http_frontend(b, b.opts.http_address);
+    if (b.http) b.http_port = b.http->port();
+  }
+  b.accept();
+  b.start_lookup_peers();
+  b.scan_timer.expires_after(b.opts.queue_scan_interval);
+  b.scan_timer.async_wait([&b](const boost::system::error_code& e) {
+    if (!e) b.scan();
+  });
+}
+
+std::uint16_t broker::tcp_port() const { return impl_->tcp_port; }
+std::uint16_t broker::http_port() const { return impl_->http_port; }
+
+void broker::run() { impl_->io.run(); }
+
+void broker::stop() {
+  asio::post(impl_->io, [b = impl_.get()] { b->shutdown(); });
+}
+
+}  // namespace pipekit::nsq

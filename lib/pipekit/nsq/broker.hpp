@@ -1,0 +1,68 @@
+#pragma once
+// nsq-broker as a library: an nsqd-compatible broker (TCP protocol V2 and nsqd's HTTP API) that
+// tests start in-process on port 0 and cmd/nsq-broker wires to flags.
+//
+//   nsq::broker_options o;  o.tcp_address = "127.0.0.1:0";  o.http_address = "127.0.0.1:0";
+//   nsq::broker b(o);  b.start();  std::thread t([&] { b.run(); });  ...  b.stop();  t.join();
+//
+// One io_context on one thread serves every connection: no locks on the message path.
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace pipekit::nsq {
+
+// Member initialisers are nsqd's defaults (nsqd/options.go), durations in milliseconds.
+struct broker_options {
+  std::string tcp_address = "127.0.0.1:4150";
+  std::string http_address = "127.0.0.1:4151";  // empty: no HTTP listener
+  std::string broadcast_address;                // empty: the TCP listen address's IP (127.0.0.1 for any)
+  std::vector<std::string> lookupd_tcp_addresses;
+  std::string data_path;  // where the disk queues and metadata will live (not yet used)
+
+  std::int64_t mem_queue_size = 10000;
+  std::int64_t max_msg_size = 1024 * 1024;
+  std::int64_t max_body_size = 5 * 1024 * 1024;
+  std::int64_t max_rdy_count = 2500;
+  std::int64_t max_output_buffer_size = 64 * 1024;
+  std::int64_t output_buffer_size = 16 * 1024;
+  std::int64_t sync_every = 2500;
+
+  std::chrono::milliseconds msg_timeout{60000};
+  std::chrono::milliseconds max_msg_timeout{15 * 60 * 1000};
+  std::chrono::milliseconds max_req_timeout{60 * 60 * 1000};
+  std::chrono::milliseconds max_heartbeat_interval{60000};
+  std::chrono::milliseconds client_timeout{60000};  // heartbeats every half of it until IDENTIFY says otherwise
+  std::chrono::milliseconds output_buffer_timeout{250};
+  std::chrono::milliseconds max_output_buffer_timeout{30000};
+  std::chrono::milliseconds queue_scan_interval{100};
+  std::chrono::milliseconds sync_timeout{2000};
+};
+
+class broker {
+ public:
+  explicit broker(broker_options options);
+  ~broker();
+  broker(const broker&) = delete;
+  broker& operator=(const broker&) = delete;
+
+  // Binds the listeners. Throws pipekit::fatal_error (exit_code::config for a bad address,
+  // exit_code::unavailable when it cannot listen).
+  void start();
+  std::uint16_t tcp_port() const;
+  std::uint16_t http_port() const;  // 0 when there is no HTTP listener
+
+  // Serves until stop(); call from one thread.
+  void run();
+  // Stops accepting, closes every connection and makes run() return. Thread-safe, idempotent.
+  void stop();
+
+  struct impl;
+
+ private:
+  std::unique_ptr<impl> impl_;
+};
+
+}  // namespace pipekit::nsq

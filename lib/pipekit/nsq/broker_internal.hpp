@@ -1,0 +1,339 @@
+#pragma once
+// nsq-broker's state, shared by broker.cpp (TCP, topics, channels) and broker_http.cpp.
+// Single-threaded: everything here is touched only from the broker's io_context thread.
+#include <chrono>
+#include <cstdint>
+#include <cstdlib>
+#include <cstring>
+#include <deque>
+#include <map>
+#include <memory>
+#include <queue>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/unordered/unordered_flat_map.hpp>
+
+#include "pipekit/nsq/broker.hpp"
+#include "pipekit/nsq/protocol.hpp"
+
+namespace pipekit::nsq {
+
+namespace asio = boost::asio;
+using tcp = asio::ip::tcp;
+
+std::int64_t steady_ns() noexcept;
+std::int64_t wall_ns() noexcept;
+
+// A reference-counted byte block (non-atomic: one thread). One PUB or one whole MPUB body is copied
+// once into a block; each message, and each channel's copy of it, holds a slice of it.
+class body_ref {
+ public:
+  body_ref() = default;
+  static body_ref copy_of(std::string_view bytes) {
+    auto* b = static_cast<block*>(std::malloc(sizeof(block) + bytes.size()));
+    if (!b) throw std::bad_alloc();
+    b->refs = 1;
+    if (!bytes.empty()) std::memcpy(b->data(), bytes.data(), bytes.size());
+    body_ref r;
+    r.b_ = b;
+    r.data_ = b->data();
+    r.size_ = static_cast<std::uint32_t>(bytes.size());
+    return r;
+  }
+  // A slice of this block (shares it).
+  body_ref slice(std::string_view inside) const {
+    body_ref r(*this);
+    r.data_ = inside.data();
+    r.size_ = static_cast<std::uint32_t>(inside.size());
+    return r;
+  }
+  body_ref(const body_ref& o) noexcept : b_(o.b_), data_(o.data_), size_(o.size_) {
+    if (b_) ++b_->refs;
+  }
+  body_ref(body_ref&& o) noexcept : b_(o.b_), data_(o.data_), size_(o.size_) { o.b_ = nullptr; }
+  body_ref& operator=(body_ref o) noexcept {
+    std::swap(b_, o.b_);
+    std::swap(data_, o.data_);
+    std::swap(size_, o.size_);
+    return *this;
+  }
+  ~body_ref() {
+    if (b_ && --b_->refs == 0) std::free(b_);
+  }
+  std::string_view view() const noexcept { return {data_, size_}; }
+  std::size_t size() const noexcept { return size_; }
+
+ private:
+  struct block {
+    std::uint32_t refs;
+    char* data() noexcept { return reinterpret_cast<char*>(this + 1); }
+  };
+  block* b_ = nullptr;
+  const char* data_ = nullptr;
+  std::uint32_t size_ = 0;
+};
+
+struct message {
+  std::uint64_t id = 0;
+  std::int64_t timestamp_ns = 0;
+  std::uint16_t attempts = 0;
+  std::int64_t defer_until_ns = 0;  // steady clock; 0: deliverable now (DPUB while held by the topic)
+  body_ref body;
+};
+
+// nsqd's encoding of a message for a backend queue: [ts i64][attempts u16][16-byte id][body].
+std::string encode_message(const message& m);
+bool decode_message(std::string_view bytes, message& m);
+
+// Where a topic's or channel's messages go once its memory queue (--mem-queue-size) is full.
+// The disk queue (lib/pipekit/nsq/disk_queue.hpp) implements this; until it exists, and for
+// #ephemeral topics and channels, the overflow is kept in memory, so nothing is dropped.
+class backend_queue {
+ public:
+  virtual ~backend_queue() = default;
+  // Appends one encoded message; false when it could not be stored (the PUB then fails).
+  virtual bool put(std::string_view encoded) = 0;
+  // Takes the oldest message; false when empty.
+  virtual bool get(std::string& encoded) = 0;
+  virtual std::int64_t depth() const = 0;
+  virtual void empty() = 0;
+};
+
+std::unique_ptr<backend_queue> make_memory_backend();
+
+// Memory first, then the backend: nsqd's memoryMsgChan + backend.
+class message_queue {
+ public:
+  message_queue(std::size_t mem_capacity, std::unique_ptr<backend_queue> backend)
+      : capacity_(mem_capacity), backend_(std::move(backend)) {}
+  bool put(message&& m);
+  bool pop(message& m);
+  std::int64_t depth() const { return static_cast<std::int64_t>(mem_.size()) + backend_->depth(); }
+  std::int64_t backend_depth() const { return backend_->depth(); }
+  bool empty() const { return mem_.empty() && backend_->depth() == 0; }
+  void clear() {
+    mem_.clear();
+    backend_->empty();
+  }
+
+ private:
+  std::size_t capacity_;
+  std::deque<message> mem_;
+  std::unique_ptr<backend_queue> backend_;
+};
+
+class connection;
+struct topic;
+
+struct in_flight_entry {
+  message msg;
+  std::uint64_t client_id = 0;
+  std::int64_t deadline_ns = 0;
+  std::int64_t delivered_ns = 0;
+};
+
+struct timed_id {
+  std::int64_t at_ns;
+  std::uint64_t id;
+  bool operator>(const timed_id& o) const noexcept { return at_ns > o.at_ns; }
+};
+
+struct deferred_entry {
+  std::int64_t at_ns;
+  std::uint64_t seq;
+  bool operator>(const deferred_entry& o) const noexcept { return at_ns > o.at_ns || (at_ns == o.at_ns && seq > o.seq); }
+};
+
+struct channel {
+  channel(topic& t, std::string n, std::size_t mem, std::unique_ptr<backend_queue> backend);
+  topic& owner;
+  std::string name;
+  bool ephemeral = false;
+  bool paused = false;
+  message_queue queue;
+  boost::unordered_flat_map<std::uint64_t, in_flight_entry> in_flight;
+  std::priority_queue<timed_id, std::vector<timed_id>, std::greater<>> in_flight_pq;
+  // Deferred messages (REQ with a delay, DPUB): ordered by time, held in a map by sequence.
+  std::priority_queue<deferred_entry, std::vector<deferred_entry>, std::greater<>> deferred_pq;
+  boost::unordered_flat_map<std::uint64_t, message> deferred;
+  std::uint64_t deferred_seq = 0;
+  std::vector<connection*> consumers;
+  std::size_t next_consumer = 0;
+  std::uint64_t message_count = 0;
+  std::uint64_t requeue_count = 0;
+  std::uint64_t timeout_count = 0;
+};
+
+struct topic {
+  topic(std::string n, std::size_t mem, std::unique_ptr<backend_queue> backend);
+  std::string name;
+  bool ephemeral = false;
+  bool paused = false;
+  message_queue queue;  // held while the topic has no channel or is paused
+  std::map<std::string, std::unique_ptr<channel>, std::less<>> channels;
+  std::uint64_t message_count = 0;
+  std::uint64_t message_bytes = 0;
+};
+
+struct client_info {
+  std::uint64_t id = 0;
+  std::string remote_address;
+  std::string client_id;
+  std::string hostname;
+  std::string user_agent;
+  client_state state = client_state::init;
+  std::int64_t ready_count = 0;
+  std::int64_t in_flight_count = 0;
+  std::uint64_t message_count = 0;
+  std::uint64_t finish_count = 0;
+  std::uint64_t requeue_count = 0;
+  std::int64_t connect_ts = 0;
+  std::int64_t sample_rate = 0;
+  std::int64_t heartbeat_ms = 0;
+  std::int64_t output_buffer_size = 0;
+  std::int64_t output_buffer_timeout_ms = 0;
+  std::int64_t msg_timeout_ms = 0;
+  std::int64_t pub_counts = 0;
+  bool deflate = false;
+};
+
+struct broker::impl {
+  explicit impl(broker_options o);
+
+  broker_options opts;
+  asio::io_context io{1};
+  tcp::acceptor tcp_acceptor{io};
+  std::uint16_t tcp_port = 0;
+  std::uint16_t http_port = 0;
+  std::unique_ptr<class http_frontend> http;
+  asio::steady_timer scan_timer{io};
+  parse_limits limits;
+  identify_limits id_limits;
+  std::map<std::string, std::unique_ptr<topic>, std::less<>> topics;
+  std::unordered_map<std::uint64_t, std::shared_ptr<connection>> connections;
+  std::uint64_t next_message_id = 1;
+  std::uint64_t next_client_id = 1;
+  std::int64_t start_ns = 0;
+  bool stopping = false;
+
+  // Topics and channels (created on first use; ephemeral ones deleted with their last user).
+  topic& get_topic(std::string_view name);
+  channel& get_channel(topic& t, std::string_view name);
+  topic* find_topic(std::string_view name);
+  channel* find_channel(std::string_view topic_name, std::string_view channel_name);
+  void delete_topic(std::string_view name);
+  void delete_channel(topic& t, std::string_view name);
+  void empty_topic(topic& t);
+  void empty_channel(channel& c);
+  void pause_topic(topic& t, bool paused);
+  void pause_channel(channel& c, bool paused);
+
+  // Publishing: false when a backend refused the message.
+  message new_message(body_ref body, std::int64_t defer_ms);
+  bool put(topic& t, message&& m);       // no delivery yet
+  void pump(topic& t);                   // topic queue -> channels, then deliver
+  void deliver(channel& c);              // channel queue -> ready consumers
+  bool put_channel(channel& c, message&& m);
+
+  // lookupd registration (broker_lookupd.cpp).
+  std::vector<std::shared_ptr<class lookup_peer>> lookup_peers;
+  void start_lookup_peers();
+  void stop_lookup_peers();
+  void notify_lookupd(bool registered, std::string_view topic_name, std::string_view channel_name = {});
+
+  void accept();
+  void scan();
+  void remove_consumer(channel& c, connection& conn);
+  connection* find_connection(std::uint64_t id);
+  std::string broadcast_address() const;
+  void shutdown();
+};
+
+// One TCP client (protocol V2). Reads commands in batches, answers in one output buffer that is
+// flushed when full, at the end of the current turn of the io_context, or when a write completes.
+class connection : public std::enable_shared_from_this<connection> {
+ public:
+  connection(broker::impl& b, tcp::socket socket, std::uint64_t id);
+  ~connection();
+  void start();
+  void close();  // idempotent; requeues what this client had in flight
+  bool closed() const noexcept { return closed_; }
+
+  // Delivery (called by the broker for a channel this client consumes).
+  bool ready() const noexcept {
+    return info.state == client_state::subscribed && info.in_flight_count < info.ready_count && !closed_ &&
+           !fatal_;
+  }
+  void send_message(channel& c, message&& m);
+  void message_done() noexcept { --info.in_flight_count; }
+
+  client_info info;
+  channel* sub = nullptr;
+
+ private:
+  void read();
+  void on_read(std::size_t n);
+  bool handle(const command& cmd);
+  void respond(std::string_view data);
+  void fail(const client_error& err);
+  void request_flush();
+  void flush();
+  void on_write(const boost::system::error_code& ec);
+  void arm_timer();
+  void on_timer();
+  void pub(const command& cmd);
+  void identify(const command& cmd);
+  void subscribe(const command& cmd);
+  void fin_req_touch(const command& cmd);
+  // Deflate (negotiated in IDENTIFY): frames are staged, then compressed into out_ at flush.
+  std::string& frames() noexcept { return z_ ? stage_ : out_; }
+  bool start_deflate(int level);
+  bool inflate_into_input(const char* data, std::size_t n);
+  std::size_t parse_input();
+
+  broker::impl& b_;
+  tcp::socket socket_;
+  asio::steady_timer timer_;
+  std::vector<char> in_;
+  std::size_t in_len_ = 0;
+  std::string out_;
+  std::string writing_;
+  std::string stage_;
+  std::unique_ptr<struct zlib_streams> z_;
+  std::vector<char> raw_;  // compressed input, read before inflating
+  bool switch_input_ = false;  // the rest of in_ is compressed (deflate started mid-buffer)
+  bool magic_ok_ = false;
+  bool write_pending_ = false;
+  bool flush_posted_ = false;
+  bool fatal_ = false;  // an error closes this connection once the output is written
+  bool closed_ = false;
+  std::int64_t last_read_ns_ = 0;
+  std::int64_t next_heartbeat_ns_ = 0;
+  std::int64_t heartbeat_ns_ = 0;
+  std::int64_t msg_timeout_ns_ = 0;
+  std::size_t flush_at_ = 16 * 1024;
+};
+
+std::string stats_json(broker::impl& b, std::string_view topic_filter, std::string_view channel_filter,
+                       bool include_clients);
+std::string stats_text(broker::impl& b, std::string_view topic_filter, std::string_view channel_filter);
+std::string metrics_text(broker::impl& b);
+std::string info_json(broker::impl& b);
+
+// The HTTP API (broker_http.cpp): binds in start(), serves on the broker's io_context.
+class http_frontend {
+ public:
+  virtual ~http_frontend() = default;
+  virtual std::uint16_t port() const = 0;
+  virtual void stop() = 0;
+};
+std::unique_ptr<http_frontend> make_http_frontend(broker::impl& b, const std::string& address);
+
+
+}  // namespace pipekit::nsq

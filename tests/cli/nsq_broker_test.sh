@@ -1,0 +1,66 @@
+#!/usr/bin/env bash
+# nsq-broker run as a user would: flags, exit codes, --config, HTTP and TCP up, SIGTERM exits 0.
+source "$(dirname "$0")/lib.sh"
+
+# http_get PORT PATH: the response body of a GET (bash's /dev/tcp, no curl needed).
+http_get() {
+  exec 3<>/dev/tcp/127.0.0.1/"$1" || return 1
+  printf 'GET %s HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n' "$2" >&3
+  sed '1,/^\r$/d' <&3
+  exec 3<&-
+}
+# wait_http PORT: until /ping answers (deadline 10 s).
+wait_http() {
+  local deadline=$((SECONDS + 10))
+  while [ $SECONDS -lt $deadline ]; do
+    [ "$(http_get "$1" /ping 2>/dev/null)" = OK ] && return 0
+    sleep 0.05
+  done
+  return 1
+}
+
+run nsq-broker --version
+expect "--version" 0
+case $out in "nsq-broker "*) ok ;; *) bad "--version names the program" ;; esac
+run nsq-broker --help
+expect "--help" 0
+case $out in *--mem-queue-size*--max-rdy-count*) ok ;; *) bad "--help lists nsqd's flags" ;; esac
+run nsq-broker --bogus
+expect "unknown flag" 64
+run nsq-broker --tcp-address nonsense
+expect "malformed --tcp-address" 78
+expect_err "names the flag" "--tcp-address nonsense"
+run nsq-broker --msg-timeout 5parsecs
+expect "bad duration" 64
+run nsq-broker --config "$T/missing.toml"
+expect "missing --config" 78
+
+# Start, answer over HTTP and TCP, stop on SIGTERM with 0.
+tcp=$(free_port)
+http=$(free_port)
+cat >"$T/broker.toml" <<TOML
+tcp_address = "127.0.0.1:$tcp"
+http_address = "127.0.0.1:$http"
+mem_queue_size = 5
+TOML
+nsq-broker --config "$T/broker.toml" 2>"$T/broker.log" &
+pid=$!
+if wait_http "$http"; then ok; else bad "HTTP /ping answers (addresses from --config)"; fi
+info=$(http_get "$http" /info)
+case $info in *"\"tcp_port\":$tcp"*) ok ;; *) bad "/info names the TCP port" "$info" ;; esac
+# A PUB over raw TCP answers OK: [size 6][type 0]OK.
+reply=$(exec 3<>/dev/tcp/127.0.0.1/"$tcp"; printf '  V2PUB cli\n\0\0\0\5hello' >&3; timeout 2 head -c 10 <&3 | od -An -c | tr -s ' ')
+case $reply in *"O K"*) ok ;; *) bad "PUB over TCP answers OK" "$reply" ;; esac
+stats=$(http_get "$http" '/stats?format=json&topic=cli')
+case $stats in *'"message_count":1'*) ok ;; *) bad "/stats counts the message" "$stats" ;; esac
+
+# Another broker on the same port cannot listen: 69.
+run nsq-broker --tcp-address 127.0.0.1:"$tcp" --http-address ""
+expect "TCP port in use" 69
+
+kill -TERM $pid
+wait $pid
+status=$?
+expect "SIGTERM exits 0" 0
+grep -q "shutting down" "$T/broker.log" && ok || bad "logs the shutdown" "$(cat "$T/broker.log")"
+finish

@@ -1,0 +1,172 @@
+// nsqjs (npm, a real NSQ client no one here wrote) against nsq-broker: Writer PUB/MPUB/DPUB, Reader with
+// max-in-flight > 1, requeue, touch, and (when the broker has its HTTP API) /pub.
+// Usage: node nsqjs_broker.mjs --broker PATH/TO/nsq-broker
+import { spawn } from 'node:child_process';
+import net from 'node:net';
+import http from 'node:http';
+import nsq from 'nsqjs';
+
+const brokerPath = process.argv[process.argv.indexOf('--broker') + 1];
+let passed = 0, failed = 0;
+const check = (name, cond, detail = '') => {
+  if (cond) passed++;
+  else { failed++; console.log(`FAIL: ${name} ${detail}`); }
+};
+const freePort = () => new Promise((resolve) => {
+  const s = net.createServer().listen(0, '127.0.0.1', () => { const p = s.address().port; s.close(() => resolve(p)); });
+});
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+const withTimeout = (p, ms, what) => Promise.race([p, sleep(ms).then(() => { throw new Error(`timed out: ${what}`); })]);
+
+const tcpPort = await freePort();
+const httpPort = await freePort();
+const broker = spawn(brokerPath, ['--tcp-address', `127.0.0.1:${tcpPort}`, '--http-address', `127.0.0.1:${httpPort}`, '-q'],
+  { stdio: ['ignore', 'inherit', 'inherit'] });
+const addr = `127.0.0.1:${tcpPort}`;
+
+async function waitListening() {
+  for (let i = 0; i < 100; i++) {
+    const ok = await new Promise((resolve) => {
+      const s = net.connect(tcpPort, '127.0.0.1', () => { s.destroy(); resolve(true); });
+      s.on('error', () => resolve(false));
+    });
+    if (ok) return;
+    await sleep(50);
+  }
+  throw new Error('nsq-broker did not start');
+}
+
+function writer(opts = {}) {
+  const w = new nsq.Writer('127.0.0.1', tcpPort, opts);
+  return new Promise((resolve, reject) => {
+    w.on('ready', () => resolve(w));
+    w.on('error', reject);
+    w.connect();
+  });
+}
+const publish = (w, topic, msgs) => new Promise((res, rej) => w.publish(topic, msgs, (e) => (e ? rej(e) : res())));
+const deferPublish = (w, topic, msg, ms) => new Promise((res, rej) => w.deferPublish(topic, msg, ms, (e) => (e ? rej(e) : res())));
+
+function reader(topic, channel, opts, onMessage) {
+  const r = new nsq.Reader(topic, channel, { nsqdTCPAddresses: [addr], ...opts });
+  r.on('message', (m) => onMessage(m, r));
+  r.on('error', (e) => console.log(`reader error: ${e.message}`));
+  r.connect();
+  return r;
+}
+
+try {
+  await waitListening();
+  const w = await writer();
+
+  // Publish and consume with max-in-flight 50: PUB, MPUB and a deferred DPUB, each exactly once.
+  {
+    const want = new Set();
+    const bodies = [];
+    for (let i = 0; i < 500; i++) { bodies.push(`m-${i}`); want.add(`m-${i}`); }
+    want.add('single'); want.add('deferred');
+    const seen = new Map();
+    let deferredAt = 0;
+    const t0 = Date.now();
+    const done = new Promise((resolve) => {
+      reader('js_events', 'ch', { maxInFlight: 50 }, (m) => {
+        const b = m.body.toString();
+        seen.set(b, (seen.get(b) || 0) + 1);
+        if (b === 'deferred') deferredAt = Date.now() - t0;
+        m.finish();
+        if (seen.size === want.size) resolve();
+      });
+    });
+    await publish(w, 'js_events', 'single');
+    await publish(w, 'js_events', bodies);
+    await deferPublish(w, 'js_events', ['deferred'], 500);  // nsqjs 0.13 wants an array here
+    await withTimeout(done, 10000, 'all messages');
+    check('every message arrived', [...want].every((b) => seen.get(b) === 1), `${seen.size}/${want.size}`);
+    check('the deferred message waited', deferredAt >= 400, `${deferredAt} ms`);
+  }
+
+  // Requeue: the first delivery is requeued, the second (attempts 2) finished.
+  {
+    const attempts = [];
+    const done = new Promise((resolve) => {
+      reader('js_requeue', 'ch', { maxInFlight: 5 }, (m) => {
+        attempts.push(m.attempts);
+        if (m.attempts === 1) m.requeue(0, false);
+        else { m.finish(); resolve(); }
+      });
+    });
+    await publish(w, 'js_requeue', 'again');
+    await withTimeout(done, 10000, 'requeue');
+    check('requeued with attempts counted', JSON.stringify(attempts) === '[1,2]', JSON.stringify(attempts));
+  }
+
+  // Touch: msg_timeout 1 s, touched at 0.6 s and 1.2 s, finished at 1.8 s: delivered once.
+  {
+    let deliveries = 0;
+    const done = new Promise((resolve) => {
+      reader('js_touch', 'ch', { maxInFlight: 2, messageTimeout: 1000 }, (m) => {
+        deliveries++;
+        setTimeout(() => m.touch(), 600);
+        setTimeout(() => m.touch(), 1200);
+        setTimeout(() => { m.finish(); resolve(); }, 1800);
+      });
+    });
+    await publish(w, 'js_touch', 'slow');
+    await withTimeout(done, 10000, 'touch');
+    await sleep(1200);
+    check('a touched message is not redelivered', deliveries === 1, `${deliveries} deliveries`);
+  }
+
+  // Deflate both ways: a Writer and a Reader that negotiate it.
+  {
+    const dw = await writer({ deflate: true });
+    const bodies = [];
+    for (let i = 0; i < 300; i++) bodies.push(`deflated-${i}-${'x'.repeat(200)}`);
+    const seen = new Set();
+    const done = new Promise((resolve) => {
+      reader('js_deflate', 'ch', { maxInFlight: 20, deflate: true }, (m) => {
+        seen.add(m.body.toString());
+        m.finish();
+        if (seen.size === bodies.length) resolve();
+      });
+    });
+    await publish(dw, 'js_deflate', bodies.slice(0, 100));
+    for (const b of bodies.slice(100)) await publish(dw, 'js_deflate', b);
+    await withTimeout(done, 10000, 'deflate messages');
+    check('deflate: every message arrived intact', bodies.every((b) => seen.has(b)), `${seen.size}/${bodies.length}`);
+    dw.close();
+  }
+
+  // HTTP /pub, consumed over TCP (when the HTTP API is there).
+  {
+    const status = await new Promise((resolve) => {
+      const req = http.request({ host: '127.0.0.1', port: httpPort, path: '/pub?topic=js_http', method: 'POST' }, (res) => {
+        res.resume();
+        res.on('end', () => resolve(res.statusCode));
+      });
+      req.on('error', () => resolve(0));
+      req.end('over http');
+    });
+    if (status === 0) {
+      console.log('SKIP: HTTP /pub (no HTTP listener)');
+    } else {
+      check('HTTP /pub answers 200', status === 200, `${status}`);
+      let body = '';
+      const done = new Promise((resolve) => {
+        reader('js_http', 'ch', { maxInFlight: 1 }, (m) => { body = m.body.toString(); m.finish(); resolve(); });
+      });
+      await withTimeout(done, 10000, 'http message');
+      check('HTTP /pub message consumed', body === 'over http', body);
+    }
+  }
+  w.close();
+} catch (e) {
+  failed++;
+  console.log(`FAIL: ${e.message}`);
+} finally {
+  broker.kill('SIGTERM');
+}
+const code = await new Promise((resolve) => broker.on('exit', (c) => resolve(c)));
+check('nsq-broker exits 0 on SIGTERM', code === 0, `exit ${code}`);
+console.log(`${passed} passed, ${failed} failed`);
+process.exit(failed === 0 ? 0 : 1);

@@ -1,0 +1,119 @@
+// lookupd with a real broker and a real client: nsq-broker registers with lookupd
+// (--lookupd-tcp-address), an nsqjs Reader finds the broker only through lookupd's /lookup
+// (lookupdHTTPAddresses) and gets the messages an nsqjs Writer publishes; channels appear as
+// consumers subscribe, an #ephemeral channel goes with its consumer, and a killed broker leaves
+// lookupd at once. Both daemons exit 0 on SIGTERM.
+// Usage: node nsqjs_lookupd.mjs --lookupd PATH/TO/lookupd --broker PATH/TO/nsq-broker
+import { spawn } from 'node:child_process';
+import net from 'node:net';
+import nsq from 'nsqjs';
+
+const arg = (name) => process.argv[process.argv.indexOf(name) + 1];
+let passed = 0, failed = 0;
+const check = (name, cond, detail = '') => {
+  if (cond) passed++;
+  else { failed++; console.log(`FAIL: ${name} ${detail}`); }
+};
+const freePort = () => new Promise((resolve) => {
+  const s = net.createServer().listen(0, '127.0.0.1', () => { const p = s.address().port; s.close(() => resolve(p)); });
+});
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+const withTimeout = (p, ms, what) => Promise.race([p, sleep(ms).then(() => { throw new Error(`timed out: ${what}`); })]);
+
+const [lTcp, lHttp, bTcp, bHttp] = [await freePort(), await freePort(), await freePort(), await freePort()];
+const lookupdUrl = `http://127.0.0.1:${lHttp}`;
+const lookupd = spawn(arg('--lookupd'), ['--tcp-address', `127.0.0.1:${lTcp}`, '--http-address', `127.0.0.1:${lHttp}`, '-q'],
+  { stdio: ['ignore', 'inherit', 'inherit'] });
+let broker = null;
+const exited = (p) => new Promise((resolve) => p.on('exit', (code, signal) => resolve(code ?? signal)));
+
+async function get(path) {
+  try {
+    const r = await fetch(lookupdUrl + path);
+    return { status: r.status, json: await r.json().catch(() => null) };
+  } catch {
+    return { status: 0, json: null };
+  }
+}
+// Polls GET path until pred(answer) holds (10 s).
+async function until(path, pred, what) {
+  for (let i = 0; i < 200; i++) {
+    const a = await get(path);
+    if (pred(a)) return a;
+    await sleep(50);
+  }
+  throw new Error(`timed out: ${what}`);
+}
+
+try {
+  await until('/topics', (a) => a.status === 200, 'lookupd up');
+  broker = spawn(arg('--broker'), ['--tcp-address', `127.0.0.1:${bTcp}`, '--http-address', `127.0.0.1:${bHttp}`,
+    '--lookupd-tcp-address', `127.0.0.1:${lTcp}`, '-q'], { stdio: ['ignore', 'inherit', 'inherit'] });
+
+  // The broker IDENTIFYs at once: /nodes shows it with its own ports.
+  const nodes = await until('/nodes', (a) => a.json?.producers?.length === 1, 'broker in /nodes');
+  const node = nodes.json.producers[0];
+  check('the broker registers with its TCP and HTTP ports', node.tcp_port === bTcp && node.http_port === bHttp,
+    JSON.stringify(node));
+  check('and a broadcast address', node.broadcast_address === '127.0.0.1', JSON.stringify(node));
+
+  // A topic made by publishing is registered; the Reader finds the broker through lookupd alone.
+  const w = await withTimeout(new Promise((resolve, reject) => {
+    const x = new nsq.Writer('127.0.0.1', bTcp);
+    x.on('ready', () => resolve(x));
+    x.on('error', reject);
+    x.connect();
+  }), 10000, 'writer');
+  const publish = (topic, msg) => new Promise((res, rej) => w.publish(topic, msg, (e) => (e ? rej(e) : res())));
+  await publish('lookup_events', 'first');
+  const found = await until('/lookup?topic=lookup_events', (a) => a.status === 200 && a.json.producers.length === 1,
+    'topic registered');
+  check('/lookup names the broker', found.json.producers[0].tcp_port === bTcp, JSON.stringify(found.json));
+
+  const got = [];
+  const r = new nsq.Reader('lookup_events', 'push', { lookupdHTTPAddresses: [`127.0.0.1:${lHttp}`], lookupdPollInterval: 1 });
+  r.on('message', (m) => { got.push(m.body.toString()); m.finish(); });
+  r.on('error', (e) => console.log(`reader error: ${e.message}`));
+  const connected = new Promise((resolve) => r.on('nsqd_connected', (host, port) => resolve(`${host}:${port}`)));
+  r.connect();
+  const to = await withTimeout(connected, 10000, 'reader connected through lookupd');
+  check('the Reader connects to the broker lookupd named', to === `127.0.0.1:${bTcp}`, to);
+  await publish('lookup_events', 'second');
+  await withTimeout((async () => { while (!got.includes('second')) await sleep(20); })(), 10000, 'message through lookupd');
+  check('the Reader gets what was published after it subscribed', got.includes('second'), JSON.stringify(got));
+  const chans = await until('/channels?topic=lookup_events', (a) => a.json?.channels?.includes('push'), 'channel registered');
+  check('the consumer\'s channel is registered', chans.json.channels.includes('push'));
+
+  // An ephemeral channel is listed while its consumer is there, and goes with it.
+  const e = new nsq.Reader('lookup_events', 'tail#ephemeral', { nsqdTCPAddresses: [`127.0.0.1:${bTcp}`] });
+  e.on('message', (m) => m.finish());
+  e.on('error', () => {});
+  e.connect();
+  await until('/channels?topic=lookup_events', (a) => a.json?.channels?.includes('tail#ephemeral'), 'ephemeral channel listed');
+  check('an #ephemeral channel is listed while consumed', true);
+  e.close();
+  await until('/channels?topic=lookup_events', (a) => a.json && !a.json.channels.includes('tail#ephemeral'),
+    'ephemeral channel gone');
+  check('and is gone with its consumer', true);
+
+  r.close();
+  w.close();
+
+  // A broker that dies leaves lookupd at once: its topics are no longer listed.
+  broker.kill('SIGKILL');
+  await exited(broker);
+  broker = null;
+  const gone = await until('/lookup?topic=lookup_events', (a) => a.status === 404, 'killed broker removed');
+  check('a killed broker\'s topic is gone from /lookup', gone.json?.message === 'TOPIC_NOT_FOUND', JSON.stringify(gone.json));
+  const empty = await get('/nodes');
+  check('and from /nodes', empty.json?.producers?.length === 0, JSON.stringify(empty.json));
+} catch (err) {
+  check('no exception', false, err.stack);
+} finally {
+  if (broker) { broker.kill('SIGTERM'); await exited(broker); }
+  lookupd.kill('SIGTERM');
+  const code = await withTimeout(exited(lookupd), 10000, 'lookupd exit').catch(() => 'timeout');
+  check('lookupd exits 0 on SIGTERM', code === 0, `exit ${code}`);
+}
+console.log(`${passed} passed, ${failed} failed`);
+process.exit(failed === 0 ? 0 : 1);

@@ -1,0 +1,694 @@
+// nsq-broker over real sockets: the broker runs in-process on port 0, clients are blocking sockets.
+#include <catch2/catch.hpp>
+
+#include <sys/socket.h>
+
+#include <cerrno>
+
+#include <algorithm>
+#include <chrono>
+#include <string>
+#include <thread>
+
+#include <boost/asio/connect.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/read.hpp>
+#include <boost/asio/write.hpp>
+#include <nlohmann/json.hpp>
+
+#include "pipekit/nsq/broker.hpp"
+#include "pipekit/nsq/protocol.hpp"
+
+namespace net = boost::asio;
+using tcp = net::ip::tcp;
+using namespace pipekit::nsq;
+using namespace std::chrono_literals;
+
+namespace {
+
+struct running_broker {
+  explicit running_broker(broker_options o = make_options()) : b(o) {
+    b.start();
+    thread = std::thread([this] { b.run(); });
+  }
+  ~running_broker() {
+    b.stop();
+    thread.join();
+  }
+  static broker_options make_options() {
+    broker_options o;
+    o.tcp_address = "127.0.0.1:0";
+    o.http_address = "127.0.0.1:0";
+    o.queue_scan_interval = 20ms;
+    return o;
+  }
+  broker b;
+  std::thread thread;
+};
+
+// A blocking client with a receive timeout.
+class client {
+ public:
+  explicit client(std::uint16_t port, bool magic = true) : socket_(io_) {
+    socket_.connect(tcp::endpoint(net::ip::make_address("127.0.0.1"), port));
+    set_timeout(5000ms);
+    if (magic) send(std::string(magic_v2));
+  }
+  void set_timeout(std::chrono::milliseconds ms) {
+    timeval tv{static_cast<time_t>(ms.count() / 1000), static_cast<suseconds_t>((ms.count() % 1000) * 1000)};
+    ::setsockopt(socket_.native_handle(), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  }
+  void send(const std::string& bytes) { net::write(socket_, net::buffer(bytes)); }
+  void cmd(const std::string& line) { send(line + "\n"); }
+  void cmd(const std::string& line, const std::string& body) {
+    std::string out;
+    append_command(out, line, body);
+    send(out);
+  }
+  // The next frame; type -1 when the connection closed, -2 on timeout.
+  std::pair<int, std::string> next() {
+    for (;;) {
+      frame f;
+      auto n = parse_frame(buf_, f);
+      if (n > 0) {
+        std::pair<int, std::string> r{static_cast<int>(f.type), std::string(f.data)};
+        buf_.erase(0, static_cast<std::size_t>(n));
+        return r;
+      }
+      char tmp[65536];
+      // recv(2) itself: Asio's blocking read would wait past SO_RCVTIMEO.
+      ssize_t got = ::recv(socket_.native_handle(), tmp, sizeof tmp, 0);
+      if (got < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return {-2, ""};
+      if (got <= 0) return {-1, "closed"};
+      buf_.append(tmp, static_cast<std::size_t>(got));
+    }
+  }
+  // The next frame that is not a heartbeat (heartbeats are answered with NOP, as clients do).
+  std::pair<int, std::string> next_data() {
+    for (;;) {
+      auto f = next();
+      if (!(f.first == 0 && f.second == heartbeat_body)) return f;
+      if (!answer_heartbeats) continue;
+      boost::system::error_code ec;
+      net::write(socket_, net::buffer(std::string("NOP\n")), ec);
+    }
+  }
+  std::string response() {
+    auto f = next_data();
+    if (f.first != 0) return "frame " + std::to_string(f.first) + ": " + f.second;
+    return f.second;
+  }
+  std::string error() {
+    auto f = next_data();
+    if (f.first != 1) return "frame " + std::to_string(f.first) + ": " + f.second;
+    return f.second;
+  }
+  message_view msg(std::string& storage) {
+    auto f = next_data();
+    REQUIRE(f.first == 2);
+    storage = f.second;
+    message_view m;
+    REQUIRE(parse_message(storage, m));
+    return m;
+  }
+  bool closed() {
+    auto f = next_data();
+    return f.first == -1;
+  }
+  bool silent_for(std::chrono::milliseconds ms) {
+    set_timeout(ms);
+    auto f = next_data();
+    set_timeout(5000ms);
+    return f.first == -2;
+  }
+  void identify(const nlohmann::json& j) {
+    cmd("IDENTIFY", j.dump());
+  }
+  void subscribe(const std::string& topic, const std::string& channel, int rdy) {
+    cmd("SUB " + topic + " " + channel);
+    REQUIRE(response() == "OK");
+    cmd("RDY " + std::to_string(rdy));
+  }
+  void pub(const std::string& topic, const std::string& body) {
+    cmd("PUB " + topic, body);
+    REQUIRE(response() == "OK");
+  }
+
+  bool answer_heartbeats = true;
+
+ private:
+  net::io_context io_;
+  tcp::socket socket_;
+  std::string buf_;
+};
+
+}  // namespace
+
+TEST_CASE("nsq-broker: publish, subscribe, deliver, finish", "[nsq]") {
+  running_broker rb;
+  auto port = rb.b.tcp_port();
+  client consumer(port);
+  consumer.identify({{"feature_negotiation", true}, {"client_id", "c1"}, {"user_agent", "test/1"}});
+  auto features = nlohmann::json::parse(consumer.response());
+  CHECK(features["max_rdy_count"] == 2500);
+  CHECK(features["msg_timeout"] == 60000);
+  CHECK(features["max_msg_timeout"] == 900000);
+  CHECK(features["snappy"] == false);
+  CHECK(features["deflate"] == false);
+  CHECK(features["output_buffer_size"] == 16384);
+  CHECK(features["output_buffer_timeout"] == 250);
+  consumer.subscribe("t1", "ch", 10);
+
+  client producer(port);
+  producer.identify({{"client_id", "p"}});
+  CHECK(producer.response() == "OK");
+  producer.pub("t1", "hello");
+  std::string mpub;
+  append_mpub(mpub, "t1", std::vector<std::string>{"a", "b", "c"});
+  producer.send(mpub);
+  CHECK(producer.response() == "OK");
+
+  std::string s1, s2;
+  auto m = consumer.msg(s1);
+  CHECK(m.body == "hello");
+  CHECK(m.attempts == 1);
+  CHECK(m.timestamp_ns > 0);
+  consumer.cmd("FIN " + std::string(m.id));
+  for (const char* want : {"a", "b", "c"}) {
+    auto x = consumer.msg(s2);
+    CHECK(x.body == want);
+    consumer.cmd("FIN " + std::string(x.id));
+  }
+  consumer.cmd("NOP");
+  CHECK(consumer.silent_for(200ms));
+  consumer.cmd("CLS");
+  CHECK(consumer.response() == "CLOSE_WAIT");
+}
+
+TEST_CASE("nsq-broker: every channel gets a copy, consumers of one channel share by RDY", "[nsq]") {
+  running_broker rb;
+  auto port = rb.b.tcp_port();
+  client a(port), b(port), c(port);
+  a.subscribe("t", "one", 1);
+  b.subscribe("t", "one", 1);
+  c.subscribe("t", "two", 5);
+  client p(port);
+  p.pub("t", "m1");
+  p.pub("t", "m2");
+  std::string s;
+  auto ma = a.msg(s);
+  std::string body_a(ma.body);
+  std::string s2;
+  auto mb = b.msg(s2);
+  CHECK(body_a != std::string(mb.body));
+  std::string s3, s4;
+  CHECK(c.msg(s3).body == "m1");
+  CHECK(c.msg(s4).body == "m2");
+  CHECK(a.silent_for(100ms));  // RDY 1 and one in flight
+}
+
+TEST_CASE("nsq-broker: a topic's backlog goes to its first channel; new channels get new messages", "[nsq]") {
+  running_broker rb;
+  auto port = rb.b.tcp_port();
+  client p(port);
+  p.pub("bk", "early");
+  client a(port);
+  a.subscribe("bk", "first", 5);
+  std::string s;
+  CHECK(a.msg(s).body == "early");
+}
+
+TEST_CASE("nsq-broker: REQ, timeouts and TOUCH requeue with attempts counted", "[nsq]") {
+  running_broker rb;
+  auto port = rb.b.tcp_port();
+  client c(port);
+  c.identify({{"msg_timeout", 1000}});
+  CHECK(c.response() == "OK");
+  c.subscribe("rq", "ch", 1);
+  client p(port);
+  p.pub("rq", "x");
+  std::string s;
+  auto m = c.msg(s);
+  CHECK(m.attempts == 1);
+  c.cmd("REQ " + std::string(m.id) + " 0");
+  auto m2 = c.msg(s);
+  CHECK(m2.attempts == 2);
+  auto t0 = std::chrono::steady_clock::now();
+  c.cmd("REQ " + std::string(m2.id) + " 300");
+  auto m3 = c.msg(s);
+  CHECK(m3.attempts == 3);
+  CHECK(std::chrono::steady_clock::now() - t0 >= 250ms);
+  // Not FINished: back after msg_timeout (1 s), TOUCH first pushes that out.
+  t0 = std::chrono::steady_clock::now();
+  std::this_thread::sleep_for(600ms);
+  c.cmd("TOUCH " + std::string(m3.id));
+  auto m4 = c.msg(s);
+  auto waited = std::chrono::steady_clock::now() - t0;
+  CHECK(m4.attempts == 4);
+  CHECK(waited >= 1400ms);
+  c.cmd("FIN " + std::string(m4.id));
+  c.cmd("FIN " + std::string(m4.id));
+  CHECK(c.error() == "E_FIN_FAILED FIN " + std::string(m4.id) + " failed ID not in flight");
+  c.cmd("REQ 0000000000009999 0");
+  CHECK(c.error() == "E_REQ_FAILED REQ 0000000000009999 failed ID not in flight");
+  c.cmd("TOUCH 0000000000009999");
+  CHECK(c.error() == "E_TOUCH_FAILED TOUCH 0000000000009999 failed ID not in flight");
+  c.cmd("NOP");  // still connected: those are not fatal
+  p.pub("rq", "y");
+  CHECK(c.msg(s).body == "y");
+}
+
+TEST_CASE("nsq-broker: a consumer's in-flight messages go to another when it disconnects", "[nsq]") {
+  running_broker rb;
+  auto port = rb.b.tcp_port();
+  client p(port);
+  auto a = std::make_unique<client>(port);
+  a->subscribe("dc", "ch", 1);
+  p.pub("dc", "z");
+  std::string s;
+  CHECK(a->msg(s).body == "z");
+  client b(port);
+  b.subscribe("dc", "ch", 1);
+  a.reset();
+  auto m = b.msg(s);
+  CHECK(m.body == "z");
+  CHECK(m.attempts == 2);
+}
+
+TEST_CASE("nsq-broker: DPUB defers delivery", "[nsq]") {
+  running_broker rb;
+  auto port = rb.b.tcp_port();
+  client c(port);
+  c.subscribe("dp", "ch", 5);
+  client p(port);
+  auto t0 = std::chrono::steady_clock::now();
+  p.cmd("DPUB dp 300", "later");
+  CHECK(p.response() == "OK");
+  p.pub("dp", "now");
+  std::string s;
+  CHECK(c.msg(s).body == "now");
+  CHECK(c.msg(s).body == "later");
+  CHECK(std::chrono::steady_clock::now() - t0 >= 250ms);
+  p.cmd("DPUB dp 3600001", "x");
+  CHECK(p.error() == "E_INVALID DPUB timeout 3600001 out of range 0-3600000");
+  CHECK(p.closed());
+}
+
+TEST_CASE("nsq-broker: #ephemeral channels go with their last consumer", "[nsq]") {
+  running_broker rb;
+  auto port = rb.b.tcp_port();
+  client p(port);
+  {
+    client c(port);
+    c.subscribe("ep", "tmp#ephemeral", 0);
+    p.pub("ep", "old");
+  }
+  std::this_thread::sleep_for(100ms);
+  client c2(port);
+  c2.subscribe("ep", "tmp#ephemeral", 5);
+  CHECK(c2.silent_for(200ms));
+  p.pub("ep", "new");
+  std::string s;
+  CHECK(c2.msg(s).body == "new");
+}
+
+TEST_CASE("nsq-broker: fatal errors close only their connection", "[nsq]") {
+  running_broker rb;
+  auto port = rb.b.tcp_port();
+  client bystander(port);
+  bystander.subscribe("ok", "ch", 5);
+
+  SECTION("bad magic") {
+    client c(port, false);
+    c.send("  V1");
+    CHECK(c.error() == "E_BAD_PROTOCOL");
+    CHECK(c.closed());
+  }
+  SECTION("garbage") {
+    client c(port);
+    c.cmd("HELLO world");
+    CHECK(c.error() == "E_INVALID invalid command HELLO");
+    CHECK(c.closed());
+  }
+  SECTION("bad topic") {
+    client c(port);
+    c.cmd("PUB bad/topic", "x");
+    CHECK(c.error() == "E_BAD_TOPIC PUB topic name \"bad/topic\" is not valid");
+    CHECK(c.closed());
+  }
+  SECTION("bad channel") {
+    client c(port);
+    c.cmd("SUB t bad!");
+    CHECK(c.error() == "E_BAD_CHANNEL SUB channel name \"bad!\" is not valid");
+    CHECK(c.closed());
+  }
+  SECTION("oversized message") {
+    client c(port);
+    std::string hdr = "PUB t\n";
+    char len[4];
+    put_u32(len, 2 * 1024 * 1024);
+    c.send(hdr + std::string(len, 4));
+    CHECK(c.error() == "E_BAD_MESSAGE PUB message too big 2097152 > 1048576");
+    CHECK(c.closed());
+  }
+  SECTION("oversized MPUB body") {
+    client c(port);
+    char len[4];
+    put_u32(len, 6 * 1024 * 1024);
+    c.send("MPUB t\n" + std::string(len, 4));
+    CHECK(c.error() == "E_BAD_BODY MPUB body too big 6291456 > 5242880");
+    CHECK(c.closed());
+  }
+  SECTION("bad IDENTIFY") {
+    client c(port);
+    c.identify({{"heartbeat_interval", 10}});
+    CHECK(c.error() == "E_BAD_BODY IDENTIFY heartbeat interval (10) is invalid");
+    CHECK(c.closed());
+  }
+  SECTION("RDY out of range, RDY before SUB") {
+    client c(port);
+    c.subscribe("t", "c", 1);
+    c.cmd("RDY 2501");
+    CHECK(c.error() == "E_INVALID RDY count 2501 out of range 0-2500");
+    CHECK(c.closed());
+    client d(port);
+    d.cmd("RDY 1");
+    CHECK(d.error() == "E_INVALID cannot RDY in current state");
+    CHECK(d.closed());
+  }
+  SECTION("SUB with heartbeats disabled") {
+    client c(port);
+    c.identify({{"heartbeat_interval", -1}});
+    CHECK(c.response() == "OK");
+    c.cmd("SUB t c");
+    CHECK(c.error() == "E_INVALID cannot SUB with heartbeats disabled");
+    CHECK(c.closed());
+  }
+  SECTION("AUTH is disabled") {
+    client c(port);
+    c.cmd("AUTH", "secret");
+    CHECK(c.error() == "E_AUTH_DISABLED AUTH Disabled");
+    CHECK(c.closed());
+  }
+  client p(port);
+  p.pub("ok", "still here");
+  std::string s;
+  CHECK(bystander.msg(s).body == "still here");
+}
+
+TEST_CASE("nsq-broker: heartbeats, the client timeout and a stall mid-frame", "[nsq]") {
+  running_broker rb;
+  auto port = rb.b.tcp_port();
+  client bystander(port);  // default heartbeats (30 s): it need not answer during the test
+  bystander.subscribe("hb", "ch", 5);
+
+  SECTION("a heartbeat every interval; silence for two intervals closes") {
+    client c(port);
+    c.identify({{"heartbeat_interval", 1000}});
+    CHECK(c.response() == "OK");
+    auto t0 = std::chrono::steady_clock::now();
+    auto f = c.next();
+    CHECK(f.first == 0);
+    CHECK(f.second == "_heartbeat_");
+    auto dt = std::chrono::steady_clock::now() - t0;
+    CHECK(dt >= 800ms);
+    CHECK(dt <= 1500ms);
+    CHECK(c.closed());
+    CHECK(std::chrono::steady_clock::now() - t0 <= 2600ms);
+  }
+  SECTION("a stall inside PUB's body gets nsqd's read error, then the close") {
+    client c(port);
+    c.identify({{"heartbeat_interval", 1000}});
+    CHECK(c.response() == "OK");
+    char len[4];
+    put_u32(len, 10);
+    c.answer_heartbeats = false;  // stalled: it does not even answer heartbeats
+    c.send("PUB hb\n" + std::string(len, 4) + "abc");
+    CHECK(c.error() == "E_BAD_MESSAGE PUB failed to read message body");
+    CHECK(c.closed());
+  }
+  bystander.cmd("NOP");
+  client p(port);
+  p.pub("hb", "after");
+  std::string s;
+  CHECK(bystander.msg(s).body == "after");
+}
+
+namespace {
+
+struct http_reply {
+  int status = 0;
+  std::string body;
+};
+
+// One HTTP/1.1 request on its own connection.
+http_reply http(std::uint16_t port, const std::string& method, const std::string& target, const std::string& body = "") {
+  net::io_context io;
+  tcp::socket s(io);
+  s.connect(tcp::endpoint(net::ip::make_address("127.0.0.1"), port));
+  std::string req = method + " " + target + " HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\nContent-Length: " +
+                    std::to_string(body.size()) + "\r\n\r\n" + body;
+  net::write(s, net::buffer(req));
+  std::string resp;
+  boost::system::error_code ec;
+  char tmp[65536];
+  for (;;) {
+    std::size_t n = s.read_some(net::buffer(tmp), ec);
+    if (ec) break;
+    resp.append(tmp, n);
+  }
+  http_reply r;
+  if (resp.size() > 12) r.status = std::stoi(resp.substr(9, 3));
+  auto hdr_end = resp.find("\r\n\r\n");
+  if (hdr_end != std::string::npos) r.body = resp.substr(hdr_end + 4);
+  return r;
+}
+
+}  // namespace
+
+TEST_CASE("nsq-broker HTTP: ping, info, pub, mpub and their errors", "[nsq]") {
+  auto o = running_broker::make_options();
+  o.max_msg_size = 100;
+  running_broker rb(o);
+  auto hp = rb.b.http_port();
+  REQUIRE(hp != 0);
+  CHECK(http(hp, "GET", "/ping").body == "OK");
+  auto info = nlohmann::json::parse(http(hp, "GET", "/info").body);
+  CHECK(info["tcp_port"] == rb.b.tcp_port());
+  CHECK(info["http_port"] == hp);
+  CHECK(info["broadcast_address"] == "127.0.0.1");
+  CHECK(info["version"] == "1.3.0");
+
+  client c(rb.b.tcp_port());
+  c.subscribe("h", "ch", 10);
+  auto r = http(hp, "POST", "/pub?topic=h", "one");
+  CHECK(r.status == 200);
+  CHECK(r.body == "OK");
+  CHECK(http(hp, "POST", "/mpub?topic=h", "two\nthree\n\nfour\n").body == "OK");
+  std::string bin;
+  char len[4];
+  put_u32(len, 2);
+  bin.append(len, 4);
+  for (std::string m : {"five", "six"}) {
+    put_u32(len, static_cast<std::uint32_t>(m.size()));
+    bin.append(len, 4).append(m);
+  }
+  CHECK(http(hp, "POST", "/mpub?topic=h&binary=true", bin).body == "OK");
+  std::string s;
+  for (const char* want : {"one", "two", "three", "four", "five", "six"}) {
+    auto m = c.msg(s);
+    CHECK(m.body == want);
+    c.cmd("FIN " + std::string(m.id));
+  }
+  auto t0 = std::chrono::steady_clock::now();
+  CHECK(http(hp, "POST", "/pub?topic=h&defer=300", "later").status == 200);
+  CHECK(c.msg(s).body == "later");
+  CHECK(std::chrono::steady_clock::now() - t0 >= 250ms);
+
+  auto err = [&](const std::string& method, const std::string& target, const std::string& body, int status,
+                 const std::string& code) {
+    auto e = http(hp, method, target, body);
+    CHECK(e.status == status);
+    CHECK(e.body == "{\"message\":\"" + code + "\"}");
+  };
+  err("POST", "/pub", "x", 400, "MISSING_ARG_TOPIC");
+  err("POST", "/pub?topic=a/b", "x", 400, "INVALID_TOPIC");
+  err("POST", "/pub?topic=h", "", 400, "MSG_EMPTY");
+  err("POST", "/pub?topic=h", std::string(101, 'x'), 413, "MSG_TOO_BIG");
+  err("POST", "/pub?topic=h&defer=x", "x", 400, "INVALID_DEFER");
+  err("POST", "/mpub?topic=h", std::string(101, 'x') + "\n", 413, "MSG_TOO_BIG");
+  err("POST", "/mpub?topic=h&binary=true", "\0\0", 413, "BAD_BODY");
+  err("GET", "/nope", "", 404, "NOT_FOUND");
+  err("POST", "/topic/delete?topic=nope", "", 404, "TOPIC_NOT_FOUND");
+  err("POST", "/channel/delete?topic=h&channel=nope", "", 404, "CHANNEL_NOT_FOUND");
+  err("POST", "/channel/create?topic=h", "", 400, "MISSING_ARG_CHANNEL");
+}
+
+TEST_CASE("nsq-broker HTTP: stats, pause, empty, delete, metrics", "[nsq]") {
+  running_broker rb;
+  auto hp = rb.b.http_port();
+  client c(rb.b.tcp_port());
+  c.identify({{"client_id", "consumer-1"}});
+  CHECK(c.response() == "OK");
+  c.subscribe("st", "live", 10);
+  CHECK(http(hp, "POST", "/channel/create?topic=st&channel=idle").status == 200);
+  CHECK(http(hp, "POST", "/topic/create?topic=other").status == 200);
+  CHECK(http(hp, "POST", "/pub?topic=st", "m1").status == 200);
+  std::string s;
+  auto m = c.msg(s);  // in flight on "live"
+
+  auto j = nlohmann::json::parse(http(hp, "GET", "/stats?format=json&topic=st").body);
+  REQUIRE(j["topics"].size() == 1);
+  auto& t = j["topics"][0];
+  CHECK(t["topic_name"] == "st");
+  CHECK(t["message_count"] == 1);
+  REQUIRE(t["channels"].size() == 2);
+  auto& idle = t["channels"][0];
+  auto& live = t["channels"][1];
+  CHECK(idle["channel_name"] == "idle");
+  CHECK(idle["depth"] == 1);
+  CHECK(live["in_flight_count"] == 1);
+  CHECK(live["client_count"] == 1);
+  CHECK(live["clients"][0]["client_id"] == "consumer-1");
+  CHECK(live["clients"][0]["ready_count"] == 10);
+  j = nlohmann::json::parse(http(hp, "GET", "/stats?format=json&topic=st&channel=live&include_clients=false").body);
+  CHECK(j["topics"][0]["channels"].size() == 1);
+  CHECK(j["topics"][0]["channels"][0]["clients"].empty());
+  CHECK(http(hp, "GET", "/stats").body.find("[st ") != std::string::npos);
+
+  // Pause a channel: nothing is delivered until unpause.
+  c.cmd("FIN " + std::string(m.id));
+  CHECK(http(hp, "POST", "/channel/pause?topic=st&channel=live").status == 200);
+  CHECK(http(hp, "POST", "/pub?topic=st", "m2").status == 200);
+  CHECK(c.silent_for(200ms));
+  j = nlohmann::json::parse(http(hp, "GET", "/stats?format=json&topic=st&channel=live").body);
+  CHECK(j["topics"][0]["channels"][0]["paused"] == true);
+  CHECK(http(hp, "POST", "/channel/unpause?topic=st&channel=live").status == 200);
+  m = c.msg(s);
+  CHECK(m.body == "m2");
+  c.cmd("FIN " + std::string(m.id));
+
+  // Pause the topic: messages wait in the topic.
+  CHECK(http(hp, "POST", "/topic/pause?topic=st").status == 200);
+  CHECK(http(hp, "POST", "/pub?topic=st", "m3").status == 200);
+  CHECK(c.silent_for(200ms));
+  j = nlohmann::json::parse(http(hp, "GET", "/stats?format=json&topic=st").body);
+  CHECK(j["topics"][0]["depth"] == 1);
+  CHECK(http(hp, "POST", "/topic/unpause?topic=st").status == 200);
+  CHECK(c.msg(s).body == "m3");
+
+  // Empty and delete.
+  CHECK(http(hp, "POST", "/channel/empty?topic=st&channel=idle").status == 200);
+  j = nlohmann::json::parse(http(hp, "GET", "/stats?format=json&topic=st&channel=idle").body);
+  CHECK(j["topics"][0]["channels"][0]["depth"] == 0);
+  CHECK(http(hp, "POST", "/channel/delete?topic=st&channel=idle").status == 200);
+  CHECK(http(hp, "POST", "/topic/delete?topic=other").status == 200);
+  j = nlohmann::json::parse(http(hp, "GET", "/stats?format=json").body);
+  CHECK(j["topics"].size() == 1);
+  CHECK(j["topics"][0]["channels"].size() == 1);
+
+  auto metrics = http(hp, "GET", "/metrics").body;
+  CHECK(metrics.find("nsq_topic_messages_total{topic=\"st\"} 3") != std::string::npos);
+  CHECK(metrics.find("nsq_channel_clients{topic=\"st\",channel=\"live\"} 1") != std::string::npos);
+
+  // Deleting a channel disconnects its consumers.
+  CHECK(http(hp, "POST", "/channel/delete?topic=st&channel=live").status == 200);
+  CHECK(c.closed());
+}
+
+namespace {
+
+// A stand-in lookupd: accepts connections, answers every command with a framed "OK" (IDENTIFY with a
+// JSON object), and records the command lines it saw.
+class fake_lookupd {
+ public:
+  fake_lookupd() : acceptor_(io_, tcp::endpoint(net::ip::make_address("127.0.0.1"), 0)) {}
+  std::uint16_t port() const { return acceptor_.local_endpoint().port(); }
+  // Accepts one connection and reads until `until` has been seen (or the timeout); returns the lines.
+  std::vector<std::string> session(const std::string& until, bool close_after = false) {
+    tcp::socket s(io_);
+    acceptor_.accept(s);
+    timeval tv{5, 0};
+    ::setsockopt(s.native_handle(), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    std::string buf;
+    std::vector<std::string> lines;
+    auto answer = [&](const std::string& data) {
+      char len[4];
+      put_u32(len, static_cast<std::uint32_t>(data.size()));
+      net::write(s, net::buffer(std::string(len, 4) + data));
+    };
+    bool magic = false;
+    for (;;) {
+      char tmp[4096];
+      ssize_t got = ::recv(s.native_handle(), tmp, sizeof tmp, 0);
+      if (got <= 0) break;
+      buf.append(tmp, static_cast<std::size_t>(got));
+      if (!magic && buf.size() >= 4) {
+        lines.push_back(buf.substr(0, 4));
+        buf.erase(0, 4);
+        magic = true;
+      }
+      bool done = false;
+      for (;;) {
+        auto nl = buf.find('\n');
+        if (nl == std::string::npos) break;
+        std::string line = buf.substr(0, nl);
+        if (line == "IDENTIFY") {
+          if (buf.size() < nl + 5) break;
+          std::uint32_t n = get_u32(buf.data() + nl + 1);
+          if (buf.size() < nl + 5 + n) break;
+          lines.push_back("IDENTIFY " + buf.substr(nl + 5, n));
+          buf.erase(0, nl + 5 + n);
+          answer(R"({"tcp_port":4160})");
+        } else {
+          lines.push_back(line);
+          buf.erase(0, nl + 1);
+          answer("OK");
+        }
+        if (lines.back() == until) done = true;
+      }
+      if (done) break;
+    }
+    if (close_after) s.close();
+    else kept_.push_back(std::move(s));
+    return lines;
+  }
+
+ private:
+  net::io_context io_;
+  tcp::acceptor acceptor_;
+  std::vector<tcp::socket> kept_;
+};
+
+bool has(const std::vector<std::string>& v, const std::string& s) { return std::find(v.begin(), v.end(), s) != v.end(); }
+
+}  // namespace
+
+TEST_CASE("nsq-broker registers with lookupd and re-registers after a reconnect", "[nsq]") {
+  fake_lookupd lookupd;
+  auto o = running_broker::make_options();
+  o.lookupd_tcp_addresses = {"127.0.0.1:" + std::to_string(lookupd.port())};
+  running_broker rb(o);
+  client c(rb.b.tcp_port());
+  c.subscribe("lt", "lc", 1);
+  auto first = lookupd.session("REGISTER lt lc", true);
+  REQUIRE(first.size() >= 3);
+  CHECK(first[0] == "  V1");
+  REQUIRE(first[1].rfind("IDENTIFY ", 0) == 0);
+  auto id = nlohmann::json::parse(first[1].substr(9));
+  CHECK(id["tcp_port"] == rb.b.tcp_port());
+  CHECK(id["http_port"] == rb.b.http_port());
+  CHECK(id["broadcast_address"] == "127.0.0.1");
+  CHECK(has(first, "REGISTER lt"));
+  // The connection dropped: the broker comes back (after its backoff) and registers everything again.
+  auto t0 = std::chrono::steady_clock::now();
+  auto second = lookupd.session("REGISTER lt lc");
+  CHECK(std::chrono::steady_clock::now() - t0 < 4s);
+  CHECK(has(second, "REGISTER lt"));
+  CHECK(has(second, "REGISTER lt lc"));
+  // Changes are sent as they happen.
+  c.cmd("CLS");
+  CHECK(c.response() == "CLOSE_WAIT");
+  CHECK(http(rb.b.http_port(), "POST", "/channel/delete?topic=lt&channel=lc").status == 200);
+}
