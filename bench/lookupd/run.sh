@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # lookupd under load, measured in this run on this machine (not CI):
 #   1. GET /lookup req/s with 100 topics, each held by 10 brokers (one channel per broker), with
-#      wrk over kept-alive connections; reference: GET /ping on the same server in the same run
-#      (the HTTP floor: routing, no registry work);
+#      wrk over kept-alive connections (one thread, requests built by a Lua hook); reference:
+#      GET /ping on the same server in the same run, built by the same hook (the HTTP floor);
 #   2. REGISTER/UNREGISTER churn on one broker connection, commands/s with a window of commands
 #      in flight and one at a time; reference: PING at the same window (the protocol floor).
 #
@@ -51,7 +51,7 @@ bytes=$(curl -s "http://127.0.0.1:$http/lookup?topic=topic_42" | wc -c)
 
 rps() { sed -n 's/^Requests\/sec: *\([0-9.]*\)/\1/p' "$1"; }
 lat() { sed -n 's/^ *Latency *\([0-9.]*[a-z]*\).*/\1/p' "$1"; }
-wrk -t1 -c"$connections" -d"${seconds}s" "http://127.0.0.1:$http/ping" >"$work/ping.txt"
+wrk -t1 -c"$connections" -d"${seconds}s" -s "$here/ping.lua" "http://127.0.0.1:$http/" >"$work/ping.txt"
 wrk -t1 -c"$connections" -d"${seconds}s" -s "$here/lookup.lua" "http://127.0.0.1:$http/" >"$work/lookup.txt"
 ping_rps=$(rps "$work/ping.txt") lookup_rps=$(rps "$work/lookup.txt")
 printf '/ping   (reference): %10.0f req/s  mean latency %s  (wrk -t1 -c%s, %ss)\n' "$ping_rps" "$(lat "$work/ping.txt")" "$connections" "$seconds"
