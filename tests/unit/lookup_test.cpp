@@ -133,8 +133,8 @@ TEST_CASE("lookupd protocol: mid_command tells a stall from an idle connection",
 TEST_CASE("lookupd registry: only what a live broker has, or was created by hand, is listed", "[lookup]") {
   registry db(5min, 45s);
   auto now = clock::now();
-  auto p1 = std::make_shared<peer>(peer{"127.0.0.1:1", {"127.0.0.1:1", "h1", "host1", 4150, 4151, "1.3.0"}, now});
-  auto p2 = std::make_shared<peer>(peer{"127.0.0.1:2", {"127.0.0.1:2", "h2", "host2", 5150, 5151, "1.3.0"}, now});
+  auto p1 = std::make_shared<peer>(peer{"127.0.0.1:1", {"127.0.0.1:1", "h1", "host1", 4150, 4151, "1.3.0", "", ""}, now});
+  auto p2 = std::make_shared<peer>(peer{"127.0.0.1:2", {"127.0.0.1:2", "h2", "host2", 5150, 5151, "1.3.0", "", ""}, now});
   db.add_peer(p1);
   db.add_peer(p2);
   CHECK(db.add_producer("a", "", p1));
@@ -283,6 +283,21 @@ TEST_CASE("lookupd server: brokers register over TCP, consumers find them over H
   CHECK(p["version"] == "1.3.0");
   CHECK_THAT(p["remote_address"].get<std::string>(), Catch::StartsWith("127.0.0.1:"));
 
+  SECTION("topology fields a broker sends are shown, and only then") {
+    broker zoned(l.srv->tcp_port());
+    CHECK_THAT(zoned.command(identify(R"({"broadcast_address":"host2","tcp_port":5150,"http_port":5151,)"
+                                      R"("version":"1.3.0","topology_region":"eu","topology_zone":"eu-1a"})")),
+               Catch::Contains("tcp_port"));
+    CHECK(zoned.command("REGISTER events\n") == "OK");
+    auto both = nlohmann::json::parse(l.http("GET", "/lookup?topic=events").substr(4))["producers"];
+    REQUIRE(both.size() == 2);
+    for (auto& producer : both) {
+      bool zoned_one = producer["broadcast_address"] == "host2";
+      CHECK(producer.contains("topology_zone") == zoned_one);
+      if (zoned_one) CHECK(producer["topology_region"] == "eu");
+      if (zoned_one) CHECK(producer["topology_zone"] == "eu-1a");
+    }
+  }
   SECTION("a broker that disconnects is removed at once") {
     b.s.close();
     std::string topics;
@@ -349,7 +364,7 @@ TEST_CASE("lookupd server: stalls and silent brokers are cut, others go on", "[l
 TEST_CASE("lookupd registry: generation and valid_until bound what /lookup may cache", "[lookup]") {
   registry db(1min, 10s);
   auto now = clock::now();
-  auto p = std::make_shared<peer>(peer{"127.0.0.1:1", {"127.0.0.1:1", "h1", "host1", 4150, 4151, "1.3.0"}, now});
+  auto p = std::make_shared<peer>(peer{"127.0.0.1:1", {"127.0.0.1:1", "h1", "host1", 4150, 4151, "1.3.0", "", ""}, now});
   auto g = db.generation();
   db.add_peer(p);
   db.add_producer("a", "c", p);

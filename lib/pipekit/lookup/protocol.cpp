@@ -58,6 +58,8 @@ bool decode_peer(const nlohmann::json& j, peer_info& peer) {
     if (equals_lower(key, "hostname")) take_string(value, peer.hostname);
     else if (equals_lower(key, "broadcast_address")) take_string(value, peer.broadcast_address);
     else if (equals_lower(key, "version")) take_string(value, peer.version);
+    else if (equals_lower(key, "topology_region")) take_string(value, peer.topology_region);
+    else if (equals_lower(key, "topology_zone")) take_string(value, peer.topology_zone);
     else if (equals_lower(key, "tcp_port")) take_int(value, peer.tcp_port);
     else if (equals_lower(key, "http_port")) take_int(value, peer.http_port);
   }

@@ -25,6 +25,8 @@ struct peer_info {
   std::int64_t tcp_port = 0;
   std::int64_t http_port = 0;
   std::string version;
+  std::string topology_region;  // optional (nsq's topology-aware consumption); shown when set
+  std::string topology_zone;
 };
 
 enum class command_type { identify, register_, unregister, ping };

@@ -246,11 +246,14 @@ class tcp_session : public std::enable_shared_from_this<tcp_session> {
   bool closed_ = false;
 };
 
-// nsqlookupd's PeerInfo, fields in its struct order.
+// nsqlookupd's PeerInfo, fields in its struct order; the topology fields only when a broker sent them.
 nlohmann::ordered_json peer_json(const peer& p) {
-  return {{"remote_address", p.info.remote_address}, {"hostname", p.info.hostname},
-          {"broadcast_address", p.info.broadcast_address}, {"tcp_port", p.info.tcp_port},
-          {"http_port", p.info.http_port}, {"version", p.info.version}};
+  nlohmann::ordered_json j{{"remote_address", p.info.remote_address}, {"hostname", p.info.hostname},
+                           {"broadcast_address", p.info.broadcast_address}, {"tcp_port", p.info.tcp_port},
+                           {"http_port", p.info.http_port}, {"version", p.info.version}};
+  if (!p.info.topology_region.empty()) j["topology_region"] = p.info.topology_region;
+  if (!p.info.topology_zone.empty()) j["topology_zone"] = p.info.topology_zone;
+  return j;
 }
 
 // nsq's GetTopicChannelArgs: topic then channel, each present and valid.
