@@ -1,8 +1,9 @@
 // lookupd with a real broker and a real client: nsq-broker registers with lookupd
 // (--lookupd-tcp-address), an nsqjs Reader finds the broker only through lookupd's /lookup
 // (lookupdHTTPAddresses) and gets the messages an nsqjs Writer publishes; channels appear as
-// consumers subscribe, an #ephemeral channel goes with its consumer, and a killed broker leaves
-// lookupd at once. Both daemons exit 0 on SIGTERM.
+// consumers subscribe, an #ephemeral channel goes with its consumer, topics and channels created
+// and deleted on the broker follow, and a stopped broker leaves lookupd at once. Both daemons
+// exit 0 on SIGTERM (the CLI test covers a killed peer).
 // Usage: node nsqjs_lookupd.mjs --lookupd PATH/TO/lookupd --broker PATH/TO/nsq-broker
 import { spawn } from 'node:child_process';
 import net from 'node:net';
@@ -97,16 +98,34 @@ try {
   check('and is gone with its consumer', true);
 
   r.close();
+
+  // Created and deleted on the broker (nsqd's HTTP API): lookupd follows.
+  const brokerPost = async (path) => (await fetch(`http://127.0.0.1:${bHttp}${path}`, { method: 'POST' })).status;
+  check('broker /channel/create', await brokerPost('/channel/create?topic=lookup_events&channel=extra') === 200);
+  await until('/channels?topic=lookup_events', (a) => a.json?.channels?.includes('extra'), 'created channel listed');
+  check('a channel created on the broker is listed', true);
+  check('broker /channel/delete', await brokerPost('/channel/delete?topic=lookup_events&channel=extra') === 200);
+  await until('/channels?topic=lookup_events', (a) => a.json && !a.json.channels.includes('extra'), 'deleted channel gone');
+  check('a channel deleted on the broker is gone', true);
+  await publish('doomed', 'x');
+  await until('/topics', (a) => a.json?.topics?.includes('doomed'), 'second topic listed');
+  check('broker /topic/delete', await brokerPost('/topic/delete?topic=doomed') === 200);
+  const left = await until('/topics', (a) => a.json && !a.json.topics.includes('doomed'), 'deleted topic gone');
+  check('a topic deleted on the broker is gone, the other stays', left.json.topics.includes('lookup_events'),
+    JSON.stringify(left.json));
   w.close();
 
-  // A broker that dies leaves lookupd at once: its topics are no longer listed.
-  broker.kill('SIGKILL');
-  await exited(broker);
+  // A broker that stops leaves lookupd at once: its topics are no longer listed.
+  broker.kill('SIGTERM');
+  const brokerExit = await exited(broker);
   broker = null;
-  const gone = await until('/lookup?topic=lookup_events', (a) => a.status === 404, 'killed broker removed');
-  check('a killed broker\'s topic is gone from /lookup', gone.json?.message === 'TOPIC_NOT_FOUND', JSON.stringify(gone.json));
+  check('nsq-broker exits 0 on SIGTERM', brokerExit === 0, `exit ${brokerExit}`);
+  const gone = await until('/lookup?topic=lookup_events', (a) => a.status === 404, 'stopped broker removed');
+  check('a stopped broker\'s topic is gone from /lookup', gone.json?.message === 'TOPIC_NOT_FOUND', JSON.stringify(gone.json));
   const empty = await get('/nodes');
   check('and from /nodes', empty.json?.producers?.length === 0, JSON.stringify(empty.json));
+  const none = await get('/topics');
+  check('and from /topics', none.json?.topics?.length === 0, JSON.stringify(none.json));
 } catch (err) {
   check('no exception', false, err.stack);
 } finally {
