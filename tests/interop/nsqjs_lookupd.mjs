@@ -3,7 +3,8 @@
 // (lookupdHTTPAddresses) and gets the messages an nsqjs Writer publishes; channels appear as
 // consumers subscribe, an #ephemeral channel goes with its consumer, topics and channels created
 // and deleted on the broker follow, and a stopped broker leaves lookupd at once. Both daemons
-// exit 0 on SIGTERM (the CLI test covers a killed peer).
+// exit 0 on SIGTERM (the CLI test covers a killed peer). Then two lookupds with brokers
+// registered with one each: a Reader given both consumes from all, and picks up a broker added later.
 // Usage: node nsqjs_lookupd.mjs --lookupd PATH/TO/lookupd --broker PATH/TO/nsq-broker
 import { spawn } from 'node:child_process';
 import net from 'node:net';
@@ -133,6 +134,83 @@ try {
   lookupd.kill('SIGTERM');
   const code = await withTimeout(exited(lookupd), 10000, 'lookupd exit').catch(() => 'timeout');
   check('lookupd exits 0 on SIGTERM', code === 0, `exit ${code}`);
+}
+
+// Two lookupds (they do not talk to each other, as in NSQ) and brokers registered with one each:
+// a Reader given both lookupds consumes from every broker, and picks up a broker added later
+// within its poll interval.
+const daemons = [];
+try {
+  const start = async (path, args) => {
+    const p = spawn(path, [...args, '-q'], { stdio: ['ignore', 'inherit', 'inherit'] });
+    daemons.push(p);
+    return p;
+  };
+  const lookupds = [];
+  for (let i = 0; i < 2; i++) {
+    const [t, h] = [await freePort(), await freePort()];
+    await start(arg('--lookupd'), ['--tcp-address', `127.0.0.1:${t}`, '--http-address', `127.0.0.1:${h}`]);
+    lookupds.push({ tcp: t, http: h });
+  }
+  const brokers = [];
+  const startBroker = async (lookupdIndex) => {
+    const [t, h] = [await freePort(), await freePort()];
+    await start(arg('--broker'), ['--tcp-address', `127.0.0.1:${t}`, '--http-address', `127.0.0.1:${h}`,
+      '--lookupd-tcp-address', `127.0.0.1:${lookupds[lookupdIndex].tcp}`]);
+    brokers.push({ tcp: t, http: h });
+    return brokers[brokers.length - 1];
+  };
+  const post = async (b, path, body = '') => {
+    for (let i = 0; i < 200; i++) {
+      try {
+        return (await fetch(`http://127.0.0.1:${b.http}${path}`, { method: 'POST', body })).status;
+      } catch { await sleep(50); }  // not listening yet
+    }
+    return 0;
+  };
+  const listed = (l, topic, n) => (async () => {
+    for (let i = 0; i < 200; i++) {
+      try {
+        const a = await (await fetch(`http://127.0.0.1:${l.http}/lookup?topic=${topic}`)).json();
+        if (a.producers?.length === n) return;
+      } catch { /* not up yet */ }
+      await sleep(50);
+    }
+    throw new Error(`timed out: ${topic} with ${n} producers`);
+  })();
+  const b1 = await startBroker(0);
+  const b2 = await startBroker(1);
+  check('fan-in: broker 1 channel', await post(b1, '/channel/create?topic=fanin&channel=all') === 200);
+  check('fan-in: broker 2 channel', await post(b2, '/channel/create?topic=fanin&channel=all') === 200);
+  await listed(lookupds[0], 'fanin', 1);
+  await listed(lookupds[1], 'fanin', 1);
+  const got = new Set();
+  const r = new nsq.Reader('fanin', 'all', {
+    lookupdHTTPAddresses: lookupds.map((l) => `127.0.0.1:${l.http}`), lookupdPollInterval: 1 });
+  r.on('message', (m) => { got.add(m.body.toString()); m.finish(); });
+  r.on('error', () => {});
+  r.connect();
+  check('fan-in: publish to broker 1', await post(b1, '/pub?topic=fanin', 'from-1') === 200);
+  check('fan-in: publish to broker 2', await post(b2, '/pub?topic=fanin', 'from-2') === 200);
+  await withTimeout((async () => { while (!(got.has('from-1') && got.has('from-2'))) await sleep(20); })(), 10000,
+    'messages from both brokers');
+  check('a Reader with two lookupds consumes from the brokers of both', true);
+  const b3 = await startBroker(0);
+  check('fan-in: broker 3 channel', await post(b3, '/channel/create?topic=fanin&channel=all') === 200);
+  check('fan-in: publish to broker 3', await post(b3, '/pub?topic=fanin', 'from-3') === 200);
+  await listed(lookupds[0], 'fanin', 2);
+  const t0 = Date.now();
+  await withTimeout((async () => { while (!got.has('from-3')) await sleep(20); })(), 10000, 'broker added later');
+  check('a broker added later is picked up within the poll interval', Date.now() - t0 < 5000, `${Date.now() - t0} ms`);
+  r.close();
+} catch (err) {
+  check('fan-in: no exception', false, err.stack);
+} finally {
+  for (const p of daemons.reverse()) {
+    if (p.exitCode !== null || p.signalCode !== null) continue;
+    p.kill('SIGTERM');
+    await withTimeout(exited(p), 10000, 'daemon exit').catch(() => p.kill('SIGKILL'));
+  }
 }
 console.log(`${passed} passed, ${failed} failed`);
 process.exit(failed === 0 ? 0 : 1);
