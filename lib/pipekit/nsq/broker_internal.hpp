@@ -103,6 +103,12 @@ class backend_queue {
   virtual bool get(std::string& encoded) = 0;
   virtual std::int64_t depth() const = 0;
   virtual void empty() = 0;
+  // Makes what put() accepted durable enough to answer OK (disk: written); false: those puts failed.
+  virtual bool flush() { return true; }
+  virtual void sync() {}
+  virtual void close() {}    // at shutdown: flush, sync, close
+  virtual void destroy() {}  // the topic or channel was deleted: remove its data
+  virtual bool on_disk() const { return false; }
 };
 
 std::unique_ptr<backend_queue> make_memory_backend();
@@ -112,8 +118,18 @@ class message_queue {
  public:
   message_queue(std::size_t mem_capacity, std::unique_ptr<backend_queue> backend)
       : capacity_(mem_capacity), backend_(std::move(backend)) {}
+  backend_queue& backend() noexcept { return *backend_; }
+  // Moves the memory queue to the backend (shutdown with a disk backend).
+  bool spill() {
+    bool ok = true;
+    for (auto& m : mem_) ok = backend_->put(encode_message(m)) && ok;
+    mem_.clear();
+    return ok;
+  }
+  bool dirty = false;  // the backend has puts not yet flushed
   bool put(message&& m);
   bool pop(message& m);
+  std::vector<message_queue*>* dirty_list = nullptr;  // where put() to the backend enlists this queue
   std::int64_t depth() const { return static_cast<std::int64_t>(mem_.size()) + backend_->depth(); }
   std::int64_t backend_depth() const { return backend_->depth(); }
   bool empty() const { return mem_.empty() && backend_->depth() == 0; }
@@ -213,6 +229,7 @@ struct broker::impl {
   std::uint16_t http_port = 0;
   std::unique_ptr<class http_frontend> http;
   asio::steady_timer scan_timer{io};
+  asio::steady_timer stop_timer{io};
   parse_limits limits;
   identify_limits id_limits;
   std::map<std::string, std::unique_ptr<topic>, std::less<>> topics;
@@ -247,6 +264,17 @@ struct broker::impl {
   void stop_lookup_peers();
   void notify_lookupd(bool registered, std::string_view topic_name, std::string_view channel_name = {});
 
+  // --data-path: disk backends and metadata (topics, channels, paused).
+  std::vector<message_queue*> dirty_queues;
+  std::int64_t last_sync_ns = 0;
+  bool stopping_metadata_frozen = false;
+  std::unique_ptr<backend_queue> make_backend(const std::string& queue_name, bool ephemeral);
+  bool flush_dirty();
+  void sync_disk();
+  void save_metadata();
+  void load_metadata();
+  void persist_all();
+
   void accept();
   void scan();
   void remove_consumer(channel& c, connection& conn);
@@ -263,6 +291,7 @@ class connection : public std::enable_shared_from_this<connection> {
   ~connection();
   void start();
   void close();  // idempotent; requeues what this client had in flight
+  void drain();  // shutdown: write what is buffered (and deflate's final block), then close
   bool closed() const noexcept { return closed_; }
 
   // Delivery (called by the broker for a channel this client consumes).
@@ -307,7 +336,8 @@ class connection : public std::enable_shared_from_this<connection> {
   std::string stage_;
   std::unique_ptr<struct zlib_streams> z_;
   std::vector<char> raw_;  // compressed input, read before inflating
-  bool switch_input_ = false;  // the rest of in_ is compressed (deflate started mid-buffer)
+  bool switch_input_ = false;
+  bool finish_deflate_ = false;  // the rest of in_ is compressed (deflate started mid-buffer)
   bool magic_ok_ = false;
   bool write_pending_ = false;
   bool flush_posted_ = false;
