@@ -91,14 +91,19 @@ class disk_backend final : public backend_queue {
 std::unique_ptr<backend_queue> make_memory_backend() { return std::make_unique<memory_backend>(); }
 
 std::string encode_message(const message& m) {
-  std::string out(message_header_length + m.body.size(), '\0');
+  std::string out;
+  encode_message_into(m, out);
+  return out;
+}
+
+void encode_message_into(const message& m, std::string& out) {
+  out.resize(message_header_length + m.body.size());
   put_u64(out.data(), static_cast<std::uint64_t>(m.timestamp_ns));
   out[8] = static_cast<char>(m.attempts >> 8);
   out[9] = static_cast<char>(m.attempts);
   auto id = make_message_id(m.id);
   std::memcpy(out.data() + 10, id.data(), msg_id_length);
   if (m.body.size()) std::memcpy(out.data() + message_header_length, m.body.view().data(), m.body.size());
-  return out;
 }
 
 bool decode_message(std::string_view bytes, message& m) {
@@ -120,7 +125,9 @@ bool message_queue::put(message&& m) {
     dirty = true;
     dirty_list->push_back(this);
   }
-  return backend_->put(encode_message(m));
+  static thread_local std::string scratch;  // no allocation per message on the way to the backend
+  encode_message_into(m, scratch);
+  return backend_->put(scratch);
 }
 
 bool message_queue::pop(message& m) {
@@ -263,17 +270,17 @@ void broker::impl::pause_channel(channel& c, bool paused) {
   if (!paused) deliver(c);
 }
 
-message broker::impl::new_message(body_ref body, std::int64_t defer_ms) {
+message broker::impl::new_message(body_ref body, std::int64_t defer_ms, std::int64_t timestamp_ns) {
   message m;
   m.id = next_message_id++;
-  m.timestamp_ns = wall_ns();
+  m.timestamp_ns = timestamp_ns ? timestamp_ns : wall_ns();
   m.body = std::move(body);
   if (defer_ms > 0) m.defer_until_ns = steady_ns() + defer_ms * ns_per_ms;
   return m;
 }
 
 bool broker::impl::put_channel(channel& c, message&& m) {
-  if (m.defer_until_ns > steady_ns()) {
+  if (m.defer_until_ns != 0 && m.defer_until_ns > steady_ns()) {
     std::uint64_t seq = c.deferred_seq++;
     c.deferred_pq.push({m.defer_until_ns, seq});
     m.defer_until_ns = 0;
@@ -774,8 +781,9 @@ void connection::pub(const command& cmd) {
   bool ok = true;
   if (cmd.type == command_type::mpub) {
     body_ref block = body_ref::copy_of(cmd.body);
+    const std::int64_t now = wall_ns();  // one clock read per MPUB
     for_each_mpub_message(block.view(), [&](std::string_view body) {
-      if (ok) ok = b_.put(t, b_.new_message(block.slice(body), 0));
+      if (ok) ok = b_.put(t, b_.new_message(block.slice(body), 0, now));
     });
   } else {
     ok = b_.put(t, b_.new_message(body_ref::copy_of(cmd.body), cmd.timeout_ms));

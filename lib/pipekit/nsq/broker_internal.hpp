@@ -89,6 +89,7 @@ struct message {
 
 // nsqd's encoding of a message for a backend queue: [ts i64][attempts u16][16-byte id][body].
 std::string encode_message(const message& m);
+void encode_message_into(const message& m, std::string& out);
 bool decode_message(std::string_view bytes, message& m);
 
 // Where a topic's or channel's messages go once its memory queue (--mem-queue-size) is full.
@@ -252,7 +253,7 @@ struct broker::impl {
   void pause_channel(channel& c, bool paused);
 
   // Publishing: false when a backend refused the message.
-  message new_message(body_ref body, std::int64_t defer_ms);
+  message new_message(body_ref body, std::int64_t defer_ms, std::int64_t timestamp_ns = 0);
   bool put(topic& t, message&& m);       // no delivery yet
   void pump(topic& t);                   // topic queue -> channels, then deliver
   void deliver(channel& c);              // channel queue -> ready consumers
