@@ -397,6 +397,8 @@ class frontend final : public http_frontend {
         v.push_back(e.get<std::string>());
       }
       b_.opts.lookupd_tcp_addresses = v;
+      b_.stop_lookup_peers();  // register with the new set from now on
+      b_.start_lookup_peers();
       return ok_json(v);
     });
   }
