@@ -7,7 +7,6 @@
 // checking each chunk's headers against the blocks before it. Over ws/ipc a newHeads
 // subscription wakes the loop; over http it polls. The checkpoint holds the hashes of the last
 // blocks, so a restart also notices a reorg that happened while it was down.
-#include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -32,6 +31,7 @@
 #include "pipekit/cli/error.hpp"
 #include "pipekit/cli/exit_code.hpp"
 #include "pipekit/eth/event_log.hpp"
+#include "pipekit/io/atomic_file.hpp"
 #include "pipekit/io/line_writer.hpp"
 #include "pipekit/json/parse.hpp"
 #include "pipekit/log/log.hpp"
@@ -138,25 +138,8 @@ class checkpoint_file {
     for (const auto& b : recent) hashes.push_back(b.hash);
     json doc = {{"version", 1}, {"block", block}, {"hash", recent.empty() ? json() : json(recent.back().hash)},
                 {"recent", std::move(hashes)}};
-    const std::string text = doc.dump() + "\n";
-    const std::string tmp = fmt::format("{}.tmp.{}", path_, ::getpid());
-    int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    if (fd < 0) fatal(exit_code::io_error, "--checkpoint {}: cannot create {}: {}", path_, tmp, std::strerror(errno));
-    std::size_t done = 0;
-    while (done < text.size()) {
-      ssize_t w = ::write(fd, text.data() + done, text.size() - done);
-      if (w < 0 && errno == EINTR) continue;
-      if (w < 0) fail_write(fd, tmp);
-      done += static_cast<std::size_t>(w);
-    }
-    if (::fsync(fd) != 0) fail_write(fd, tmp);
-    ::close(fd);
-    if (::rename(tmp.c_str(), path_.c_str()) != 0) {
-      int err = errno;
-      ::unlink(tmp.c_str());
-      fatal(exit_code::io_error, "--checkpoint {}: cannot replace: {}", path_, std::strerror(err));
-    }
-    sync_dir();
+    std::string error = pipekit::io::write_file_atomic(path_, doc.dump() + "\n");
+    if (!error.empty()) fatal(exit_code::io_error, "--checkpoint {}: {}", path_, error);
   }
 
   static bool is_hash(std::string_view h) {
@@ -164,21 +147,6 @@ class checkpoint_file {
   }
 
  private:
-  [[noreturn]] void fail_write(int fd, const std::string& tmp) const {
-    int err = errno;
-    ::close(fd);
-    ::unlink(tmp.c_str());
-    fatal(exit_code::io_error, "--checkpoint {}: cannot write: {}", path_, std::strerror(err));
-  }
-  void sync_dir() const {
-    auto slash = path_.rfind('/');
-    std::string dir = slash == std::string::npos ? "." : slash == 0 ? "/" : path_.substr(0, slash);
-    int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd < 0) return;
-    ::fsync(fd);  // best effort: the rename is what must be durable, and most filesystems order it
-    ::close(fd);
-  }
-
   std::string path_;
 };
 
@@ -243,6 +211,14 @@ class follower {
     }
     next_ = resumed ? *resumed + 1 : resolve_block(o_.from_block.empty() ? "latest" : o_.from_block, "--from-block");
     if (!o_.follow) last_wanted_ = resolve_block(o_.to_block, "--to-block");
+    if (!resumed && next_ > 0) anchor();
+  }
+
+  // A fresh start remembers the block before the first one (nothing emitted from it), so a
+  // reorg of the first block is told apart from a deeper one.
+  void anchor() {
+    auto h = headers_of({next_ - 1});
+    if (h) recent_.push_back({next_ - 1, h->front().hash, std::vector<json>{}});
   }
 
   std::uint64_t resolve_block(const std::string& tag, std::string_view flag) {
@@ -498,7 +474,9 @@ void add_logs_command(CLI::App& app, command_table& commands) {
   static logs_options o;
   auto* s = app.add_subcommand("logs", "Decoded event logs as JSON Lines: a block range, or --follow new blocks");
   add_rpc_flags(s, o.rpc);
-  s->add_option("--address", o.addresses, "Only logs of this contract (repeatable: any of them)")->type_name("ADDRESS");
+  s->add_option("--address", o.addresses, "Only logs of this contract (repeatable: any of them)")
+      ->type_name("ADDRESS")
+      ->allow_extra_args(false);
   s->add_option("--abi", o.abi_path, "JSON ABI file: decode every log whose event is in it")->type_name("FILE");
   s->add_option("--event", o.event,
                 "Only this event: a name in --abi (all its overloads) or a signature such as "
@@ -507,7 +485,8 @@ void add_logs_command(CLI::App& app, command_table& commands) {
   s->add_option("--topic", o.topics,
                 "Next topic position (after the event's topic 0): 32-byte 0x-hex, 'null' for any, or a comma-separated list "
                 "(any of them); repeatable")
-      ->type_name("TOPIC");
+      ->type_name("TOPIC")
+      ->allow_extra_args(false);
   s->add_option("--from-block", o.from_block,
                 "First block: number or tag (default: latest; with an existing --checkpoint, the block after it)")
       ->type_name("BLOCK");

@@ -131,6 +131,27 @@ check "one block: its three logs" test "$(echo "$out" | ticks)" = "3 4 5"
 run ethcall logs --abi "$ABI" --event Tick --from-block latest
 expect "default range: the latest block (empty)" 0 ""
 
+# A node that refuses eth_getLogs over more than 4 blocks, as providers do (a proxy to anvil).
+pport=$(free_port)
+node -e 'const http=require("http"),[port,target,max]=process.argv.slice(1);
+  http.createServer((req,res)=>{let b="";req.on("data",d=>b+=d).on("end",()=>{
+    const j=JSON.parse(b),p=j.params&&j.params[0];
+    if(j.method==="eth_getLogs"&&p.fromBlock&&parseInt(p.toBlock,16)-parseInt(p.fromBlock,16)+1>+max){
+      res.setHeader("content-type","application/json");
+      return res.end(JSON.stringify({jsonrpc:"2.0",id:j.id,error:{code:-32000,message:"query returned more than 10000 results"}}))}
+    const f=http.request(target,{method:"POST",headers:{"content-type":"application/json"}},r=>r.pipe(res));f.end(b)})
+  }).listen(+port,"127.0.0.1")' "$pport" "$ANVIL_URL" 4 &
+FOLLOWERS+=($!)
+PROXY=http://127.0.0.1:$pport
+deadline=$((SECONDS + 30))
+until ethcall chain-id --rpc-url "$PROXY" --rpc-timeout 1s >/dev/null 2>&1 || [ $SECONDS -ge $deadline ]; do sleep 0.05; done
+run ethcall logs --rpc-url "$PROXY" --abi "$ABI" --event Tick --from-block $t0 --to-block $t1
+expect "a node that refuses long ranges: still done" 0
+check "halved chunks: the same lines" test "$out" = "$big"
+expect_err "says the chunk was halved" "chunks of"
+run ethcall logs --rpc-url "$PROXY" --abi "$ABI" --event Tick --from-block $t0 --to-block $t1 --chunk-size 5
+check "from 5 to 2 blocks: the same lines" test "$out" = "$big"
+
 # ---- --follow over http with a checkpoint; resume after a restart ----------------------------------
 next=$(($(ethcall block-number) + 1))
 follow http --poll-interval 100ms --event Tick --from-block $next --checkpoint "$T/cp"
@@ -160,6 +181,14 @@ run ethcall logs --abi "$ABI" --event Tick --checkpoint "$T/cp"
 check "cron-style run: only what came since" test "$(echo "$out" | ticks)" = 108
 run ethcall logs --abi "$ABI" --event Tick --checkpoint "$T/cp"
 expect "and the next run: nothing again" 0 ""
+
+send 'tick(uint256,uint256)' 109 1
+b=$(ethcall block-number)
+run ethcall logs --abi "$ABI" --event Tick --from-block $b --confirmations 2
+expect "--confirmations 2: the head's log is not deep enough" 0 ""
+ethcall rpc anvil_mine '["0x2"]' >/dev/null
+run ethcall logs --abi "$ABI" --event Tick --from-block $b --confirmations 2
+check "--confirmations 2: two blocks later it is" test "$(echo "$out" | ticks)" = 109
 
 # ---- --follow over ws and ipc -------------------------------------------------------------------------
 for kind in ws ipc; do
@@ -198,6 +227,25 @@ check "reorg follower exit 0" test "$status" = 0
 check "checkpoint hash is the node's" test "$(jl 'rs[0].hash' <"$T/cp-reorg")" = \
   "$(ethcall block "$(jl 'rs[0].block' <"$T/cp-reorg")" | jl 'rs[0].hash')"
 
+# a reorg while no follower runs: the restart starts again at the fork
+follow rr --poll-interval 100ms --event Tick --checkpoint "$T/cp-rr" --from-block $(($(ethcall block-number) + 1))
+snap=$(ethcall rpc evm_snapshot | tr -d '"')
+send 'tick(uint256,uint256)' 400 1
+check "a log, then the follower stops" wait_lines "$T/rr.out" 1
+stop_follower
+ethcall rpc evm_revert "[\"$snap\"]" >/dev/null
+ethcall rpc anvil_mine '["0x2"]' >/dev/null
+send 'tick(uint256,uint256)' 410 1
+follow rr2 --poll-interval 100ms --event Tick --checkpoint "$T/cp-rr"
+check "restarted after a reorg: the new chain's log" wait_lines "$T/rr2.out" 1
+deadline=$((SECONDS + 30))
+until [ "$(tail -1 "$T/rr2.out" | jl 'rs[0]&&rs[0].args.i')" = 410 ] || [ $SECONDS -ge $deadline ]; do sleep 0.05; done
+stop_follower
+check "restart after a reorg: orphaned logs only as removed, then the new one" test \
+  "$(jl 'rs.filter(r=>r.args.i===400).every(r=>r.removed)+" "+JSON.stringify(rs.filter(r=>!r.removed).map(r=>r.args.i))' <"$T/rr2.out")" = 'true [410]'
+grep -q "reorg: blocks from" "$T/rr2.err" && ok || bad "the restarted follower logs the reorg" "$(cat "$T/rr2.err")"
+grep -q deeper "$T/rr2.err" && bad "the fork is found among the blocks remembered" "$(cat "$T/rr2.err")" || ok
+
 # ---- failures -------------------------------------------------------------------------------------------
 echo '{"block": "twelve"' >"$T/corrupt"
 run ethcall logs --abi "$ABI" --checkpoint "$T/corrupt"
@@ -219,6 +267,8 @@ run ethcall logs --topic 0xzz
 expect "bad --topic: 64" 64
 run ethcall logs --address 0x1234
 expect "bad --address: 64" 64
+run ethcall logs --topic "$DEV0" "$DEV0"
+expect "--topic takes one value per flag" 64
 run ethcall logs --follow --to-block 5
 expect "--follow with --to-block: 64" 64
 run ethcall logs --from-block yesterday

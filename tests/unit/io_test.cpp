@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "pipekit/cli/error.hpp"
+#include "pipekit/io/atomic_file.hpp"
 #include "pipekit/io/line_reader.hpp"
 #include "pipekit/io/line_writer.hpp"
 #include "pipekit/io/rejects.hpp"
@@ -137,4 +138,17 @@ TEST_CASE("rejects: logged on stderr and written as JSON records to --rejects", 
   CHECK(l1 == R"({"source":"stdin","line":42,"code":"invalid_json","error":"invalid JSON at column 3","input":"{x"})");
   CHECK_THAT(l2, Catch::Contains("\"line\":43"));  // invalid UTF-8 replaced, not a crash
   ::unlink(path.c_str());
+}
+
+TEST_CASE("write_file_atomic replaces a file whole, and says what failed", "[io]") {
+  auto path = temp_file("old contents, longer than the new ones\n");
+  CHECK(pipekit::io::write_file_atomic(path, "new\n").empty());
+  std::ifstream in(path);
+  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  CHECK(text == "new\n");
+  CHECK(::access((path + ".tmp." + std::to_string(::getpid())).c_str(), F_OK) != 0);  // no temp file left
+  ::unlink(path.c_str());
+  std::string error = pipekit::io::write_file_atomic("/nonexistent-dir-pipekit/state", "x");
+  CHECK(error.find("/nonexistent-dir-pipekit/state.tmp.") != std::string::npos);
+  CHECK(error.find("No such file or directory") != std::string::npos);
 }

@@ -1,0 +1,244 @@
+#include "pipekit/nsq/client.hpp"
+
+#include <unistd.h>
+
+#include <boost/asio/connect.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/write.hpp>
+#include <fmt/format.h>
+
+#include "pipekit_version.hpp"
+
+namespace pipekit::nsq {
+
+namespace net = boost::asio;
+using tcp = net::ip::tcp;
+
+namespace {
+
+constexpr std::size_t read_size = 64 * 1024;
+
+std::string short_hostname() {
+  char name[256] = {};
+  if (::gethostname(name, sizeof name - 1) != 0) return "localhost";
+  std::string h(name);
+  return h.substr(0, h.find('.'));
+}
+
+// "host:port" or "[v6]:port" -> host, port.
+bool split_address(const std::string& address, std::string& host, std::string& port) {
+  auto colon = address.rfind(':');
+  if (colon == std::string::npos || colon + 1 == address.size()) return false;
+  host = address.substr(0, colon);
+  port = address.substr(colon + 1);
+  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
+  if (host.empty()) host = "127.0.0.1";
+  return true;
+}
+
+}  // namespace
+
+struct client::impl {
+  explicit impl(net::io_context& io) : resolver(io), socket(io), timer(io) {}
+  tcp::resolver resolver;
+  tcp::socket socket;
+  net::steady_timer timer;
+};
+
+nlohmann::json identify_body(const client_options& o) {
+  nlohmann::json body = {
+      {"client_id", o.client_id.empty() ? short_hostname() : o.client_id},
+      {"hostname", short_hostname()},
+      {"user_agent", o.user_agent.empty() ? std::string("pipekit/") + PIPEKIT_VERSION : o.user_agent},
+      {"feature_negotiation", true},
+      {"heartbeat_interval", o.heartbeat_interval.count()},
+  };
+  if (o.msg_timeout.count() > 0) body["msg_timeout"] = o.msg_timeout.count();
+  if (o.output_buffer_size != 0) body["output_buffer_size"] = o.output_buffer_size;
+  if (o.output_buffer_timeout.count() != 0) body["output_buffer_timeout"] = o.output_buffer_timeout.count();
+  return body;
+}
+
+client::client(net::io_context& io, client_options options, handlers h)
+    : impl_(std::make_unique<impl>(io)), options_(std::move(options)), handlers_(std::move(h)) {}
+
+client::~client() = default;
+
+std::shared_ptr<client> client::create(net::io_context& io, client_options options, handlers h) {
+  return std::shared_ptr<client>(new client(io, std::move(options), std::move(h)));
+}
+
+void client::start() {
+  std::string host, port;
+  if (!split_address(options_.address, host, port)) {
+    net::post(impl_->socket.get_executor(), [self = shared_from_this()] {
+      self->fail(fmt::format("{}: not host:port", self->options_.address));
+    });
+    return;
+  }
+  impl_->timer.expires_after(options_.connect_timeout);
+  impl_->timer.async_wait([self = shared_from_this()](boost::system::error_code ec) {
+    if (!ec && !self->ready_ && !self->closed_) self->fail("connect timed out");
+  });
+  impl_->resolver.async_resolve(
+      host, port, [self = shared_from_this()](boost::system::error_code ec, tcp::resolver::results_type results) {
+        if (self->closed_) return;
+        if (ec) return self->fail(ec.message());
+        net::async_connect(self->impl_->socket, results,
+                           [self](boost::system::error_code ec2, const tcp::endpoint&) {
+                             if (self->closed_) return;
+                             if (ec2) return self->fail(ec2.message());
+                             self->impl_->socket.set_option(tcp::no_delay(true));
+                             self->last_read_ = std::chrono::steady_clock::now();
+                             self->send(magic_v2);
+                             append_command(self->out_, "IDENTIFY", identify_body(self->options_).dump());
+                             self->flush();
+                             self->read_more();
+                           });
+      });
+}
+
+void client::send(std::string_view bytes) {
+  if (closed_) return;
+  out_.append(bytes);
+  flush();
+}
+
+void client::flush() {
+  if (!closed_ && !writing_active_ && !out_.empty() && impl_->socket.is_open()) write_more();
+}
+
+void client::write_more() {
+  writing_.swap(out_);
+  out_.clear();
+  writing_active_ = true;
+  net::async_write(impl_->socket, net::buffer(writing_),
+                   [self = shared_from_this()](boost::system::error_code ec, std::size_t) {
+                     self->writing_active_ = false;
+                     self->writing_.clear();
+                     if (self->closed_) return;
+                     if (ec) return self->fail(ec.message());
+                     if (!self->out_.empty()) self->write_more();
+                   });
+}
+
+void client::read_more() {
+  if (in_pos_ > 0 && in_pos_ == in_.size()) {
+    in_.clear();
+    in_pos_ = 0;
+  } else if (in_pos_ > (1u << 20)) {
+    in_.erase(0, in_pos_);
+    in_pos_ = 0;
+  }
+  std::size_t old = in_.size();
+  in_.resize(old + read_size);
+  impl_->socket.async_read_some(net::buffer(in_.data() + old, read_size),
+                                [self = shared_from_this(), old](boost::system::error_code ec, std::size_t n) {
+                                  self->in_.resize(old + n);
+                                  if (self->closed_) return;
+                                  if (ec) {
+                                    return self->fail(ec == net::error::eof ? "closed by the broker" : ec.message());
+                                  }
+                                  self->on_read(n);
+                                });
+}
+
+void client::on_read(std::size_t) {
+  last_read_ = std::chrono::steady_clock::now();
+  auto self = shared_from_this();  // a handler may close() and drop the owner's reference
+  while (!closed_) {
+    frame f;
+    std::ptrdiff_t n = parse_frame(std::string_view(in_).substr(in_pos_), f, options_.max_frame);
+    if (n == 0) break;
+    if (n < 0) return fail("malformed frame from the broker");
+    in_pos_ += static_cast<std::size_t>(n);
+    if (!handle_frame(f)) return;
+  }
+  if (!closed_) read_more();
+}
+
+bool client::handle_frame(const frame& f) {
+  switch (f.type) {
+    case frame_type::response:
+      if (f.data == heartbeat_body) {
+        send("NOP\n");
+        return true;
+      }
+      if (!ready_) {
+        ready_ = true;
+        identify_ = nlohmann::json::object();
+        if (!f.data.empty() && f.data.front() == '{') {
+          identify_ = nlohmann::json::parse(f.data, nullptr, false);
+          if (identify_.is_discarded()) {
+            fail("IDENTIFY answered with invalid JSON");
+            return false;
+          }
+        }
+        impl_->timer.cancel();
+        watchdog();
+        if (handlers_.on_ready) handlers_.on_ready(identify_);
+        return !closed_;
+      }
+      if (handlers_.on_response) handlers_.on_response(f.data);
+      return !closed_;
+    case frame_type::error:
+      if (!ready_) {
+        fail(fmt::format("IDENTIFY failed: {}", f.data));
+        return false;
+      }
+      if (handlers_.on_error) handlers_.on_error(f.data);
+      return !closed_;
+    case frame_type::message: {
+      message_view m;
+      if (!parse_message(f.data, m)) {
+        fail("malformed message frame from the broker");
+        return false;
+      }
+      if (handlers_.on_message) handlers_.on_message(m);
+      return !closed_;
+    }
+  }
+  fail("unknown frame type from the broker");
+  return false;
+}
+
+// A broker that has said nothing for two heartbeat intervals is gone (nsqd closes a client
+// after two missed heartbeats; this is the same rule from the other side).
+void client::watchdog() {
+  if (options_.heartbeat_interval.count() <= 0) return;
+  impl_->timer.expires_after(options_.heartbeat_interval);
+  impl_->timer.async_wait([self = shared_from_this()](boost::system::error_code ec) {
+    if (ec || self->closed_) return;
+    if (std::chrono::steady_clock::now() - self->last_read_ > 2 * self->options_.heartbeat_interval) {
+      return self->fail("no heartbeat from the broker");
+    }
+    self->watchdog();
+  });
+}
+
+void client::fail(const std::string& why) {
+  if (closed_) return;
+  closed_ = true;
+  boost::system::error_code ignored;
+  impl_->socket.close(ignored);
+  impl_->timer.cancel();
+  impl_->resolver.cancel();
+  auto on_close = std::move(handlers_.on_close);
+  handlers_ = {};
+  if (on_close) on_close(why);
+}
+
+void client::close() {
+  if (closed_) return;
+  closed_ = true;
+  handlers_ = {};
+  boost::system::error_code ignored;
+  impl_->socket.shutdown(tcp::socket::shutdown_both, ignored);
+  impl_->socket.close(ignored);
+  impl_->timer.cancel();
+  impl_->resolver.cancel();
+}
+
+}  // namespace pipekit::nsq

@@ -1,0 +1,189 @@
+#!/usr/bin/env bash
+# nsq-pub against nsq-broker, checked with nsqjs (an independent NSQ client) and the broker's /stats:
+# every line published or rejected with its reason, nothing lost, the exit status says which.
+source "$(dirname "$0")/lib.sh"
+consume="node $PIPEKIT_SRC/tests/tools/nsq_consume.mjs"
+
+http_get() {  # PORT PATH: the response body of a GET
+  exec 3<>/dev/tcp/127.0.0.1/"$1" || return 1
+  printf 'GET %s HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n' "$2" >&3
+  sed '1,/^\r$/d' <&3
+  exec 3<&-
+}
+# start_broker NAME [FLAGS...]: nsq-broker on free ports; sets ${NAME}_tcp, ${NAME}_http, ${NAME}_pid.
+pids=()
+trap 'for p in "${pids[@]}"; do kill -9 $p 2>/dev/null; wait $p 2>/dev/null; done; rm -rf "$T"' EXIT
+start_broker() {
+  local name=$1 tcp http pid deadline
+  shift
+  tcp=${FIXED_TCP:-$(free_port)}
+  http=$(free_port)
+  nsq-broker --tcp-address 127.0.0.1:$tcp --http-address 127.0.0.1:$http -q "$@" 2>>"$T/$name.log" &
+  pid=$!
+  pids+=($pid)
+  deadline=$((SECONDS + 10))
+  until [ "$(http_get $http /ping 2>/dev/null)" = OK ]; do
+    if [ $SECONDS -ge $deadline ] || ! kill -0 $pid 2>/dev/null; then
+      echo "FAIL: nsq-broker $name did not answer /ping within 10 s"; cat "$T/$name.log"; exit 1
+    fi
+    sleep 0.05
+  done
+  printf -v "${name}_tcp" %s "$tcp"
+  printf -v "${name}_http" %s "$http"
+  printf -v "${name}_pid" %s "$pid"
+}
+# count HTTP TOPIC: the topic's message_count in /stats (0 when absent).
+count() {
+  http_get "$1" "/stats?format=json&topic=$2" | node -e '
+    let s = ""; process.stdin.on("data", (d) => (s += d)).on("end", () => {
+      const t = JSON.parse(s).topics.find((t) => t.topic_name === process.argv[1]);
+      console.log(t ? t.message_count : 0);
+    });' "$2"
+}
+# wait_count HTTP TOPIC N: until the topic has N messages (deadline 20 s).
+wait_count() {
+  local deadline=$((SECONDS + 20)) c
+  while [ $SECONDS -lt $deadline ]; do
+    c=$(count "$1" "$2")
+    [ "$c" -ge "$3" ] && return 0
+    sleep 0.1
+  done
+  echo "  $2 has $c messages, want $3"
+  return 1
+}
+
+# --- flags and usage ---------------------------------------------------------------------------
+run nsq-pub --version
+expect "--version" 0
+case $out in "nsq-pub "*) ok ;; *) bad "--version names the program" ;; esac
+run nsq-pub --bogus
+expect "unknown flag: 64" 64
+run nsq-pub -m '{}'
+expect "no topic: 64" 64
+expect_err "says what is missing" "--topic"
+run nsq-pub -t 'bad topic!' -m '{}'
+expect "bad topic name: 64" 64
+run nsq-pub -t t -m '{}' "$T/nowhere.jsonl"
+expect "--message with files: 64" 64
+run nsq-pub -t t "$T/nowhere.jsonl"
+expect "missing input file: 66" 66
+expect_err "names the file" "$T/nowhere.jsonl"
+run nsq-pub -t t --body-pointer 'no-slash' -m '{}'
+expect "bad JSON Pointer: 64" 64
+
+# --- no broker: 69, the line rejected with its reason --------------------------------------------
+port=$(free_port)
+run nsq-pub -t t --nsqd-tcp-address 127.0.0.1:$port --retry-timeout 500ms --rejects "$T/rej0.jsonl" -m '{"a":1}'
+expect "no broker reachable: 69" 69
+check "the message is a reject with reason unavailable" grep -q '"code":"unavailable"' "$T/rej0.jsonl"
+check "its input is kept" grep -q '"input":"{\\"a\\":1}"' "$T/rej0.jsonl"
+
+# --- 10,000 lines, the last without a newline: every one arrives intact ------------------------
+start_broker b1
+for i in $(seq 1 10000); do printf '{"n":%d,"s":"line %d"}\n' $i $i; done >"$T/in.jsonl"
+printf '{"n":"last","s":"no newline"}' >>"$T/in.jsonl"
+run nsq-pub -t bulk --nsqd-tcp-address 127.0.0.1:$b1_tcp --stats "$T/in.jsonl"
+expect "10,001 lines published: 0" 0
+expect_err "--stats counts them" "10001 published, 0 rejected"
+check "broker counts 10,001" wait_count $b1_http bulk 10001
+$consume --nsqd 127.0.0.1:$b1_tcp --topic bulk --count 10001 >"$T/got.txt"
+if cmp -s <(sort "$T/got.txt") <(cat "$T/in.jsonl"; echo) ; then ok; else
+  sort "$T/got.txt" >"$T/got.sorted"; (cat "$T/in.jsonl"; echo) | sort >"$T/want.sorted"
+  if cmp -s "$T/got.sorted" "$T/want.sorted"; then ok; else bad "nsqjs reads back every line intact" "$(diff "$T/got.sorted" "$T/want.sorted" | head -5)"; fi
+fi
+
+# --- from stdin in several files, with empty lines skipped and counted --------------------------
+printf '{"f":1}\n\n{"f":2}\n' >"$T/a.jsonl"
+run_in $'{"f":3}\n' nsq-pub -t multi --nsqd-tcp-address 127.0.0.1:$b1_tcp --stats "$T/a.jsonl" -
+expect "files and - in order: 0" 0
+expect_err "the empty line is counted" "1 empty skipped"
+check "3 messages" wait_count $b1_http multi 3
+
+# --- rejects: each bad line reported with its reason and line number, the rest published -------
+start_broker b2 --max-msg-size 100
+big=$(printf '{"big":"%0150d"}' 0)
+printf '%s\n' '{"topic":"ok_a","v":1}' 'not json' '{"topic":"bad topic!","v":2}' '{"v":3}' \
+  "{\"topic\":\"ok_a\",\"v\":$(printf '"%0150d"' 0)}" '{"topic":"ok_b","v":4}' >"$T/mixed.jsonl"
+run nsq-pub --topic-pointer /topic --nsqd-tcp-address 127.0.0.1:$b2_tcp --rejects "$T/rej.jsonl" "$T/mixed.jsonl"
+expect "some lines rejected: 65" 65
+check "4 rejects" test "$(wc -l <"$T/rej.jsonl")" -eq 4
+check "invalid JSON on line 2" grep -q '"line":2,"code":"invalid_json"' "$T/rej.jsonl"
+check "bad topic on line 3" grep -q '"line":3,"code":"bad_topic"' "$T/rej.jsonl"
+check "missing topic field on line 4" grep -q '"line":4,"code":"missing_field"' "$T/rej.jsonl"
+check "over the broker's max-msg-size on line 5" grep -q '"line":5,"code":"too_large"' "$T/rej.jsonl"
+expect_err "logged with source and line" "mixed.jsonl:2:"
+check "the good lines went to their topics (a)" wait_count $b2_http ok_a 1
+check "the good lines went to their topics (b)" wait_count $b2_http ok_b 1
+
+# --- --raw and --body-pointer --------------------------------------------------------------------
+run_in $'plain text, not JSON\n' nsq-pub --raw -t raw --nsqd-tcp-address 127.0.0.1:$b1_tcp
+expect "--raw publishes non-JSON: 0" 0
+check "raw message counted" wait_count $b1_http raw 1
+run_in $'{"user":7,"data":{"x":[1,2]}}\n' nsq-pub -t body --body-pointer /data --nsqd-tcp-address 127.0.0.1:$b1_tcp
+expect "--body-pointer: 0" 0
+got=$($consume --nsqd 127.0.0.1:$b1_tcp --topic body --count 1)
+check "only the pointed part is published" test "$got" = '{"x":[1,2]}'
+
+# --- --defer: not delivered before the delay ----------------------------------------------------
+t0=$(date +%s%3N)
+run nsq-pub -t deferred --defer 1500ms --nsqd-tcp-address 127.0.0.1:$b1_tcp -m '{"d":1}'
+expect "--defer: 0" 0
+got=$($consume --nsqd 127.0.0.1:$b1_tcp --topic deferred --count 1 --timeout 10000)
+check "the deferred message arrives" test "$got" = '{"d":1}'
+check "not before the delay" test $(($(date +%s%3N) - t0)) -ge 1400
+
+# --- a broker that comes up late: lines wait (within --retry-timeout) and are published ----------
+late=$(free_port)
+seq 1 500 | sed 's/.*/{"late":&}/' >"$T/late.jsonl"
+nsq-pub -t late --nsqd-tcp-address 127.0.0.1:$late --retry-timeout 30s "$T/late.jsonl" 2>"$T/late.err" &
+pub=$!
+pids+=($pub)
+sleep 0.3  # not synchronisation: lets nsq-pub fail to connect at least once before the broker exists
+FIXED_TCP=$late start_broker b3
+wait $pub
+status=$?
+expect "published once the broker is up: 0" 0
+check "all 500 arrived" wait_count $b3_http late 500
+check "the refused connection was logged" grep -q reconnecting "$T/late.err"
+
+# --- failover: the first broker dies mid-stream, the rest goes to the second --------------------
+start_broker f1
+start_broker f2
+seq 1 3000 | sed 's/.*/{"fo":&}/' >"$T/fo.jsonl"
+nsq-pub -t fo --mode failover --rate 3000 --nsqd-tcp-address 127.0.0.1:$f1_tcp --nsqd-tcp-address 127.0.0.1:$f2_tcp \
+  --rejects "$T/fo.rej" "$T/fo.jsonl" 2>"$T/fo.err" &
+pub=$!
+pids+=($pub)
+if wait_count $f1_http fo 300; then ok; else bad "the first broker takes messages first"; fi
+kill -9 $f1_pid
+wait $f1_pid 2>/dev/null
+wait $pub
+status=$?
+expect "failover: every line published: 0" 0
+check "no rejects" test ! -s "$T/fo.rej"
+check "the second broker took over" test "$(count $f2_http fo)" -gt 0
+
+# --- all: every message to every broker ---------------------------------------------------------
+start_broker a1
+start_broker a2
+seq 1 1000 | sed 's/.*/{"all":&}/' >"$T/all.jsonl"
+run nsq-pub -t every --mode all --nsqd-tcp-address 127.0.0.1:$a1_tcp --nsqd-tcp-address 127.0.0.1:$a2_tcp "$T/all.jsonl"
+expect "--mode all: 0" 0
+check "broker 1 has all 1000" wait_count $a1_http every 1000
+check "broker 2 has all 1000" wait_count $a2_http every 1000
+
+# --- SIGTERM: what was read is published, then exit ---------------------------------------------
+mkfifo "$T/fifo"
+nsq-pub -t term --nsqd-tcp-address 127.0.0.1:$b1_tcp <"$T/fifo" 2>"$T/term.err" &
+pub=$!
+pids+=($pub)
+exec 4>"$T/fifo"
+for i in $(seq 1 50); do echo "{\"t\":$i}" >&4; done
+check "50 lines published while the pipe stays open" wait_count $b1_http term 50
+kill -TERM $pub
+wait $pub
+status=$?
+exec 4>&-
+expect "SIGTERM: exit 0" 0
+
+finish
