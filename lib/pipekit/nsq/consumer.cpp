@@ -319,6 +319,7 @@ class consumer {
   std::set<std::string> lookupd_found_;
   net::steady_timer stop_timer_;
   bool stopping_ = false;
+  bool in_stop_ = false;
   bool count_reached_ = false;
   tail_result r_;
 };
@@ -768,18 +769,17 @@ void consumer::arm_tick() {
 // --- stopping ---------------------------------------------------------------------------------
 
 void consumer::stop(const char* why) {
-  if (stopping_) return;
+  if (stopping_ || in_stop_) return;  // settle() below may ask to stop again (-n reached)
+  in_stop_ = true;
   log::debug("stopping: {}", why);
   if (sink_ != sink_kind::pipe && !r_.output_closed && !buf_.empty()) {
     flush();  // a file or terminal: what was formatted is written, then FINished
-    if (stopping_) return;
   }
   if (sink_ == sink_kind::pipe && !r_.output_closed) {
     int unread = 0;
     if (::ioctl(o_.output_fd, FIONREAD, &unread) == 0 && unread >= 0 &&
         static_cast<std::uint64_t>(unread) <= written_) {
       settle(written_ - static_cast<std::uint64_t>(unread));
-      if (stopping_) return;  // settle stopped for -n
     }
   }
   stopping_ = true;
