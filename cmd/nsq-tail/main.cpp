@@ -54,11 +54,23 @@ int main(int argc, char** argv) {
   app.add_option("--heartbeat-interval", heartbeat, "Heartbeat interval asked for in IDENTIFY")->default_str("30s");
   app.add_option("--msg-timeout", msg_timeout, "Message timeout asked for in IDENTIFY (default: the broker's)");
   app.add_option("--connect-timeout", connect_timeout, "Timeout for each connection attempt")->default_str("5s");
+  std::string rotate_interval, sync_interval = "30s";
+  app.add_option("--output-dir", o.output_dir, "Archive mode: write files in DIR (FIN after fsync) instead of stdout");
+  app.add_option("--filename-format", o.filename_format, "Archive file names: <TOPIC>, <HOST>, <DATETIME>, <REV>")
+      ->default_str("<TOPIC>.<HOST><REV>.<DATETIME>.log");
+  app.add_option("--rotate-size", o.rotate_size, "Archive: start a new file after this many bytes (0: never)");
+  app.add_option("--rotate-interval", rotate_interval, "Archive: start a new file after this long, e.g. 10m");
+  app.add_flag("--gzip", o.gzip, "Archive: gzip the files");
+  app.add_option("--sync-interval", sync_interval, "Archive: fsync, then FIN, at least this often")
+      ->default_str("30s");
 
   return pipekit::cli::run_main(app, log, argc, argv, [&] {
     o.lookupd_poll_interval = duration_flag("--lookupd-poll-interval", poll_interval);
     o.heartbeat_interval = duration_flag("--heartbeat-interval", heartbeat);
     o.connect_timeout = duration_flag("--connect-timeout", connect_timeout);
+    if (!rotate_interval.empty()) o.rotate_interval = duration_flag("--rotate-interval", rotate_interval);
+    o.sync_interval = duration_flag("--sync-interval", sync_interval);
+    if (o.sync_interval.count() <= 0) pipekit::fatal(pipekit::exit_code::usage, "--sync-interval must be positive");
     if (!msg_timeout.empty()) o.msg_timeout = duration_flag("--msg-timeout", msg_timeout);
     if (o.lookupd_poll_interval.count() <= 0) {
       pipekit::fatal(pipekit::exit_code::usage, "--lookupd-poll-interval must be positive");

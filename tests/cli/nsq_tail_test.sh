@@ -267,4 +267,41 @@ check "the listed one still delivers" wait_for 10 sh -c "[ \$(wc -l <'$T/lookup.
 check "the departed one does not" chan_is $b4_http found l depth 1
 kill -TERM $lpid; wait $lpid
 
+# --- archive mode: files complete, rotated, renamed; FIN after fsync --------------------------------
+make_channel $b1_http arch a
+fill $b1_tcp arch 1000
+timeout 20 nsq-tail -q -t arch -c a --nsqd-tcp-address 127.0.0.1:$b1_tcp -n 1000 --output-dir "$T/arch" \
+  --rotate-size 3000 --filename-format '<TOPIC>.test<REV>.log'
+status=$?
+expect "archive -n 1000: 0" 0
+check "rotated into several files" test "$(ls "$T/arch" | wc -l)" -ge 3
+check "no temporary file left" test -z "$(ls "$T/arch" | grep '\.tmp$')"
+check "<REV> numbers the files" test -f "$T/arch/arch.test-1.log"
+check "every line once, complete" test "$(cat "$T"/arch/* | sort -u | wc -l)" -eq 1000 -a "$(cat "$T"/arch/* | wc -l)" -eq 1000
+check "archive: channel drained" wait_for 5 chan_is $b1_http arch a depth 0
+make_channel $b1_http archgz g
+fill $b1_tcp archgz 500
+timeout 20 nsq-tail -q -t archgz -c g --nsqd-tcp-address 127.0.0.1:$b1_tcp -n 500 --output-dir "$T/gz" --gzip
+check "--gzip: one .gz file" test "$(ls "$T/gz" | grep -c '\.log\.gz$')" -eq 1
+check "--gzip: its 500 lines" test "$(zcat "$T"/gz/*.gz | sort -u | wc -l)" -eq 500
+# kill -9 mid-stream loses nothing that was FINished
+start_broker b5 --mem-queue-size 300000
+make_channel $b5_http archk k
+fill $b5_tcp archk 200000
+nsq-tail -q -t archk -c k --nsqd-tcp-address 127.0.0.1:$b5_tcp --output-dir "$T/kill" --msg-timeout 1s \
+  --max-in-flight 100 --sync-interval 100ms &
+kpid=$!
+pids+=($kpid)
+wait_for 30 sh -c "[ \$(curl -s 'http://127.0.0.1:$b5_http/stats?format=json&topic=archk' | grep -o '\"finish_count\":[0-9]*' | head -1 | cut -d: -f2) -ge 20000 ]"
+kill -9 $kpid; wait $kpid 2>/dev/null
+nsq-tail -q -t archk -c k --nsqd-tcp-address 127.0.0.1:$b5_tcp --max-in-flight 2500 >"$T/kill.rest" &
+rpid=$!
+pids+=($rpid)
+wait_for 30 sh -c "[ \$(wc -l <'$T/kill.rest') -gt 0 ]"
+drained() { chan_is $1 $2 $3 depth 0 && chan_is $1 $2 $3 in_flight_count 0; }
+check "the rest redelivered" wait_for 30 drained $b5_http archk k
+kill -TERM $rpid; wait $rpid
+check "killed mid-stream (some in the archive, some redelivered)" test "$(cat "$T"/kill/* | wc -l)" -lt 200000
+check "archive + redelivered = all 200,000" test "$(cat "$T"/kill/* "$T/kill.rest" | sort -u | wc -l)" -eq 200000
+
 finish

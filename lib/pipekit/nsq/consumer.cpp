@@ -29,6 +29,7 @@
 #include "pipekit/cli/error.hpp"
 #include "pipekit/cli/exit_code.hpp"
 #include "pipekit/log/log.hpp"
+#include "pipekit/nsq/archive.hpp"
 #include "pipekit/nsq/client.hpp"
 #include "pipekit/nsq/names.hpp"
 #include "pipekit/util/signals.hpp"
@@ -48,7 +49,7 @@ constexpr auto close_deadline = std::chrono::milliseconds(3000);
 constexpr std::size_t flush_size = 256 * 1024;
 constexpr int error_flood = 50;  // errors from one broker within a second that pause its RDY
 
-enum class sink_kind { pipe, file, terminal };
+enum class sink_kind { pipe, file, terminal, archive };
 
 // --- output formatting ----------------------------------------------------------------------
 
@@ -252,7 +253,8 @@ struct pending_msg {
 
 class consumer {
  public:
-  explicit consumer(const tail_options& o) : o_(o), poll_timer_(io_), lookupd_timer_(io_), stop_timer_(io_) {
+  explicit consumer(const tail_options& o)
+      : o_(o), poll_timer_(io_), lookupd_timer_(io_), stop_timer_(io_), sync_timer_(io_) {
     channel_ = o_.channel.empty() ? ephemeral_channel_name() : o_.channel;
     topic_json_ = json_string(o_.topic);
     channel_json_ = json_string(channel_);
@@ -295,6 +297,10 @@ class consumer {
   void stop(const char* why);
   void check_stopped();
 
+  // archive mode
+  void checkpoint();
+  void arm_sync();
+
   tail_options o_;
   std::string channel_;
   std::string topic_json_, channel_json_;
@@ -320,6 +326,8 @@ class consumer {
   net::steady_timer stop_timer_;
   bool stopping_ = false;
   bool in_stop_ = false;
+  std::unique_ptr<archive_writer> archive_;
+  net::steady_timer sync_timer_;
   bool count_reached_ = false;
   tail_result r_;
 };
@@ -587,6 +595,10 @@ void consumer::on_message(const conn_ptr& c, const message_view& m) {
     requeue_now(c, m.id);
     return;
   }
+  if (archive_ && archive_->rotation_due(buf_.size())) {
+    checkpoint();  // what the old file holds is on disk and FINished before it is closed
+    archive_->close();
+  }
   format(c, m);
   pending_msg p;
   p.c = c;
@@ -645,6 +657,14 @@ void consumer::schedule_flush() {
 
 void consumer::flush() {
   if (buf_.empty()) return;
+  if (sink_ == sink_kind::archive) {
+    archive_->write(buf_);
+    buf_.clear();
+    written_ = appended_;
+    // FIN waits for the fsync; sync early when most of max-in-flight waits for it.
+    if (count_reached_ || pending_.size() * 4 >= o_.max_in_flight * 3) checkpoint();
+    return;
+  }
   if (sink_ == sink_kind::pipe) {
     if (!write_active_) write_pipe();
     return;
@@ -766,13 +786,37 @@ void consumer::arm_tick() {
   });
 }
 
+// --- archive mode ---------------------------------------------------------------------------
+
+void consumer::checkpoint() {
+  flush_posted_ = false;
+  if (!buf_.empty()) {
+    archive_->write(buf_);
+    buf_.clear();
+    written_ = appended_;
+  }
+  archive_->sync();
+  settle(written_);
+}
+
+void consumer::arm_sync() {
+  sync_timer_.expires_after(o_.sync_interval);
+  sync_timer_.async_wait([this](boost::system::error_code ec) {
+    if (ec || stopping_) return;
+    if (!pending_.empty() || !buf_.empty()) checkpoint();
+    arm_sync();
+  });
+}
+
 // --- stopping ---------------------------------------------------------------------------------
 
 void consumer::stop(const char* why) {
   if (stopping_ || in_stop_) return;  // settle() below may ask to stop again (-n reached)
   in_stop_ = true;
   log::debug("stopping: {}", why);
-  if (sink_ != sink_kind::pipe && !r_.output_closed && !buf_.empty()) {
+  if (sink_ == sink_kind::archive) {
+    checkpoint();  // written, fsynced, then FINished
+  } else if (sink_ != sink_kind::pipe && !r_.output_closed && !buf_.empty()) {
     flush();  // a file or terminal: what was formatted is written, then FINished
   }
   if (sink_ == sink_kind::pipe && !r_.output_closed) {
@@ -799,6 +843,7 @@ void consumer::stop(const char* why) {
   pending_.clear();
   for (auto* cl : touched) cl->flush();
   poll_timer_.cancel();
+  sync_timer_.cancel();
   lookupd_timer_.cancel();
   for (auto& [a, c] : conns_) {
     c->retry_timer->cancel();
@@ -828,7 +873,18 @@ tail_result consumer::run() {
   if (::fstat(o_.output_fd, &st) != 0) {
     throw fatal_error(exit_code::io_error, fmt::format("output: {}", std::strerror(errno)));
   }
-  if (S_ISFIFO(st.st_mode)) sink_ = sink_kind::pipe;
+  if (!o_.output_dir.empty()) {
+    sink_ = sink_kind::archive;
+    archive_options ao;
+    ao.dir = o_.output_dir;
+    ao.filename_format = o_.filename_format;
+    ao.topic = o_.topic;
+    ao.rotate_size = o_.rotate_size;
+    ao.rotate_interval = o_.rotate_interval;
+    ao.gzip = o_.gzip;
+    archive_ = std::make_unique<archive_writer>(ao);
+    arm_sync();
+  } else if (S_ISFIFO(st.st_mode)) sink_ = sink_kind::pipe;
   else if (::isatty(o_.output_fd)) sink_ = sink_kind::terminal;
   else sink_ = sink_kind::file;
   if (sink_ == sink_kind::pipe) {
@@ -836,7 +892,10 @@ tail_result consumer::run() {
     out_desc_ = std::make_unique<net::posix::stream_descriptor>(io_, o_.output_fd);
   }
   log::debug("topic {} channel {}; output is a {}", o_.topic, channel_,
-             sink_ == sink_kind::pipe ? "pipe" : sink_ == sink_kind::file ? "file" : "terminal");
+             sink_ == sink_kind::pipe       ? "pipe"
+             : sink_ == sink_kind::file     ? "file"
+             : sink_ == sink_kind::terminal ? "terminal"
+                                            : "directory");
 
   util::on_stop_signals(io_, [this](int sig) {
     if (stopping_) {
@@ -856,6 +915,7 @@ tail_result consumer::run() {
   for (auto& [a, c] : conns_) {
     if (c->conn) c->conn->close();
   }
+  if (archive_) archive_->close();
   if (out_desc_) {
     out_desc_->release();
     out_desc_.reset();

@@ -25,6 +25,13 @@ struct tail_options {
   std::chrono::milliseconds msg_timeout{0};  // 0: the broker's default
   std::chrono::milliseconds connect_timeout{5000};
   int output_fd = 1;
+  // Archive mode (nsq_to_file): lines to files in output_dir instead of stdout, FIN after fsync.
+  std::string output_dir;
+  std::string filename_format = "<TOPIC>.<HOST><REV>.<DATETIME>.log";
+  std::uint64_t rotate_size = 0;                // bytes; 0: no limit
+  std::chrono::milliseconds rotate_interval{0};  // 0: no limit
+  bool gzip = false;
+  std::chrono::milliseconds sync_interval{30000};  // fsync (then FIN) at least this often
 };
 
 struct tail_result {
