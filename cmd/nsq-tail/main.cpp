@@ -54,6 +54,12 @@ int main(int argc, char** argv) {
   app.add_option("--heartbeat-interval", heartbeat, "Heartbeat interval asked for in IDENTIFY")->default_str("30s");
   app.add_option("--msg-timeout", msg_timeout, "Message timeout asked for in IDENTIFY (default: the broker's)");
   app.add_option("--connect-timeout", connect_timeout, "Timeout for each connection attempt")->default_str("5s");
+  bool deflate = false;
+  int deflate_level = 6;
+  app.add_flag("--deflate", deflate, "Negotiate deflate compression in IDENTIFY");
+  app.add_option("--deflate-level", deflate_level, "Deflate level asked for (1-9; the broker may cap it)")
+      ->check(CLI::Range(1, 9))
+      ->default_str("6");
   std::string rotate_interval, sync_interval = "30s";
   app.add_option("--output-dir", o.output_dir, "Archive mode: write files in DIR (FIN after fsync) instead of stdout");
   app.add_option("--filename-format", o.filename_format, "Archive file names: <TOPIC>, <HOST>, <DATETIME>, <REV>")
@@ -69,6 +75,7 @@ int main(int argc, char** argv) {
     o.heartbeat_interval = duration_flag("--heartbeat-interval", heartbeat);
     o.connect_timeout = duration_flag("--connect-timeout", connect_timeout);
     if (!rotate_interval.empty()) o.rotate_interval = duration_flag("--rotate-interval", rotate_interval);
+    o.deflate_level = deflate ? deflate_level : 0;
     o.sync_interval = duration_flag("--sync-interval", sync_interval);
     if (o.sync_interval.count() <= 0) pipekit::fatal(pipekit::exit_code::usage, "--sync-interval must be positive");
     if (!msg_timeout.empty()) o.msg_timeout = duration_flag("--msg-timeout", msg_timeout);

@@ -137,6 +137,15 @@ check "binary body as base64" grep -q '"body_encoding":"base64"' "$T/body.out"
 timeout 20 nsq-tail -q -t bin2 -c b64 --nsqd-tcp-address 127.0.0.1:$b1_tcp -n 4 --format envelope --binary >"$T/b64.out"
 check "--binary: every body base64" test "$(grep -c '"body_encoding":"base64"' "$T/b64.out")" -eq 4
 
+# --- deflate negotiated in IDENTIFY --------------------------------------------------------------
+make_channel $b1_http defl d
+fill $b1_tcp defl 5000
+timeout 20 nsq-tail -q -t defl -c d --nsqd-tcp-address 127.0.0.1:$b1_tcp -n 5000 --deflate --deflate-level 3 | cat >"$T/defl.out"
+status=${PIPESTATUS[0]}
+expect "--deflate: 0" 0
+check "--deflate: 5,000 lines intact" test "$(sort -u "$T/defl.out" | wc -l)" -eq 5000 -a "$(grep -c '^{"n":[0-9]*}$' "$T/defl.out")" -eq 5000
+check "--deflate: every one FINished" wait_for 5 chan_is $b1_http defl d in_flight_count 0
+
 # --- nsqjs reads what nsq-pub wrote ------------------------------------------------------------
 make_channel $b1_http jsread js
 fill $b1_tcp jsread 500

@@ -24,6 +24,7 @@ struct tail_options {
   std::chrono::milliseconds heartbeat_interval{30000};
   std::chrono::milliseconds msg_timeout{0};  // 0: the broker's default
   std::chrono::milliseconds connect_timeout{5000};
+  int deflate_level = 0;  // 1..9: negotiate deflate in IDENTIFY; 0: none
   int output_fd = 1;
   // Archive mode (nsq_to_file): lines to files in output_dir instead of stdout, FIN after fsync.
   std::string output_dir;
