@@ -9,9 +9,9 @@ http_get() {
   sed '1,/^\r$/d' <&3
   exec 3<&-
 }
-# wait_http PORT: until /ping answers (deadline 10 s).
+# wait_http PORT: until /ping answers (deadline 30 s).
 wait_http() {
-  local deadline=$((SECONDS + 10))
+  local deadline=$((SECONDS + 30))
   while [ $SECONDS -lt $deadline ]; do
     [ "$(http_get "$1" /ping 2>/dev/null)" = OK ] && return 0
     sleep 0.05
@@ -59,6 +59,13 @@ run nsq-broker --tcp-address 127.0.0.1:"$tcp" --http-address ""
 expect "TCP port in use" 69
 
 kill -TERM $pid
+# Exit within a deadline; a broker that hangs on SIGTERM is a failure, not a stuck test.
+deadline=$((SECONDS + 15))
+while kill -0 $pid 2>/dev/null && [ $SECONDS -lt $deadline ]; do sleep 0.05; done
+if kill -0 $pid 2>/dev/null; then
+  bad "exits within 15 s of SIGTERM" "$(tail -5 "$T/broker.log")"
+  kill -9 $pid
+fi
 wait $pid
 status=$?
 expect "SIGTERM exits 0" 0

@@ -34,6 +34,9 @@ class line_reader {
   // so a pipeline gets its results without added latency and without a write per line.
   void on_refill(std::function<void()> f) { on_refill_ = std::move(f); }
 
+  // The descriptor read from (to poll(2) it, e.g. in on_refill).
+  int fd() const { return fd_; }
+
   // "stdin" or the file name, for messages such as "stdin:42: ...".
   const std::string& source() const { return source_; }
 

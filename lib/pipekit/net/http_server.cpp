@@ -38,6 +38,14 @@ http_response json_response(const nlohmann::json& body, int status) {
   return r;
 }
 
+http_response ordered_json_response(const nlohmann::ordered_json& body, int status) {
+  http_response r;
+  r.status = status;
+  r.body = body.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace);
+  r.content_type = "application/json; charset=utf-8";
+  return r;
+}
+
 http_response json_error(int status, std::string_view code) {
   return json_response(nlohmann::json{{"message", code}}, status);
 }

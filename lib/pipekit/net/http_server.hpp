@@ -41,6 +41,8 @@ struct http_response {
 
 // 200 (or status) with a compact JSON body and "application/json; charset=utf-8".
 http_response json_response(const nlohmann::json& body, int status = 200);
+// The same, keys in insertion order (to match a peer's struct field order).
+http_response ordered_json_response(const nlohmann::ordered_json& body, int status = 200);
 // nsq's error shape: {"message":"CODE"} with the given status, e.g. (400, "MISSING_ARG_TOPIC").
 http_response json_error(int status, std::string_view code);
 

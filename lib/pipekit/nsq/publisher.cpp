@@ -1,5 +1,6 @@
 #include "pipekit/nsq/publisher.hpp"
 
+#include <poll.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -7,6 +8,7 @@
 #include <atomic>
 #include <condition_variable>
 #include <deque>
+#include <limits>
 #include <memory>
 #include <mutex>
 #include <thread>
@@ -17,6 +19,7 @@
 #include <boost/asio/steady_timer.hpp>
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
+#include <simdjson.h>
 
 #include "pipekit/cli/error.hpp"
 #include "pipekit/cli/exit_code.hpp"
@@ -36,38 +39,43 @@ using json = nlohmann::json;
 
 constexpr auto backoff_min = std::chrono::milliseconds(100);
 constexpr auto backoff_max = std::chrono::milliseconds(5000);
-constexpr std::int64_t default_max_msg_size = 1024 * 1024;
 constexpr std::int64_t default_max_body_size = 5 * 1024 * 1024;
 
 // One input line on its way: published when every copy of it was acknowledged.
 struct item {
-  std::string body;
-  std::string topic;
+  std::uint32_t off = 0, len = 0;  // its body in the batch's arena
   std::uint64_t line = 0;
   std::uint32_t source = 0;
   std::uint32_t copies_left = 0;
   bool failed = false;
 };
-using item_ptr = std::shared_ptr<item>;
 
-// Consecutive items of one topic sent as one MPUB (or, with --defer, as DPUBs) to one broker.
+// Consecutive lines of one topic, batched by the reader: bodies in one arena, no allocation per line.
 struct batch {
   std::string topic;
-  std::vector<item_ptr> items;
-  clock::time_point first_try;
+  std::string arena;
+  std::vector<item> items;
+  std::size_t unfinished = 0;
+  clock::time_point opened;     // first line added (for --batch-timeout)
+  clock::time_point first_try;  // handed to the brokers (for --retry-timeout)
   std::string last_error;
+  std::string_view body(const item& it) const { return {arena.data() + it.off, it.len}; }
 };
 using batch_ptr = std::shared_ptr<batch>;
+
+// What one command carries: items [begin, end) of a batch; MPUB for several, PUB for one
+// (DPUB each with --defer).
+struct span {
+  batch_ptr b;
+  std::uint32_t begin = 0, end = 0;
+  std::uint32_t size() const { return end - begin; }
+};
 
 // Thread-safe front for the rejects output: the reader thread reports bad lines, the io thread
 // reports lines the brokers would not take.
 class reject_sink {
  public:
   explicit reject_sink(const std::string& path) : r_(path.empty() ? io::rejects() : io::rejects(path)) {}
-  void add(const std::vector<std::string>& sources, const item& it, std::string_view code, std::string_view error) {
-    std::lock_guard lock(mu_);
-    r_.add(sources.at(it.source), it.line, code, error, it.body);
-  }
   void add(const std::string& source, std::uint64_t line, std::string_view code, std::string_view error,
            std::string_view input) {
     std::lock_guard lock(mu_);
@@ -83,29 +91,23 @@ class reject_sink {
   io::rejects r_;
 };
 
-class publisher;
-
 // One broker: its connection, what it has in flight (answers come back in order) and, in
 // "all" mode, its own queue of copies to send.
 struct broker {
   std::string address;
   std::shared_ptr<client> conn;
-  struct in_flight_entry {
-    batch_ptr b;
-    std::int32_t index;  // -1: the whole batch (MPUB); else one item (DPUB/PUB)
-  };
-  std::deque<in_flight_entry> in_flight;
-  std::deque<batch_ptr> queue;
+  std::deque<span> in_flight;
+  std::deque<span> queue;
   std::chrono::milliseconds backoff = backoff_min;
   std::unique_ptr<net::steady_timer> retry_timer;
-  std::int64_t max_msg_size = default_max_msg_size;
+  std::int64_t max_msg_size = std::numeric_limits<std::int64_t>::max();  // nsqd does not say; nsq-broker may
   std::int64_t max_body_size = default_max_body_size;
   bool ready() const { return conn && conn->ready() && !conn->closed(); }
 };
 
 class publisher {
  public:
-  explicit publisher(const publish_options& o) : o_(o), rejects_(o.rejects_path), batch_timer_(io_), tick_(io_) {
+  explicit publisher(const publish_options& o) : o_(o), rejects_(o.rejects_path), tick_(io_) {
     for (const auto& a : o_.nsqd_tcp_addresses) {
       auto b = std::make_unique<broker>();
       b->address = a;
@@ -114,7 +116,7 @@ class publisher {
     }
     if (o_.rate > 0) batch_size_ = std::max<std::size_t>(1, std::min<std::size_t>(o_.batch_size, static_cast<std::size_t>(o_.rate / 10)));
     else batch_size_ = std::max<std::size_t>(1, o_.batch_size);
-    max_queued_ = std::max<std::size_t>(batch_size_ * o_.in_flight * brokers_.size() * 2, 10000);
+    max_queued_ = std::max<std::size_t>(batch_size_ * o_.in_flight * brokers_.size() * 2, 20000);
   }
 
   publish_result run();
@@ -122,29 +124,28 @@ class publisher {
  private:
   // --- reader thread ---
   void read_inputs();
-  bool read_source(const std::string& path, std::uint32_t source);
-  item_ptr make_item(std::string_view text, std::uint64_t line, std::uint32_t source, const std::string& name);
-  void post_items(std::vector<item_ptr>& items);
+  void read_source(const std::string& path, std::uint32_t source);
+  void add_line(std::string_view text, std::uint64_t line, std::uint32_t source, const std::string& name);
+  void wait_or_post_partial(int fd);
+  void post(batch_ptr b);
+  void post_all();
 
   // --- io thread ---
-  void accept(std::vector<item_ptr> items);
-  void close_batch(const std::string& topic);
+  void accept(batch_ptr b);
   void input_done();
-  void dispatch(batch_ptr b);
+  void queue_front(broker& br, span s);
+  void queue_back(broker& br, span s);
   void pump();
   void pump(broker& br);
-  bool send_to(broker& br, const batch_ptr& b);
+  bool send_to(broker& br, span s);
   void connect(broker& br);
   void on_ready(broker& br, const json& identify);
   void on_response(broker& br, std::string_view data);
   void on_error(broker& br, std::string_view data);
   void on_close(broker& br, const std::string& why);
-  void copy_done(const batch_ptr& b, std::int32_t index, broker& br);
-  void copy_failed(const batch_ptr& b, std::int32_t index, broker& br, std::string_view code, const std::string& why,
-                   bool retry);
-  void retry(const batch_ptr& b, broker& br);
-  void item_done(const item_ptr& it);
-  void reject_items(const batch_ptr& b, std::string_view code, const std::string& why);
+  void failed(broker& br, span s, std::string_view code, const std::string& why, bool transient);
+  void reject(const span& s, std::string_view code, const std::string& why);
+  void item_done(batch& b, item& it);
   void on_tick();
   void maybe_finish();
   void stop(int signal);
@@ -155,194 +156,218 @@ class publisher {
   std::vector<std::string> sources_;
   std::vector<std::unique_ptr<broker>> brokers_;
   std::size_t batch_size_ = 200;
-  std::size_t max_queued_ = 10000;
+  std::size_t max_queued_ = 20000;
+
+  // reader thread only
+  std::unordered_map<std::string, batch_ptr> open_;  // partial batches by topic
+  simdjson::dom::parser json_check_;
 
   // reader <-> io thread
   std::mutex mu_;
   std::condition_variable room_;
-  std::size_t queued_ = 0;  // items read and not yet finished
+  std::size_t queued_ = 0;  // lines posted and not yet finished
   std::atomic<bool> stopping_{false};
   bool reader_blocked_ = false;    // in read(2), holding no line
   bool reader_abandoned_ = false;  // stopped while blocked: the io thread finished without it
   std::exception_ptr reader_error_;
 
   // io thread only
-  std::unordered_map<std::string, batch_ptr> open_;  // partial batches by topic
-  std::deque<batch_ptr> waiting_;                   // ready to send, no broker free (round-robin, failover)
-  net::steady_timer batch_timer_;
-  bool batch_timer_armed_ = false;
+  std::deque<span> waiting_;  // ready to send, no broker free (round-robin, failover)
   net::steady_timer tick_;
   bool input_done_ = false;
   bool finished_ = false;
   std::size_t next_broker_ = 0;
-  std::uint64_t unfinished_ = 0;  // items accepted and not yet done
+  std::uint64_t unfinished_batches_ = 0;
   double tokens_ = 0;
   clock::time_point tokens_at_ = clock::now();
+  clock::time_point last_progress_;
   publish_result result_;
   std::atomic<std::uint64_t> lines_{0}, empty_{0}, read_rejects_{0};
   clock::time_point started_ = clock::now();
 };
 
 // ---------------------------------------------------------------------------------------------
-// Reading (its own thread: a slow pipe never stalls heartbeats or batch timeouts)
+// Reading and batching (its own thread: a slow pipe never stalls heartbeats or answers)
 
-item_ptr publisher::make_item(std::string_view text, std::uint64_t line, std::uint32_t source,
-                              const std::string& name) {
-  auto reject = [&](std::string_view code, const std::string& why) -> item_ptr {
+void publisher::add_line(std::string_view text, std::uint64_t line, std::uint32_t source, const std::string& name) {
+  auto reject = [&](std::string_view code, const std::string& why) {
     rejects_.add(name, line, code, why, text);
     ++read_rejects_;
-    return nullptr;
   };
-  auto it = std::make_shared<item>();
-  it->line = line;
-  it->source = source;
-  it->topic = o_.topic;
-  bool need_dom = !o_.topic_pointer.empty() || !o_.body_pointer.empty();
-  if (o_.raw && !need_dom) {
-    it->body.assign(text);
-  } else if (!need_dom) {
-    if (!json::accept(text)) return reject("invalid_json", "not valid JSON (use --raw to publish lines as they are)");
-    it->body.assign(text);
-  } else {
+  std::string_view topic = o_.topic;
+  std::string body_storage;
+  std::string topic_storage;
+  std::string_view body = text;
+  if (!o_.topic_pointer.empty() || !o_.body_pointer.empty()) {
     json doc = json::parse(text, nullptr, false);
     if (doc.is_discarded()) return reject("invalid_json", "not valid JSON");
-    if (!o_.topic_pointer.empty()) {
-      const json* t = nullptr;
+    auto at = [&](const std::string& pointer) -> const json* {
       try {
-        t = &doc.at(json::json_pointer(o_.topic_pointer));
+        return &doc.at(json::json_pointer(pointer));
       } catch (const json::exception&) {
+        return nullptr;
       }
+    };
+    if (!o_.topic_pointer.empty()) {
+      const json* t = at(o_.topic_pointer);
       if (!t || !t->is_string())
         return reject("missing_field", fmt::format("no string at {} for the topic", o_.topic_pointer));
-      it->topic = t->get<std::string>();
+      topic_storage = t->get<std::string>();
+      topic = topic_storage;
     }
     if (!o_.body_pointer.empty()) {
-      const json* b = nullptr;
-      try {
-        b = &doc.at(json::json_pointer(o_.body_pointer));
-      } catch (const json::exception&) {
-      }
+      const json* b = at(o_.body_pointer);
       if (!b) return reject("missing_field", fmt::format("nothing at {} for the body", o_.body_pointer));
-      it->body = b->dump(-1, ' ', false, json::error_handler_t::replace);
-    } else {
-      it->body.assign(text);
+      body_storage = b->dump(-1, ' ', false, json::error_handler_t::replace);
+      body = body_storage;
     }
+  } else if (!o_.raw) {
+    // simdjson validates at memory speed; numbers it cannot hold (beyond 64 bits) are still
+    // valid JSON, so those lines get a second opinion.
+    auto err = json_check_.parse(text.data(), text.size(), true).error();
+    if (err && (err != simdjson::NUMBER_ERROR || !json::accept(text)))
+      return reject("invalid_json", "not valid JSON (use --raw to publish lines as they are)");
   }
-  if (!is_valid_topic_name(it->topic))
-    return reject("bad_topic", fmt::format("\"{}\" is not a valid topic name", it->topic));
-  return it;
+  if (!is_valid_topic_name(topic)) return reject("bad_topic", fmt::format("\"{}\" is not a valid topic name", topic));
+
+  auto it = open_.find(std::string(topic));
+  if (it == open_.end()) {
+    auto b = std::make_shared<batch>();
+    b->topic = topic;
+    b->opened = clock::now();
+    b->items.reserve(batch_size_);
+    b->arena.reserve(std::min<std::size_t>(batch_size_ * (body.size() + body.size() / 4 + 16), 8u << 20));
+    it = open_.emplace(b->topic, std::move(b)).first;
+  }
+  batch& b = *it->second;
+  b.items.push_back({static_cast<std::uint32_t>(b.arena.size()), static_cast<std::uint32_t>(body.size()), line, source});
+  b.arena.append(body);
+  if (b.items.size() >= batch_size_) {
+    batch_ptr full = std::move(it->second);
+    open_.erase(it);
+    post(std::move(full));
+  }
 }
 
-void publisher::post_items(std::vector<item_ptr>& items) {
-  if (items.empty()) return;
+void publisher::post(batch_ptr b) {
+  std::size_t n = b->items.size();
   {
-    std::unique_lock lock(mu_);
-    queued_ += items.size();
+    std::lock_guard lock(mu_);
+    queued_ += n;
   }
-  net::post(io_, [this, batch = std::move(items)]() mutable { accept(std::move(batch)); });
-  items.clear();
+  net::post(io_, [this, b = std::move(b)]() mutable { accept(std::move(b)); });
   std::unique_lock lock(mu_);
   room_.wait(lock, [&] { return queued_ < max_queued_ || stopping_.load(); });
 }
 
-bool publisher::read_source(const std::string& path, std::uint32_t source) {
+void publisher::post_all() {
+  while (!open_.empty()) {
+    batch_ptr b = std::move(open_.begin()->second);
+    open_.erase(open_.begin());
+    post(std::move(b));
+  }
+}
+
+// Before read(2) could block: partial batches wait for more input until --batch-timeout after
+// their first line, then go (a regular file never blocks, so its batches are always full).
+void publisher::wait_or_post_partial(int fd) {
+  while (!open_.empty() && !stopping_) {
+    clock::time_point oldest = clock::time_point::max();
+    for (auto& [topic, b] : open_) oldest = std::min(oldest, b->opened);
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(oldest + o_.batch_timeout - clock::now());
+    if (left.count() <= 0) break;
+    pollfd p{fd, POLLIN, 0};
+    int rc = ::poll(&p, 1, static_cast<int>(std::min<std::int64_t>(left.count(), 100)));
+    if (rc > 0) return;  // more input (or its end): read it
+  }
+  post_all();
+}
+
+void publisher::read_source(const std::string& path, std::uint32_t source) {
   io::line_reader reader(path);
-  std::vector<item_ptr> items;
-  reader.on_refill([&] {  // before blocking: hand over what was read
-    post_items(items);
+  reader.on_refill([&] {
+    wait_or_post_partial(reader.fd());
     std::lock_guard lock(mu_);
     reader_blocked_ = true;
+    if (stopping_ && !reader_abandoned_) {  // stopped while it waited: all is posted, finish now
+      reader_abandoned_ = true;
+      net::post(io_, [this] { input_done(); });
+    }
   });
   while (!stopping_) {
     auto l = reader.next();
     {
       std::lock_guard lock(mu_);
       reader_blocked_ = false;
-      if (reader_abandoned_) return false;  // a line read after the stop: not taken
+      if (reader_abandoned_) return;  // a line read after the stop: not taken
     }
     if (!l) break;
     ++lines_;
     if (l->too_long) {
       rejects_.add(reader.source(), l->number, "too_large", "line longer than 16 MiB", "");
       ++read_rejects_;
-      continue;
-    }
-    if (l->text.empty()) {
+    } else if (l->text.empty()) {
       ++empty_;
-      continue;
+    } else {
+      add_line(l->text, l->number, source, reader.source());
     }
-    if (auto it = make_item(l->text, l->number, source, reader.source())) items.push_back(std::move(it));
-    if (items.size() >= 1024) post_items(items);
   }
-  post_items(items);
-  return !stopping_;
 }
 
 void publisher::read_inputs() {
   try {
     if (o_.message) {
       ++lines_;
-      std::vector<item_ptr> items;
-      if (auto it = make_item(*o_.message, 1, 0, sources_[0])) items.push_back(std::move(it));
-      post_items(items);
+      add_line(*o_.message, 1, 0, sources_[0]);
     } else {
-      for (std::uint32_t i = 0; i < sources_.size() && !stopping_; ++i) read_source(o_.inputs.empty() ? "-" : o_.inputs[i], i);
+      for (std::uint32_t i = 0; i < sources_.size() && !stopping_; ++i)
+        read_source(o_.inputs.empty() ? "-" : o_.inputs[i], i);
     }
   } catch (...) {
     std::lock_guard lock(mu_);
     reader_error_ = std::current_exception();
   }
-  std::lock_guard lock(mu_);
-  if (!reader_abandoned_) net::post(io_, [this] { input_done(); });
+  {
+    std::lock_guard lock(mu_);
+    if (reader_abandoned_) return;
+  }
+  post_all();
+  net::post(io_, [this] { input_done(); });
 }
 
 // ---------------------------------------------------------------------------------------------
-// Batching and dispatch (io thread)
+// Dispatch (io thread)
 
-void publisher::accept(std::vector<item_ptr> items) {
-  for (auto& it : items) {
-    ++unfinished_;
-    it->copies_left = o_.mode == publish_mode::all ? static_cast<std::uint32_t>(brokers_.size()) : 1;
-    auto& open = open_[it->topic];
-    if (!open) {
-      open = std::make_shared<batch>();
-      open->topic = it->topic;
-    }
-    open->items.push_back(std::move(it));
-    if (open->items.size() >= batch_size_) close_batch(open->topic);
-  }
-  if (!open_.empty() && !batch_timer_armed_) {
-    batch_timer_armed_ = true;
-    batch_timer_.expires_after(o_.batch_timeout);
-    batch_timer_.async_wait([this](boost::system::error_code ec) {
-      batch_timer_armed_ = false;
-      if (ec) return;
-      while (!open_.empty()) close_batch(open_.begin()->first);
-    });
-  }
-}
-
-void publisher::close_batch(const std::string& topic) {
-  auto node = open_.extract(topic);
-  if (node.empty()) return;
-  batch_ptr b = std::move(node.mapped());
+void publisher::accept(batch_ptr b) {
+  if (finished_) return;  // cannot happen: the io thread finishes only after the reader's last post
+  ++unfinished_batches_;
+  b->unfinished = b->items.size();
   b->first_try = clock::now();
-  dispatch(std::move(b));
+  std::uint32_t copies = o_.mode == publish_mode::all ? static_cast<std::uint32_t>(brokers_.size()) : 1;
+  for (auto& it : b->items) it.copies_left = copies;
+  span s{std::move(b), 0, 0};
+  s.end = static_cast<std::uint32_t>(s.b->items.size());
+  if (o_.mode == publish_mode::all) {
+    for (auto& br : brokers_) br->queue.push_back(s);
+  } else {
+    waiting_.push_back(std::move(s));
+  }
+  pump();
 }
 
 void publisher::input_done() {
   input_done_ = true;
-  while (!open_.empty()) close_batch(open_.begin()->first);
   maybe_finish();
 }
 
-void publisher::dispatch(batch_ptr b) {
-  if (o_.mode == publish_mode::all) {
-    for (auto& br : brokers_) br->queue.push_back(b);
-  } else {
-    waiting_.push_back(std::move(b));
-  }
-  pump();
+void publisher::queue_front(broker& br, span s) {
+  if (o_.mode == publish_mode::all) br.queue.push_front(std::move(s));
+  else waiting_.push_front(std::move(s));
+}
+
+void publisher::queue_back(broker& br, span s) {
+  if (o_.mode == publish_mode::all) br.queue.push_back(std::move(s));
+  else waiting_.push_back(std::move(s));
 }
 
 void publisher::pump() {
@@ -367,10 +392,10 @@ void publisher::pump() {
         if (br->ready() && br->in_flight.size() < o_.in_flight) target = br.get();
     }
     if (!target) return;
-    batch_ptr b = waiting_.front();
+    span s = std::move(waiting_.front());
     waiting_.pop_front();
-    if (!send_to(*target, b)) {
-      waiting_.push_front(std::move(b));
+    if (!send_to(*target, s)) {
+      waiting_.push_front(std::move(s));
       return;
     }
   }
@@ -378,65 +403,66 @@ void publisher::pump() {
 
 void publisher::pump(broker& br) {
   while (br.ready() && !br.queue.empty() && br.in_flight.size() < o_.in_flight) {
-    batch_ptr b = br.queue.front();
+    span s = std::move(br.queue.front());
     br.queue.pop_front();
-    if (!send_to(br, b)) {
-      br.queue.push_front(std::move(b));
+    if (!send_to(br, s)) {
+      br.queue.push_front(std::move(s));
       return;
     }
   }
 }
 
-// Writes the batch's command(s) to br. False when the rate limit says wait.
-bool publisher::send_to(broker& br, const batch_ptr& b) {
-  // Messages this broker cannot take are rejects now; an MPUB over its body limit is split.
-  std::vector<item_ptr> keep;
-  for (auto& it : b->items) {
-    if (static_cast<std::int64_t>(it->body.size()) > br.max_msg_size) {
-      copy_failed(std::make_shared<batch>(batch{b->topic, {it}, b->first_try, {}}), 0, br, "too_large",
-                  fmt::format("{} bytes, over the broker's max-msg-size of {}", it->body.size(), br.max_msg_size),
-                  false);
-    } else {
-      keep.push_back(it);
-    }
-  }
-  b->items.swap(keep);
-  if (b->items.empty()) return true;
+// Writes the span's command(s) to br. False when the rate limit says wait.
+bool publisher::send_to(broker& br, span s) {
+  const batch& b = *s.b;
   std::int64_t total = 4;
-  for (auto& it : b->items) total += 4 + static_cast<std::int64_t>(it->body.size());
-  if (!o_.defer && b->items.size() > 1 && total > br.max_body_size) {
-    auto second = std::make_shared<batch>(batch{b->topic, {}, b->first_try, {}});
-    std::size_t half = b->items.size() / 2;
-    second->items.assign(b->items.begin() + static_cast<std::ptrdiff_t>(half), b->items.end());
-    b->items.resize(half);
-    if (o_.mode == publish_mode::all) br.queue.push_front(second);
-    else waiting_.push_front(second);
-    return send_to(br, b);
+  bool oversized = false;
+  for (std::uint32_t i = s.begin; i < s.end; ++i) {
+    total += 4 + b.items[i].len;
+    oversized |= b.items[i].len > br.max_msg_size;
+  }
+  if (oversized || (!o_.defer && s.size() > 1 && total > br.max_body_size)) {
+    if (s.size() == 1) {
+      failed(br, s, "too_large", fmt::format("{} bytes, over the broker's max-msg-size of {}", b.items[s.begin].len, br.max_msg_size), false);
+      return true;
+    }
+    // Halves until each part fits (and a message too big for the broker stands alone).
+    std::uint32_t mid = s.begin + s.size() / 2;
+    queue_front(br, {s.b, mid, s.end});
+    return send_to(br, {s.b, s.begin, mid});
   }
   if (o_.rate > 0) {
     auto now = clock::now();
     tokens_ = std::min(tokens_ + o_.rate * std::chrono::duration<double>(now - tokens_at_).count(),
                        std::max(o_.rate / 10, 1.0) + static_cast<double>(batch_size_));
     tokens_at_ = now;
-    if (tokens_ < static_cast<double>(b->items.size())) return false;  // on_tick pumps again
-    tokens_ -= static_cast<double>(b->items.size());
+    if (tokens_ < static_cast<double>(s.size())) return false;  // on_tick pumps again
+    tokens_ -= static_cast<double>(s.size());
   }
   std::string& out = br.conn->output();
+  char len[4];
   if (o_.defer) {
-    std::string line = fmt::format("DPUB {} {}", b->topic, o_.defer->count());
-    for (std::size_t i = 0; i < b->items.size(); ++i) {
-      append_command(out, line, b->items[i]->body);
-      br.in_flight.push_back({b, static_cast<std::int32_t>(i)});
+    std::string line = fmt::format("DPUB {} {}", b.topic, o_.defer->count());
+    for (std::uint32_t i = s.begin; i < s.end; ++i) {
+      append_command(out, line, b.body(b.items[i]));
+      br.in_flight.push_back({s.b, i, i + 1});
     }
-  } else if (b->items.size() == 1) {
-    append_command(out, "PUB " + b->topic, b->items[0]->body);
-    br.in_flight.push_back({b, -1});
+  } else if (s.size() == 1) {
+    out.append("PUB ").append(b.topic).push_back('\n');
+    put_u32(len, b.items[s.begin].len);
+    out.append(len, 4).append(b.body(b.items[s.begin]));
+    br.in_flight.push_back(std::move(s));
   } else {
-    std::vector<std::string_view> bodies;
-    bodies.reserve(b->items.size());
-    for (auto& it : b->items) bodies.emplace_back(it->body);
-    append_mpub(out, b->topic, bodies);
-    br.in_flight.push_back({b, -1});
+    out.append("MPUB ").append(b.topic).push_back('\n');
+    put_u32(len, static_cast<std::uint32_t>(total));
+    out.append(len, 4);
+    put_u32(len, s.size());
+    out.append(len, 4);
+    for (std::uint32_t i = s.begin; i < s.end; ++i) {
+      put_u32(len, b.items[i].len);
+      out.append(len, 4).append(b.body(b.items[i]));
+    }
+    br.in_flight.push_back(std::move(s));
   }
   br.conn->flush();
   return true;
@@ -461,7 +487,7 @@ void publisher::connect(broker& br) {
 void publisher::on_ready(broker& br, const json& id) {
   result_.broker_reached = true;
   br.backoff = backoff_min;
-  br.max_msg_size = id.value("max_msg_size", default_max_msg_size);
+  if (id.contains("max_msg_size")) br.max_msg_size = id.value("max_msg_size", br.max_msg_size);
   br.max_body_size = id.value("max_body_size", default_max_body_size);
   log::debug("{}: connected", br.address);
   pump();
@@ -472,14 +498,14 @@ void publisher::on_response(broker& br, std::string_view data) {
     log::warn("{}: unexpected response \"{}\"", br.address, data);
     return;
   }
-  auto e = br.in_flight.front();
+  span s = std::move(br.in_flight.front());
   br.in_flight.pop_front();
-  copy_done(e.b, e.index, br);
+  for (std::uint32_t i = s.begin; i < s.end; ++i) item_done(*s.b, s.b->items[i]);
   pump();
 }
 
 // nsqd's PUB/MPUB/DPUB errors close the connection; what was sent after the failed command was
-// not processed and is retried by on_close.
+// not processed and is sent again by on_close.
 void publisher::on_error(broker& br, std::string_view data) {
   std::string text(data);
   std::string code = text.substr(0, text.find(' '));
@@ -487,10 +513,10 @@ void publisher::on_error(broker& br, std::string_view data) {
     log::warn("{}: {}", br.address, text);
     return;
   }
-  auto e = br.in_flight.front();
+  span s = std::move(br.in_flight.front());
   br.in_flight.pop_front();
   bool transient = code == "E_PUB_FAILED" || code == "E_MPUB_FAILED" || code == "E_DPUB_FAILED";
-  copy_failed(e.b, e.index, br, code, fmt::format("{}: {}", br.address, text), transient);
+  failed(br, std::move(s), code, fmt::format("{}: {}", br.address, text), transient);
 }
 
 void publisher::on_close(broker& br, const std::string& why) {
@@ -499,20 +525,10 @@ void publisher::on_close(broker& br, const std::string& why) {
   auto in_flight = std::move(br.in_flight);
   br.in_flight.clear();
   br.conn.reset();
-  // Unanswered commands: retried (after this broker reconnects, or elsewhere). Reverse order keeps
-  // the input order at the front of the queues.
+  // Unanswered commands go again (after this broker reconnects, or elsewhere), in input order.
   for (auto it = in_flight.rbegin(); it != in_flight.rend(); ++it) {
     it->b->last_error = fmt::format("{}: {}", br.address, why);
-    if (it->index >= 0) {
-      auto one = std::make_shared<batch>(batch{it->b->topic, {it->b->items[static_cast<std::size_t>(it->index)]},
-                                               it->b->first_try, it->b->last_error});
-      if (o_.mode == publish_mode::all) br.queue.push_front(one);
-      else waiting_.push_front(one);
-    } else if (o_.mode == publish_mode::all) {
-      br.queue.push_front(it->b);
-    } else {
-      waiting_.push_front(it->b);
-    }
+    queue_front(br, std::move(*it));
   }
   br.retry_timer->expires_after(br.backoff);
   br.backoff = std::min(br.backoff * 2, std::chrono::duration_cast<std::chrono::milliseconds>(backoff_max));
@@ -525,59 +541,43 @@ void publisher::on_close(broker& br, const std::string& why) {
 // ---------------------------------------------------------------------------------------------
 // Outcomes
 
-void publisher::copy_done(const batch_ptr& b, std::int32_t index, broker&) {
-  if (index >= 0) return item_done(b->items[static_cast<std::size_t>(index)]);
-  for (auto& it : b->items) item_done(it);
-}
-
-void publisher::copy_failed(const batch_ptr& b, std::int32_t index, broker& br, std::string_view code,
-                            const std::string& why, bool retry_later) {
-  batch_ptr target = b;
-  if (index >= 0) target = std::make_shared<batch>(batch{b->topic, {b->items[static_cast<std::size_t>(index)]}, b->first_try, {}});
-  target->last_error = why;
-  if (retry_later) return retry(target, br);
-  if (target->items.size() > 1) {
+void publisher::failed(broker& br, span s, std::string_view code, const std::string& why, bool transient) {
+  s.b->last_error = why;
+  if (transient) {
+    if (clock::now() - s.b->first_try >= o_.retry_timeout)
+      return reject(s, "unavailable", fmt::format("not published within --retry-timeout: {}", why));
+    return queue_back(br, std::move(s));
+  }
+  if (s.size() > 1) {
     // One bad message fails the whole MPUB: send them one by one to find it.
-    for (auto it = target->items.rbegin(); it != target->items.rend(); ++it) {
-      auto one = std::make_shared<batch>(batch{target->topic, {*it}, target->first_try, {}});
-      if (o_.mode == publish_mode::all) br.queue.push_front(one);
-      else waiting_.push_front(one);
-    }
+    for (std::uint32_t i = s.end; i-- > s.begin;) queue_front(br, {s.b, i, i + 1});
     return;
   }
   // nsqd does not announce its max-msg-size: a message over it is known by the answer.
   bool too_big = code == "too_large" || (code == "E_BAD_MESSAGE" && why.find("too big") != std::string::npos);
-  std::string reason = too_big ? "too_large" : "broker_rejected";
-  reject_items(target, reason, why);
+  reject(s, too_big ? "too_large" : "broker_rejected", why);
 }
 
-void publisher::retry(const batch_ptr& b, broker& br) {
-  if (clock::now() - b->first_try >= o_.retry_timeout) {
-    return reject_items(b, "unavailable", fmt::format("not published within --retry-timeout: {}", b->last_error));
-  }
-  if (o_.mode == publish_mode::all) br.queue.push_back(b);
-  else waiting_.push_back(b);
-}
-
-void publisher::reject_items(const batch_ptr& b, std::string_view code, const std::string& why) {
-  for (auto& it : b->items) {
-    if (!it->failed) {
-      it->failed = true;
-      rejects_.add(sources_, *it, code, why);
+void publisher::reject(const span& s, std::string_view code, const std::string& why) {
+  for (std::uint32_t i = s.begin; i < s.end; ++i) {
+    item& it = s.b->items[i];
+    if (!it.failed) {
+      it.failed = true;
+      rejects_.add(sources_.at(it.source), it.line, code, why, s.b->body(it));
       ++result_.rejected;
     }
-    item_done(it);
+    item_done(*s.b, it);
   }
 }
 
-void publisher::item_done(const item_ptr& it) {
-  if (it->copies_left == 0) return;
-  if (--it->copies_left > 0) return;
-  if (!it->failed) ++result_.published;
-  --unfinished_;
+void publisher::item_done(batch& b, item& it) {
+  if (it.copies_left == 0 || --it.copies_left > 0) return;
+  if (!it.failed) ++result_.published;
+  if (--b.unfinished > 0) return;
+  --unfinished_batches_;
   {
     std::lock_guard lock(mu_);
-    --queued_;
+    queued_ -= b.items.size();
   }
   room_.notify_one();
   maybe_finish();
@@ -586,14 +586,15 @@ void publisher::item_done(const item_ptr& it) {
 // Every 100 ms: give up on what waited past --retry-timeout, pump the rate limit, show progress.
 void publisher::on_tick() {
   auto now = clock::now();
-  auto expire = [&](std::deque<batch_ptr>& q, broker* br) {
+  auto expire = [&](std::deque<span>& q, broker* br) {
     for (auto it = q.begin(); it != q.end();) {
-      if (now - (*it)->first_try >= o_.retry_timeout) {
-        batch_ptr b = *it;
+      if (now - it->b->first_try >= o_.retry_timeout) {
+        span s = std::move(*it);
         it = q.erase(it);
-        std::string why = b->last_error.empty() ? (br ? br->address + ": not connected" : "no broker connected")
-                                                : b->last_error;
-        reject_items(b, "unavailable", fmt::format("not published within --retry-timeout: {}", why));
+        std::string why = s.b->last_error.empty() ? (br ? br->address + ": not connected" : "no broker connected")
+                                                  : s.b->last_error;
+        reject(s, "unavailable", fmt::format("not published within --retry-timeout: {}", why));
+        it = q.begin();  // reject() may have changed the queue; start over (expired ones are gone)
       } else {
         ++it;
       }
@@ -602,16 +603,13 @@ void publisher::on_tick() {
   expire(waiting_, nullptr);
   for (auto& br : brokers_) expire(br->queue, br.get());
   pump();
-  if (o_.progress) {
-    static clock::time_point last;
-    if (now - last >= std::chrono::seconds(1)) {
-      last = now;
-      double s = std::chrono::duration<double>(now - started_).count();
-      std::fprintf(stderr, "\r%s: %llu published, %llu rejected, %.0f msg/s ", std::string(log::tool_name()).c_str(),
-                   static_cast<unsigned long long>(result_.published),
-                   static_cast<unsigned long long>(result_.rejected + read_rejects_),
-                   s > 0 ? static_cast<double>(result_.published) / s : 0.0);
-    }
+  if (o_.progress && now - last_progress_ >= std::chrono::seconds(1)) {
+    last_progress_ = now;
+    double secs = std::chrono::duration<double>(now - started_).count();
+    std::fprintf(stderr, "\r%s: %llu published, %llu rejected, %.0f msg/s ", std::string(log::tool_name()).c_str(),
+                 static_cast<unsigned long long>(result_.published),
+                 static_cast<unsigned long long>(result_.rejected + read_rejects_),
+                 secs > 0 ? static_cast<double>(result_.published) / secs : 0.0);
   }
   maybe_finish();
   if (finished_) return;
@@ -622,13 +620,12 @@ void publisher::on_tick() {
 }
 
 void publisher::maybe_finish() {
-  if (finished_ || !input_done_ || unfinished_ > 0 || !open_.empty()) return;
+  if (finished_ || !input_done_ || unfinished_batches_ > 0) return;
   finished_ = true;
   for (auto& br : brokers_) {
     if (br->conn) br->conn->close();
     br->retry_timer->cancel();
   }
-  batch_timer_.cancel();
   tick_.cancel();
   io_.stop();
 }
@@ -641,10 +638,10 @@ void publisher::stop(int signal) {
   log::info("stopping: publishing what was read, then exiting");
   result_.interrupted = true;
   room_.notify_all();
-  // A reader blocked in read(2) holds nothing: finish without it. Otherwise it stops after the
-  // line in hand and hands over what it read.
+  // A reader blocked in read(2) holds nothing unposted: finish without it. Otherwise it stops
+  // after the line in hand and posts what it read.
   std::lock_guard lock(mu_);
-  if (reader_blocked_) {
+  if (reader_blocked_ && !reader_abandoned_) {
     reader_abandoned_ = true;
     net::post(io_, [this] { input_done(); });
   }
@@ -663,7 +660,12 @@ publish_result publisher::run() {
   on_tick();
   std::thread reader([this] { read_inputs(); });
   io_.run();
-  if (stopping_) reader.detach();
+  bool abandoned;
+  {
+    std::lock_guard lock(mu_);
+    abandoned = reader_abandoned_;
+  }
+  if (abandoned) reader.detach();
   else reader.join();
   if (o_.progress) std::fputc('\n', stderr);
   rejects_.flush();
