@@ -1,6 +1,7 @@
 #include "pipekit/nsq/client.hpp"
 
 #include <unistd.h>
+#include <zlib.h>
 
 #include <boost/asio/connect.hpp>
 #include <boost/asio/io_context.hpp>
@@ -40,6 +41,18 @@ bool split_address(const std::string& address, std::string& host, std::string& p
 
 }  // namespace
 
+// Raw deflate both ways (RFC 1951, no zlib header), as nsqd and go-nsq use after IDENTIFY.
+struct client::zstreams {
+  z_stream def{};
+  z_stream inf{};
+  bool def_ok = false;
+  bool inf_ok = false;
+  ~zstreams() {
+    if (def_ok) deflateEnd(&def);
+    if (inf_ok) inflateEnd(&inf);
+  }
+};
+
 struct client::impl {
   explicit impl(net::io_context& io) : resolver(io), socket(io), timer(io) {}
   tcp::resolver resolver;
@@ -58,6 +71,10 @@ nlohmann::json identify_body(const client_options& o) {
   if (o.msg_timeout.count() > 0) body["msg_timeout"] = o.msg_timeout.count();
   if (o.output_buffer_size != 0) body["output_buffer_size"] = o.output_buffer_size;
   if (o.output_buffer_timeout.count() != 0) body["output_buffer_timeout"] = o.output_buffer_timeout.count();
+  if (o.deflate_level > 0) {
+    body["deflate"] = true;
+    body["deflate_level"] = o.deflate_level;
+  }
   return body;
 }
 
@@ -111,8 +128,25 @@ void client::flush() {
 }
 
 void client::write_more() {
-  writing_.swap(out_);
-  out_.clear();
+  if (z_) {
+    writing_.clear();
+    auto& d = z_->def;
+    d.next_in = reinterpret_cast<Bytef*>(out_.data());
+    d.avail_in = static_cast<uInt>(out_.size());
+    do {
+      std::size_t old = writing_.size();
+      std::size_t room = out_.size() / 2 + 1024;
+      writing_.resize(old + room);
+      d.next_out = reinterpret_cast<Bytef*>(writing_.data() + old);
+      d.avail_out = static_cast<uInt>(room);
+      ::deflate(&d, Z_SYNC_FLUSH);
+      writing_.resize(old + room - d.avail_out);
+    } while (d.avail_out == 0 || d.avail_in > 0);
+    out_.clear();
+  } else {
+    writing_.swap(out_);
+    out_.clear();
+  }
   writing_active_ = true;
   net::async_write(impl_->socket, net::buffer(writing_),
                    [self = shared_from_this()](boost::system::error_code ec, std::size_t) {
@@ -140,6 +174,12 @@ void client::read_more() {
                                   if (self->closed_) return;
                                   if (ec) {
                                     return self->fail(ec == net::error::eof ? "closed by the broker" : ec.message());
+                                  }
+                                  if (self->z_) {
+                                    // Compressed: what was read goes through inflate into in_.
+                                    std::string raw = self->in_.substr(old, n);
+                                    self->in_.resize(old);
+                                    if (!self->inflate_into_in(raw)) return self->fail("bad deflate stream from the broker");
                                   }
                                   self->on_read(n);
                                 });
@@ -176,6 +216,21 @@ bool client::handle_frame(const frame& f) {
             return false;
           }
         }
+        if (identify_.is_object() && identify_.value("deflate", false)) {
+          // From here on both directions are compressed; what follows the response in the
+          // buffer was already compressed by the broker.
+          int level = identify_.value("deflate_level", 6);
+          if (!start_compression(level < 1 || level > 9 ? 6 : level)) {
+            fail("deflate could not start");
+            return false;
+          }
+          std::string rest = in_.substr(in_pos_);
+          in_.resize(in_pos_);
+          if (!inflate_into_in(rest)) {
+            fail("bad deflate stream from the broker");
+            return false;
+          }
+        }
         impl_->timer.cancel();
         watchdog();
         if (handlers_.on_ready) handlers_.on_ready(identify_);
@@ -202,6 +257,31 @@ bool client::handle_frame(const frame& f) {
   }
   fail("unknown frame type from the broker");
   return false;
+}
+
+bool client::start_compression(int level) {
+  z_ = std::make_unique<zstreams>();
+  z_->def_ok = deflateInit2(&z_->def, level, Z_DEFLATED, -15, 8, Z_DEFAULT_STRATEGY) == Z_OK;
+  z_->inf_ok = inflateInit2(&z_->inf, -15) == Z_OK;
+  return z_->def_ok && z_->inf_ok;
+}
+
+bool client::inflate_into_in(std::string_view raw) {
+  auto& z = z_->inf;
+  z.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(raw.data()));
+  z.avail_in = static_cast<uInt>(raw.size());
+  while (z.avail_in > 0) {
+    std::size_t old = in_.size();
+    std::size_t room = std::max<std::size_t>(raw.size() * 4, 64 * 1024);
+    in_.resize(old + room);
+    z.next_out = reinterpret_cast<Bytef*>(in_.data() + old);
+    z.avail_out = static_cast<uInt>(room);
+    int rc = ::inflate(&z, Z_SYNC_FLUSH);
+    in_.resize(old + room - z.avail_out);
+    if (rc != Z_OK && rc != Z_BUF_ERROR && rc != Z_STREAM_END) return false;
+    if (rc == Z_BUF_ERROR && z.avail_out != 0) break;
+  }
+  return true;
 }
 
 // A broker that has said nothing for two heartbeat intervals is gone (nsqd closes a client

@@ -31,6 +31,7 @@ struct client_options {
   std::string client_id;   // default: the short host name
   std::string user_agent;  // default: "pipekit/<version>"
   std::size_t max_frame = 64u << 20;
+  int deflate_level = 0;  // 1..9: ask for deflate (raw, both ways) in IDENTIFY; 0: no compression
 };
 
 class client : public std::enable_shared_from_this<client> {
@@ -77,6 +78,8 @@ class client : public std::enable_shared_from_this<client> {
   bool handle_frame(const frame& f);
   void write_more();
   void watchdog();
+  bool inflate_into_in(std::string_view raw);
+  bool start_compression(int level);
 
   std::unique_ptr<impl> impl_;
   client_options options_;
@@ -90,6 +93,9 @@ class client : public std::enable_shared_from_this<client> {
   bool closed_ = false;
   nlohmann::json identify_;
   std::chrono::steady_clock::time_point last_read_;
+  struct zstreams;
+  std::unique_ptr<zstreams> z_;  // set once deflate was negotiated
+  std::string raw_;              // compressed bytes read
 };
 
 // The IDENTIFY body pipekit's clients send.

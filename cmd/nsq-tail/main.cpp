@@ -1,0 +1,92 @@
+// nsq-tail: consume a topic's channel to stdout (nsq's nsq_tail), each message FINished only once
+// its line is safe. Flags and wiring only; the work is in lib/pipekit/nsq/consumer.
+#include <string_view>
+
+#include <CLI/CLI.hpp>
+
+#include "pipekit/cli/app.hpp"
+#include "pipekit/cli/error.hpp"
+#include "pipekit/cli/exit_code.hpp"
+#include "pipekit/log/log.hpp"
+#include "pipekit/nsq/consumer.hpp"
+#include "pipekit/util/parse.hpp"
+
+namespace {
+constexpr std::string_view tool = "nsq-tail";
+
+std::chrono::milliseconds duration_flag(std::string_view flag, const std::string& text) {
+  try {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(pipekit::util::parse_duration(text));
+  } catch (const std::invalid_argument& e) {
+    pipekit::fatal(pipekit::exit_code::usage, "{} {}: {}", flag, text, e.what());
+  }
+}
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"Consume an NSQ topic's channel to stdout, one line per message; a message is acknowledged "
+               "only once its line was read from the pipe (or written to a file or terminal)."};
+  pipekit::cli::init_app(app, tool);
+  pipekit::cli::log_flags log;
+  pipekit::cli::add_log_flags(app, log);
+
+  pipekit::nsq::tail_options o;
+  std::string poll_interval = "60s", heartbeat = "30s", msg_timeout, connect_timeout = "5s", format = "body";
+  app.add_option("-t,--topic", o.topic, "Topic to consume")->envname("NSQ_TOPIC");
+  app.add_option("-c,--channel", o.channel, "Channel (default: an ephemeral tail<digits>#ephemeral)")
+      ->envname("NSQ_CHANNEL");
+  app.add_option("--nsqd-tcp-address", o.nsqd_tcp_addresses, "Broker TCP address host:port (repeatable)")
+      ->allow_extra_args(false)
+      ->envname("NSQD_TCP_ADDRESS");
+  app.add_option("--lookupd-http-address", o.lookupd_http_addresses, "lookupd HTTP address host:port (repeatable)")
+      ->allow_extra_args(false)
+      ->envname("NSQLOOKUPD_HTTP_ADDRESS");
+  app.add_option("--lookupd-poll-interval", poll_interval, "How often to ask lookupd for the topic's brokers")
+      ->default_str("60s");
+  app.add_option("--max-in-flight", o.max_in_flight, "Messages in flight at once, spread across the brokers (RDY)")
+      ->check(CLI::Range(1, 1000000))
+      ->default_str("200");
+  app.add_option("-n,--count", o.count, "Exit after this many messages (the rest are handed back)");
+  app.add_option("--format", format, "Output: body (one line per message) or envelope (JSON with id, attempts...)")
+      ->check(CLI::IsMember({"body", "envelope"}))
+      ->default_str("body");
+  app.add_flag("--binary", o.binary, "In envelopes, always give the body as base64");
+  app.add_option("--heartbeat-interval", heartbeat, "Heartbeat interval asked for in IDENTIFY")->default_str("30s");
+  app.add_option("--msg-timeout", msg_timeout, "Message timeout asked for in IDENTIFY (default: the broker's)");
+  app.add_option("--connect-timeout", connect_timeout, "Timeout for each connection attempt")->default_str("5s");
+  bool deflate = false;
+  int deflate_level = 6;
+  app.add_flag("--deflate", deflate, "Negotiate deflate compression in IDENTIFY");
+  app.add_option("--deflate-level", deflate_level, "Deflate level asked for (1-9; the broker may cap it)")
+      ->check(CLI::Range(1, 9))
+      ->default_str("6");
+  std::string rotate_interval, sync_interval = "30s";
+  app.add_option("--output-dir", o.output_dir, "Archive mode: write files in DIR (FIN after fsync) instead of stdout");
+  app.add_option("--filename-format", o.filename_format, "Archive file names: <TOPIC>, <HOST>, <DATETIME>, <REV>")
+      ->default_str("<TOPIC>.<HOST><REV>.<DATETIME>.log");
+  app.add_option("--rotate-size", o.rotate_size, "Archive: start a new file after this many bytes (0: never)");
+  app.add_option("--rotate-interval", rotate_interval, "Archive: start a new file after this long, e.g. 10m");
+  app.add_flag("--gzip", o.gzip, "Archive: gzip the files");
+  app.add_option("--sync-interval", sync_interval, "Archive: fsync, then FIN, at least this often")
+      ->default_str("30s");
+
+  return pipekit::cli::run_main(app, log, argc, argv, [&] {
+    o.lookupd_poll_interval = duration_flag("--lookupd-poll-interval", poll_interval);
+    o.heartbeat_interval = duration_flag("--heartbeat-interval", heartbeat);
+    o.connect_timeout = duration_flag("--connect-timeout", connect_timeout);
+    if (!rotate_interval.empty()) o.rotate_interval = duration_flag("--rotate-interval", rotate_interval);
+    o.deflate_level = deflate ? deflate_level : 0;
+    o.sync_interval = duration_flag("--sync-interval", sync_interval);
+    if (o.sync_interval.count() <= 0) pipekit::fatal(pipekit::exit_code::usage, "--sync-interval must be positive");
+    if (!msg_timeout.empty()) o.msg_timeout = duration_flag("--msg-timeout", msg_timeout);
+    if (o.lookupd_poll_interval.count() <= 0) {
+      pipekit::fatal(pipekit::exit_code::usage, "--lookupd-poll-interval must be positive");
+    }
+    o.format = format == "envelope" ? pipekit::nsq::tail_format::envelope : pipekit::nsq::tail_format::body;
+    if (o.nsqd_tcp_addresses.empty() && o.lookupd_http_addresses.empty()) o.nsqd_tcp_addresses = {"127.0.0.1:4150"};
+    auto r = pipekit::nsq::tail(o);
+    pipekit::log::debug("{} received, {} written, {} finished, {} requeued", r.received, r.written, r.finished,
+                        r.requeued);
+    return pipekit::exit_code::ok;
+  });
+}

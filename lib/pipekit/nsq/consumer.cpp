@@ -1,0 +1,950 @@
+#include "pipekit/nsq/consumer.hpp"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <sys/ioctl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <array>
+#include <cerrno>
+#include <cstring>
+#include <deque>
+#include <map>
+#include <memory>
+#include <random>
+#include <set>
+
+#include <boost/asio/connect.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/posix/stream_descriptor.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/write.hpp>
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include "pipekit/cli/error.hpp"
+#include "pipekit/cli/exit_code.hpp"
+#include "pipekit/log/log.hpp"
+#include "pipekit/nsq/archive.hpp"
+#include "pipekit/nsq/client.hpp"
+#include "pipekit/nsq/names.hpp"
+#include "pipekit/util/signals.hpp"
+
+namespace pipekit::nsq {
+namespace {
+
+namespace net = boost::asio;
+using tcp = net::ip::tcp;
+using clock = std::chrono::steady_clock;
+using json = nlohmann::json;
+
+constexpr auto backoff_min = std::chrono::milliseconds(250);
+constexpr auto backoff_max = std::chrono::milliseconds(8000);
+constexpr auto poll_period = std::chrono::milliseconds(10);
+constexpr auto close_deadline = std::chrono::milliseconds(3000);
+constexpr std::size_t flush_size = 256 * 1024;
+constexpr int error_flood = 50;  // errors from one broker within a second that pause its RDY
+
+enum class sink_kind { pipe, file, terminal, archive };
+
+// --- output formatting ----------------------------------------------------------------------
+
+bool valid_utf8(std::string_view s) noexcept {
+  const auto* p = reinterpret_cast<const unsigned char*>(s.data());
+  const auto* end = p + s.size();
+  while (p < end) {
+    // ASCII fast path, 8 bytes at a time.
+    while (end - p >= 8) {
+      std::uint64_t w;
+      std::memcpy(&w, p, 8);
+      if (w & 0x8080808080808080ull) break;
+      p += 8;
+    }
+    if (p >= end) break;
+    unsigned char c = *p;
+    if (c < 0x80) {
+      ++p;
+      continue;
+    }
+    std::size_t n;
+    std::uint32_t cp;
+    if ((c & 0xE0) == 0xC0) n = 1, cp = c & 0x1F;
+    else if ((c & 0xF0) == 0xE0) n = 2, cp = c & 0x0F;
+    else if ((c & 0xF8) == 0xF0) n = 3, cp = c & 0x07;
+    else return false;
+    if (end - p <= static_cast<std::ptrdiff_t>(n)) return false;
+    for (std::size_t i = 1; i <= n; ++i) {
+      if ((p[i] & 0xC0) != 0x80) return false;
+      cp = (cp << 6) | (p[i] & 0x3F);
+    }
+    if ((n == 1 && cp < 0x80) || (n == 2 && cp < 0x800) || (n == 3 && cp < 0x10000) || cp > 0x10FFFF ||
+        (cp >= 0xD800 && cp <= 0xDFFF)) {
+      return false;
+    }
+    p += n + 1;
+  }
+  return true;
+}
+
+void append_base64(std::string& out, std::string_view in) {
+  static constexpr char table[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  const auto* p = reinterpret_cast<const unsigned char*>(in.data());
+  std::size_t n = in.size(), i = 0;
+  for (; i + 3 <= n; i += 3) {
+    std::uint32_t v = (std::uint32_t{p[i]} << 16) | (std::uint32_t{p[i + 1]} << 8) | p[i + 2];
+    out.push_back(table[v >> 18]);
+    out.push_back(table[(v >> 12) & 63]);
+    out.push_back(table[(v >> 6) & 63]);
+    out.push_back(table[v & 63]);
+  }
+  if (n - i == 1) {
+    std::uint32_t v = std::uint32_t{p[i]} << 16;
+    out.push_back(table[v >> 18]);
+    out.push_back(table[(v >> 12) & 63]);
+    out.append("==");
+  } else if (n - i == 2) {
+    std::uint32_t v = (std::uint32_t{p[i]} << 16) | (std::uint32_t{p[i + 1]} << 8);
+    out.push_back(table[v >> 18]);
+    out.push_back(table[(v >> 12) & 63]);
+    out.push_back(table[(v >> 6) & 63]);
+    out.push_back('=');
+  }
+}
+
+std::string json_string(std::string_view s) {
+  return json(std::string(s)).dump(-1, ' ', false, json::error_handler_t::replace);
+}
+
+std::string_view trim(std::string_view s) {
+  auto ws = [](char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; };
+  while (!s.empty() && ws(s.front())) s.remove_prefix(1);
+  while (!s.empty() && ws(s.back())) s.remove_suffix(1);
+  return s;
+}
+
+// --- a small HTTP/1.0 GET for lookupd ----------------------------------------------------------
+
+class http_get : public std::enable_shared_from_this<http_get> {
+ public:
+  using callback = std::function<void(int status, std::string body, std::string error)>;
+  http_get(net::io_context& io, std::string address, std::string target, callback cb)
+      : resolver_(io), socket_(io), timer_(io), address_(std::move(address)), target_(std::move(target)),
+        cb_(std::move(cb)) {}
+
+  void start(std::chrono::milliseconds timeout) {
+    std::string a = address_;
+    if (auto p = a.find("://"); p != std::string::npos) a = a.substr(p + 3);
+    if (auto p = a.find('/'); p != std::string::npos) a = a.substr(0, p);
+    auto colon = a.rfind(':');
+    std::string host = colon == std::string::npos ? a : a.substr(0, colon);
+    std::string port = colon == std::string::npos ? "4161" : a.substr(colon + 1);
+    if (host.size() >= 2 && host.front() == '[') host = host.substr(1, host.size() - 2);
+    if (host.empty()) host = "127.0.0.1";
+    request_ = fmt::format("GET {} HTTP/1.0\r\nHost: {}\r\nAccept: application/vnd.nsq; version=1.0\r\n\r\n",
+                           target_, a);
+    timer_.expires_after(timeout);
+    timer_.async_wait([self = shared_from_this()](boost::system::error_code ec) {
+      if (!ec) self->done(0, "timed out");
+    });
+    resolver_.async_resolve(host, port, [self = shared_from_this()](boost::system::error_code ec,
+                                                                    tcp::resolver::results_type r) {
+      if (self->finished_) return;
+      if (ec) return self->done(0, ec.message());
+      net::async_connect(self->socket_, r, [self](boost::system::error_code ec2, const tcp::endpoint&) {
+        if (self->finished_) return;
+        if (ec2) return self->done(0, ec2.message());
+        net::async_write(self->socket_, net::buffer(self->request_),
+                         [self](boost::system::error_code ec3, std::size_t) {
+                           if (self->finished_) return;
+                           if (ec3) return self->done(0, ec3.message());
+                           self->read_more();
+                         });
+      });
+    });
+  }
+
+ private:
+  void read_more() {
+    socket_.async_read_some(net::buffer(chunk_), [self = shared_from_this()](boost::system::error_code ec,
+                                                                             std::size_t n) {
+      if (self->finished_) return;
+      self->response_.append(self->chunk_.data(), n);
+      if (ec == net::error::eof) return self->parse();
+      if (ec) return self->done(0, ec.message());
+      if (self->response_.size() > (16u << 20)) return self->done(0, "response too large");
+      self->read_more();
+    });
+  }
+  void parse() {
+    auto head_end = response_.find("\r\n\r\n");
+    int status = 0;
+    if (response_.rfind("HTTP/", 0) != 0 || head_end == std::string::npos ||
+        std::sscanf(response_.c_str(), "HTTP/%*s %d", &status) != 1) {
+      return done(0, "not an HTTP response");
+    }
+    body_ = response_.substr(head_end + 4);
+    done(status, "");
+  }
+  void done(int status, const std::string& error) {
+    if (finished_) return;
+    finished_ = true;
+    boost::system::error_code ignored;
+    timer_.cancel();
+    resolver_.cancel();
+    socket_.close(ignored);
+    auto cb = std::move(cb_);
+    cb(status, std::move(body_), error);
+  }
+
+  tcp::resolver resolver_;
+  tcp::socket socket_;
+  net::steady_timer timer_;
+  std::string address_, target_, request_, response_, body_;
+  std::array<char, 16384> chunk_{};
+  callback cb_;
+  bool finished_ = false;
+};
+
+std::string url_escape(std::string_view s) {
+  std::string out;
+  for (unsigned char c : s) {
+    if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~') out.push_back(static_cast<char>(c));
+    else out += fmt::format("%{:02X}", c);
+  }
+  return out;
+}
+
+// --- the consumer -----------------------------------------------------------------------------
+
+struct broker_conn {
+  std::string address;
+  bool from_flags = false;
+  bool wanted = true;     // given by a flag or listed by lookupd
+  bool departing = false; // no longer listed: drain, then CLS
+  std::shared_ptr<client> conn;
+  std::uint64_t generation = 0;
+  bool subscribed = false;
+  bool cls_sent = false;
+  std::size_t pending = 0;  // its messages awaiting FIN
+  std::int64_t rdy = 0;
+  std::int64_t max_rdy = 2500;
+  std::chrono::milliseconds msg_timeout{60000};
+  std::chrono::milliseconds backoff = backoff_min;
+  std::unique_ptr<net::steady_timer> retry_timer;
+  std::unique_ptr<net::steady_timer> pause_timer;
+  clock::time_point error_window;
+  int errors = 0;
+  bool paused = false;
+  bool live() const { return conn && !conn->closed(); }
+};
+using conn_ptr = std::shared_ptr<broker_conn>;
+
+struct pending_msg {
+  conn_ptr c;
+  std::uint64_t generation = 0;
+  message_id id{};
+  std::uint64_t end = 0;  // output offset just past its line
+  clock::time_point touch_at;
+};
+
+class consumer {
+ public:
+  explicit consumer(const tail_options& o)
+      : o_(o), poll_timer_(io_), lookupd_timer_(io_), stop_timer_(io_), sync_timer_(io_) {
+    channel_ = o_.channel.empty() ? ephemeral_channel_name() : o_.channel;
+    topic_json_ = json_string(o_.topic);
+    channel_json_ = json_string(channel_);
+  }
+
+  tail_result run();
+
+ private:
+  // connections
+  conn_ptr add_broker(const std::string& address, bool from_flags);
+  void connect(const conn_ptr& c);
+  void on_ready(const conn_ptr& c, const json& identify);
+  void on_response(const conn_ptr& c, std::string_view data);
+  void on_error(const conn_ptr& c, std::string_view data);
+  void on_closed(const conn_ptr& c, const std::string& why);
+  void schedule_reconnect(const conn_ptr& c);
+  void update_rdy();
+  void send_rdy(const conn_ptr& c, std::int64_t n);
+  void maybe_depart(const conn_ptr& c);
+  void send_cls(const conn_ptr& c);
+
+  // lookupd
+  void poll_lookupd();
+  void lookupd_round_done();
+
+  // messages and output
+  void on_message(const conn_ptr& c, const message_view& m);
+  void format(const conn_ptr& c, const message_view& m);
+  void requeue_now(const conn_ptr& c, std::string_view id);
+  void schedule_flush();
+  void flush();
+  void write_pipe();
+  void after_write();
+  void settle(std::uint64_t safe);
+  void tick();
+  void arm_tick();
+  bool reader_gone();
+
+  // stopping
+  void stop(const char* why);
+  void check_stopped();
+
+  // archive mode
+  void checkpoint();
+  void arm_sync();
+
+  tail_options o_;
+  std::string channel_;
+  std::string topic_json_, channel_json_;
+  net::io_context io_;
+  sink_kind sink_ = sink_kind::file;
+  std::unique_ptr<net::posix::stream_descriptor> out_desc_;
+  int saved_flags_ = -1;
+  std::string buf_;      // formatted, not yet handed to the kernel
+  std::string writing_;  // being written (pipe)
+  std::size_t writing_pos_ = 0;
+  bool write_active_ = false;
+  bool flush_posted_ = false;
+  std::uint64_t appended_ = 0;  // bytes formatted so far
+  std::uint64_t written_ = 0;   // bytes the kernel took
+  std::deque<pending_msg> pending_;
+  std::map<std::string, conn_ptr> conns_;
+  net::steady_timer poll_timer_;
+  bool tick_armed_ = false;
+  net::steady_timer lookupd_timer_;
+  std::size_t lookupd_waiting_ = 0;
+  bool lookupd_any_ok_ = false;
+  std::set<std::string> lookupd_found_;
+  net::steady_timer stop_timer_;
+  bool stopping_ = false;
+  bool in_stop_ = false;
+  std::unique_ptr<archive_writer> archive_;
+  net::steady_timer sync_timer_;
+  bool count_reached_ = false;
+  tail_result r_;
+};
+
+conn_ptr consumer::add_broker(const std::string& address, bool from_flags) {
+  auto c = std::make_shared<broker_conn>();
+  c->address = address;
+  c->from_flags = from_flags;
+  c->retry_timer = std::make_unique<net::steady_timer>(io_);
+  c->pause_timer = std::make_unique<net::steady_timer>(io_);
+  conns_[address] = c;
+  connect(c);
+  return c;
+}
+
+void consumer::connect(const conn_ptr& c) {
+  client_options co;
+  co.address = c->address;
+  co.connect_timeout = o_.connect_timeout;
+  co.heartbeat_interval = o_.heartbeat_interval;
+  co.msg_timeout = o_.msg_timeout;
+  co.deflate_level = o_.deflate_level;
+  c->subscribed = false;
+  c->cls_sent = false;
+  c->rdy = 0;
+  ++c->generation;
+  std::weak_ptr<broker_conn> w = c;
+  client::handlers h;
+  h.on_ready = [this, w](const json& id) {
+    if (auto s = w.lock()) on_ready(s, id);
+  };
+  h.on_response = [this, w](std::string_view d) {
+    if (auto s = w.lock()) on_response(s, d);
+  };
+  h.on_error = [this, w](std::string_view d) {
+    if (auto s = w.lock()) on_error(s, d);
+  };
+  h.on_message = [this, w](const message_view& m) {
+    if (auto s = w.lock()) on_message(s, m);
+  };
+  h.on_close = [this, w](const std::string& why) {
+    if (auto s = w.lock()) on_closed(s, why);
+  };
+  c->conn = client::create(io_, co, std::move(h));
+  c->conn->start();
+}
+
+void consumer::on_ready(const conn_ptr& c, const json& identify) {
+  if (identify.contains("msg_timeout") && identify["msg_timeout"].is_number_integer()) {
+    c->msg_timeout = std::chrono::milliseconds(identify["msg_timeout"].get<std::int64_t>());
+  } else if (o_.msg_timeout.count() > 0) {
+    c->msg_timeout = o_.msg_timeout;
+  }
+  if (identify.contains("max_rdy_count") && identify["max_rdy_count"].is_number_integer()) {
+    c->max_rdy = std::max<std::int64_t>(1, identify["max_rdy_count"].get<std::int64_t>());
+  }
+  if (stopping_) return send_cls(c);
+  append_command(c->conn->output(), fmt::format("SUB {} {}", o_.topic, channel_));
+  c->conn->flush();
+}
+
+void consumer::on_response(const conn_ptr& c, std::string_view data) {
+  if (data == "CLOSE_WAIT") {
+    log::debug("{}: closed (CLOSE_WAIT)", c->address);
+    c->conn->close();
+    c->conn.reset();
+    c->subscribed = false;
+    if (c->departing) conns_.erase(c->address);
+    check_stopped();
+    return;
+  }
+  if (!c->subscribed && data == "OK" && !c->cls_sent) {
+    c->subscribed = true;
+    c->backoff = backoff_min;
+    log::info("{}: subscribed to {}/{}", c->address, o_.topic, channel_);
+    if (stopping_) return send_cls(c);
+    update_rdy();
+  }
+}
+
+void consumer::on_error(const conn_ptr& c, std::string_view data) {
+  log::warn("{}: {}", c->address, data);
+  auto now = clock::now();
+  if (now - c->error_window > std::chrono::seconds(1)) {
+    c->error_window = now;
+    c->errors = 0;
+  }
+  if (++c->errors >= error_flood && !c->paused && c->subscribed) {
+    // A flood of errors: stop taking messages from this broker for a while (backoff).
+    c->paused = true;
+    log::warn("{}: {} errors within a second; pausing for {} ms", c->address, c->errors, c->backoff.count());
+    send_rdy(c, 0);
+    c->pause_timer->expires_after(c->backoff);
+    c->backoff = std::min(c->backoff * 2, backoff_max);
+    c->pause_timer->async_wait([this, c](boost::system::error_code ec) {
+      if (ec) return;
+      c->paused = false;
+      c->errors = 0;
+      update_rdy();
+    });
+  }
+}
+
+void consumer::on_closed(const conn_ptr& c, const std::string& why) {
+  c->conn.reset();
+  c->subscribed = false;
+  c->rdy = 0;
+  c->pending = 0;  // their ids died with the connection; the broker redelivers them
+  if (stopping_ || c->departing) {
+    if (c->departing) conns_.erase(c->address);
+    check_stopped();
+    return;
+  }
+  log::warn("{}: connection lost: {}; reconnecting in {} ms", c->address, why, c->backoff.count());
+  schedule_reconnect(c);
+  update_rdy();
+}
+
+void consumer::schedule_reconnect(const conn_ptr& c) {
+  c->retry_timer->expires_after(c->backoff);
+  c->backoff = std::min(c->backoff * 2, backoff_max);
+  c->retry_timer->async_wait([this, c](boost::system::error_code ec) {
+    if (ec || stopping_ || !c->wanted || c->conn) return;
+    connect(c);
+  });
+}
+
+void consumer::send_rdy(const conn_ptr& c, std::int64_t n) {
+  if (!c->live() || !c->subscribed || c->cls_sent || c->rdy == n) return;
+  c->rdy = n;
+  append_command(c->conn->output(), fmt::format("RDY {}", n));
+  c->conn->flush();
+}
+
+// RDY spread across the subscribed connections as go-nsq does: max_in_flight / connections, at
+// least 1 each; with -n, never more than what is still wanted.
+void consumer::update_rdy() {
+  if (stopping_) return;
+  std::size_t n = 0;
+  for (auto& [a, c] : conns_) {
+    if (c->subscribed && !c->departing && c->live()) ++n;
+  }
+  if (n == 0) return;
+  std::int64_t per = std::max<std::int64_t>(1, static_cast<std::int64_t>(o_.max_in_flight / n));
+  if (o_.count > 0) {
+    std::int64_t left = count_reached_ ? 0 : static_cast<std::int64_t>(o_.count - r_.written);
+    per = std::min(per, std::max<std::int64_t>(left, count_reached_ ? 0 : 1));
+  }
+  for (auto& [a, c] : conns_) {
+    if (!c->subscribed || !c->live()) continue;
+    std::int64_t want = (c->departing || c->paused) ? 0 : std::min(per, c->max_rdy);
+    send_rdy(c, want);
+  }
+}
+
+void consumer::send_cls(const conn_ptr& c) {
+  if (!c->live()) return;
+  if (!c->subscribed) {
+    // Not subscribed yet: nothing to hand back; just close.
+    c->conn->close();
+    c->conn.reset();
+    if (c->departing) conns_.erase(c->address);
+    return;
+  }
+  if (c->cls_sent) return;
+  c->cls_sent = true;
+  append_command(c->conn->output(), "CLS");
+  c->conn->flush();
+}
+
+void consumer::maybe_depart(const conn_ptr& c) {
+  if (c->departing && c->pending == 0) send_cls(c);
+}
+
+// --- lookupd ----------------------------------------------------------------------------------
+
+void consumer::poll_lookupd() {
+  if (stopping_ || o_.lookupd_http_addresses.empty()) return;
+  if (lookupd_waiting_ == 0) {
+    lookupd_waiting_ = o_.lookupd_http_addresses.size();
+    lookupd_any_ok_ = false;
+    lookupd_found_.clear();
+    for (const auto& a : o_.lookupd_http_addresses) {
+      auto op = std::make_shared<http_get>(
+          io_, a, "/lookup?topic=" + url_escape(o_.topic), [this, a](int status, std::string body, std::string error) {
+            if (status == 200) {
+              auto j = json::parse(body, nullptr, false);
+              if (j.is_object() && j.contains("data") && j["data"].is_object()) j = j["data"];  // nsqlookupd < 1.0
+              if (j.is_object() && j.contains("producers") && j["producers"].is_array()) {
+                lookupd_any_ok_ = true;
+                for (const auto& p : j["producers"]) {
+                  if (!p.is_object() || !p.contains("broadcast_address") || !p.contains("tcp_port")) continue;
+                  std::string host = p["broadcast_address"].is_string() ? p["broadcast_address"].get<std::string>() : "";
+                  if (host.find(':') != std::string::npos) host = "[" + host + "]";
+                  if (!host.empty() && p["tcp_port"].is_number_integer()) {
+                    lookupd_found_.insert(fmt::format("{}:{}", host, p["tcp_port"].get<int>()));
+                  }
+                }
+              } else {
+                log::warn("lookupd {}: unexpected answer to /lookup", a);
+              }
+            } else if (status == 404) {
+              lookupd_any_ok_ = true;  // TOPIC_NOT_FOUND: no producers yet
+              log::debug("lookupd {}: topic {} not found yet", a, o_.topic);
+            } else if (status != 0) {
+              log::warn("lookupd {}: HTTP {}", a, status);
+            } else {
+              log::warn("lookupd {}: {}", a, error);
+            }
+            if (--lookupd_waiting_ == 0) lookupd_round_done();
+          });
+      op->start(std::chrono::milliseconds(5000));
+    }
+  }
+  lookupd_timer_.expires_after(o_.lookupd_poll_interval);
+  lookupd_timer_.async_wait([this](boost::system::error_code ec) {
+    if (!ec) poll_lookupd();
+  });
+}
+
+void consumer::lookupd_round_done() {
+  if (stopping_ || !lookupd_any_ok_) return;  // every lookupd failed: keep what we have
+  for (const auto& a : lookupd_found_) {
+    auto it = conns_.find(a);
+    if (it == conns_.end()) {
+      log::info("lookupd: new broker {}", a);
+      add_broker(a, false);
+    } else if (it->second->departing) {
+      // Listed again before it drained: keep it.
+      it->second->departing = false;
+      it->second->wanted = true;
+      if (!it->second->conn) connect(it->second);
+    }
+  }
+  std::vector<conn_ptr> gone;
+  for (auto& [a, c] : conns_) {
+    if (!c->from_flags && !c->departing && !lookupd_found_.count(a)) gone.push_back(c);
+  }
+  for (auto& c : gone) {
+    log::info("lookupd: broker {} no longer listed; closing it", c->address);
+    c->departing = true;
+    c->wanted = false;
+    c->retry_timer->cancel();
+    if (!c->live()) {
+      conns_.erase(c->address);
+      continue;
+    }
+    send_rdy(c, 0);
+    maybe_depart(c);
+  }
+  update_rdy();
+}
+
+// --- messages ---------------------------------------------------------------------------------
+
+void consumer::requeue_now(const conn_ptr& c, std::string_view id) {
+  if (!c->live()) return;
+  append_command(c->conn->output(), fmt::format("REQ {} 0", id));
+  c->conn->flush();
+  ++r_.requeued;
+}
+
+void consumer::on_message(const conn_ptr& c, const message_view& m) {
+  ++r_.received;
+  if (stopping_ || count_reached_ || c->departing) {
+    requeue_now(c, m.id);
+    return;
+  }
+  if (archive_ && archive_->rotation_due(buf_.size())) {
+    checkpoint();  // what the old file holds is on disk and FINished before it is closed
+    archive_->close();
+  }
+  format(c, m);
+  pending_msg p;
+  p.c = c;
+  p.generation = c->generation;
+  std::memcpy(p.id.data(), m.id.data(), std::min(m.id.size(), p.id.size()));
+  p.end = appended_;
+  p.touch_at = clock::now() + c->msg_timeout / 2;
+  pending_.push_back(std::move(p));
+  ++c->pending;
+  ++r_.written;
+  if (o_.count > 0 && r_.written >= o_.count) {
+    count_reached_ = true;
+    for (auto& [a, cc] : conns_) send_rdy(cc, 0);
+  }
+  if (buf_.size() >= flush_size) flush();
+  else schedule_flush();
+}
+
+void consumer::format(const conn_ptr& c, const message_view& m) {
+  bool utf8 = valid_utf8(m.body);
+  std::size_t before = buf_.size();
+  if (o_.format == tail_format::body && utf8 && std::memchr(m.body.data(), '\n', m.body.size()) == nullptr) {
+    buf_.append(m.body).push_back('\n');
+  } else {
+    buf_.append("{\"id\":").append(json_string(m.id));
+    fmt::format_to(std::back_inserter(buf_), ",\"attempts\":{},\"timestamp\":{},\"topic\":", m.attempts,
+                   m.timestamp_ns);
+    buf_.append(topic_json_).append(",\"channel\":").append(channel_json_).append(",\"broker\":");
+    buf_.append(json_string(c->address)).append(",\"body\":");
+    if (o_.binary || !utf8) {
+      buf_.push_back('"');
+      append_base64(buf_, m.body);
+      buf_.append("\",\"body_encoding\":\"base64\"}\n");
+    } else {
+      auto t = trim(m.body);
+      if (!t.empty() && json::accept(t)) {
+        if (t.find_first_of("\r\n") == std::string_view::npos) buf_.append(t);
+        else buf_.append(json::parse(t).dump());
+      } else {
+        buf_.append(json_string(m.body));
+      }
+      buf_.append("}\n");
+    }
+  }
+  appended_ += buf_.size() - before;
+}
+
+void consumer::schedule_flush() {
+  if (flush_posted_) return;
+  flush_posted_ = true;
+  net::post(io_, [this] {
+    flush_posted_ = false;
+    if (!stopping_) flush();
+  });
+}
+
+void consumer::flush() {
+  if (buf_.empty()) return;
+  if (sink_ == sink_kind::archive) {
+    archive_->write(buf_);
+    buf_.clear();
+    written_ = appended_;
+    // FIN waits for the fsync; sync early when most of max-in-flight waits for it.
+    if (count_reached_ || pending_.size() * 4 >= o_.max_in_flight * 3) checkpoint();
+    return;
+  }
+  if (sink_ == sink_kind::pipe) {
+    if (!write_active_) write_pipe();
+    return;
+  }
+  std::size_t pos = 0;
+  while (pos < buf_.size()) {
+    ssize_t n = ::write(o_.output_fd, buf_.data() + pos, buf_.size() - pos);
+    if (n >= 0) {
+      pos += static_cast<std::size_t>(n);
+      continue;
+    }
+    if (errno == EINTR) continue;
+    if (errno == EAGAIN) {
+      pollfd p{o_.output_fd, POLLOUT, 0};
+      ::poll(&p, 1, 100);
+      continue;
+    }
+    if (errno == EPIPE) {
+      r_.output_closed = true;
+      buf_.clear();
+      return stop("output closed");
+    }
+    throw fatal_error(exit_code::io_error, fmt::format("writing the output: {}", std::strerror(errno)));
+  }
+  buf_.clear();
+  written_ = appended_;
+  settle(written_);
+}
+
+void consumer::write_pipe() {
+  if (writing_pos_ >= writing_.size()) {
+    writing_.clear();
+    writing_.swap(buf_);
+    writing_pos_ = 0;
+  }
+  if (writing_.empty()) return;
+  write_active_ = true;
+  out_desc_->async_write_some(net::buffer(writing_.data() + writing_pos_, writing_.size() - writing_pos_),
+                              [this](boost::system::error_code ec, std::size_t n) {
+                                write_active_ = false;
+                                if (ec == net::error::operation_aborted) return;
+                                if (ec) {
+                                  if (ec == net::error::broken_pipe || ec == net::error::connection_reset) {
+                                    r_.output_closed = true;
+                                    return stop("output closed");
+                                  }
+                                  throw fatal_error(exit_code::io_error,
+                                                    fmt::format("writing the output: {}", ec.message()));
+                                }
+                                writing_pos_ += n;
+                                written_ += n;
+                                after_write();
+                                if (stopping_) return;
+                                if (writing_pos_ < writing_.size() || !buf_.empty()) write_pipe();
+                              });
+}
+
+void consumer::after_write() {
+  tick();
+}
+
+// FINishes every message whose line ends at or before offset safe.
+void consumer::settle(std::uint64_t safe) {
+  std::set<client*> touched;
+  while (!pending_.empty() && pending_.front().end <= safe) {
+    auto& p = pending_.front();
+    if (p.generation == p.c->generation && p.c->live()) {
+      append_command(p.c->conn->output(), fmt::format("FIN {}", std::string_view(p.id.data(), p.id.size())));
+      touched.insert(p.c->conn.get());
+      ++r_.finished;
+      if (p.c->pending > 0) --p.c->pending;
+      if (p.c->departing) maybe_depart(p.c);
+    }
+    pending_.pop_front();
+  }
+  for (auto* cl : touched) cl->flush();
+  if (count_reached_ && pending_.empty() && buf_.empty() && !stopping_) stop("count reached");
+}
+
+bool consumer::reader_gone() {
+  pollfd p{o_.output_fd, POLLOUT, 0};
+  return ::poll(&p, 1, 0) == 1 && (p.revents & POLLERR) != 0;
+}
+
+// Pipe mode: FIN what the reader consumed, TOUCH what still waits in the pipe.
+void consumer::tick() {
+  if (stopping_) return;
+  if (sink_ == sink_kind::pipe && !pending_.empty()) {
+    int unread = 0;
+    if (::ioctl(o_.output_fd, FIONREAD, &unread) == 0 && unread >= 0 &&
+        static_cast<std::uint64_t>(unread) <= written_) {
+      settle(written_ - static_cast<std::uint64_t>(unread));
+    }
+    if (stopping_) return;
+    if (reader_gone()) {
+      r_.output_closed = true;
+      return stop("output closed");
+    }
+  }
+  auto now = clock::now();
+  std::set<client*> touched;
+  for (auto& p : pending_) {
+    if (p.touch_at > now || p.generation != p.c->generation || !p.c->live()) continue;
+    append_command(p.c->conn->output(), fmt::format("TOUCH {}", std::string_view(p.id.data(), p.id.size())));
+    touched.insert(p.c->conn.get());
+    p.touch_at = now + p.c->msg_timeout / 2;
+  }
+  for (auto* cl : touched) cl->flush();
+  arm_tick();
+}
+
+void consumer::arm_tick() {
+  if (tick_armed_ || stopping_ || pending_.empty()) return;
+  tick_armed_ = true;
+  poll_timer_.expires_after(poll_period);
+  poll_timer_.async_wait([this](boost::system::error_code ec) {
+    tick_armed_ = false;
+    if (!ec) tick();
+  });
+}
+
+// --- archive mode ---------------------------------------------------------------------------
+
+void consumer::checkpoint() {
+  flush_posted_ = false;
+  if (!buf_.empty()) {
+    archive_->write(buf_);
+    buf_.clear();
+    written_ = appended_;
+  }
+  archive_->sync();
+  settle(written_);
+}
+
+void consumer::arm_sync() {
+  sync_timer_.expires_after(o_.sync_interval);
+  sync_timer_.async_wait([this](boost::system::error_code ec) {
+    if (ec || stopping_) return;
+    if (!pending_.empty() || !buf_.empty()) checkpoint();
+    arm_sync();
+  });
+}
+
+// --- stopping ---------------------------------------------------------------------------------
+
+void consumer::stop(const char* why) {
+  if (stopping_ || in_stop_) return;  // settle() below may ask to stop again (-n reached)
+  in_stop_ = true;
+  log::debug("stopping: {}", why);
+  if (sink_ == sink_kind::archive) {
+    checkpoint();  // written, fsynced, then FINished
+  } else if (sink_ != sink_kind::pipe && !r_.output_closed && !buf_.empty()) {
+    flush();  // a file or terminal: what was formatted is written, then FINished
+  }
+  if (sink_ == sink_kind::pipe && !r_.output_closed) {
+    int unread = 0;
+    if (::ioctl(o_.output_fd, FIONREAD, &unread) == 0 && unread >= 0 &&
+        static_cast<std::uint64_t>(unread) <= written_) {
+      settle(written_ - static_cast<std::uint64_t>(unread));
+    }
+  }
+  stopping_ = true;
+  if (out_desc_) {
+    boost::system::error_code ignored;
+    out_desc_->cancel(ignored);
+  }
+  buf_.clear();
+  // Everything not yet consumed goes back to its broker at once.
+  std::set<client*> touched;
+  for (auto& p : pending_) {
+    if (p.generation != p.c->generation || !p.c->live()) continue;
+    append_command(p.c->conn->output(), fmt::format("REQ {} 0", std::string_view(p.id.data(), p.id.size())));
+    touched.insert(p.c->conn.get());
+    ++r_.requeued;
+  }
+  pending_.clear();
+  for (auto* cl : touched) cl->flush();
+  poll_timer_.cancel();
+  sync_timer_.cancel();
+  lookupd_timer_.cancel();
+  for (auto& [a, c] : conns_) {
+    c->retry_timer->cancel();
+    c->pause_timer->cancel();
+    c->pending = 0;
+    if (c->live()) send_cls(c);
+  }
+  stop_timer_.expires_after(close_deadline);
+  stop_timer_.async_wait([this](boost::system::error_code ec) {
+    if (ec) return;
+    log::warn("brokers did not answer CLS within {} ms; closing", close_deadline.count());
+    io_.stop();
+  });
+  check_stopped();
+}
+
+void consumer::check_stopped() {
+  if (!stopping_) return;
+  for (auto& [a, c] : conns_) {
+    if (c->live()) return;
+  }
+  io_.stop();
+}
+
+tail_result consumer::run() {
+  struct stat st{};
+  if (::fstat(o_.output_fd, &st) != 0) {
+    throw fatal_error(exit_code::io_error, fmt::format("output: {}", std::strerror(errno)));
+  }
+  if (!o_.output_dir.empty()) {
+    sink_ = sink_kind::archive;
+    archive_options ao;
+    ao.dir = o_.output_dir;
+    ao.filename_format = o_.filename_format;
+    ao.topic = o_.topic;
+    ao.rotate_size = o_.rotate_size;
+    ao.rotate_interval = o_.rotate_interval;
+    ao.gzip = o_.gzip;
+    archive_ = std::make_unique<archive_writer>(ao);
+    arm_sync();
+  } else if (S_ISFIFO(st.st_mode)) sink_ = sink_kind::pipe;
+  else if (::isatty(o_.output_fd)) sink_ = sink_kind::terminal;
+  else sink_ = sink_kind::file;
+  if (sink_ == sink_kind::pipe) {
+    saved_flags_ = ::fcntl(o_.output_fd, F_GETFL);
+    out_desc_ = std::make_unique<net::posix::stream_descriptor>(io_, o_.output_fd);
+  }
+  log::debug("topic {} channel {}; output is a {}", o_.topic, channel_,
+             sink_ == sink_kind::pipe       ? "pipe"
+             : sink_ == sink_kind::file     ? "file"
+             : sink_ == sink_kind::terminal ? "terminal"
+                                            : "directory");
+
+  util::on_stop_signals(io_, [this](int sig) {
+    if (stopping_) {
+      io_.stop();
+      return;
+    }
+    log::info("signal {}: handing back what was not consumed", sig);
+    r_.interrupted = true;
+    stop("signal");
+  });
+  for (const auto& a : o_.nsqd_tcp_addresses) {
+    if (!conns_.count(a)) add_broker(a, true);
+  }
+  poll_lookupd();
+  io_.run();
+
+  for (auto& [a, c] : conns_) {
+    if (c->conn) c->conn->close();
+  }
+  if (archive_) archive_->close();
+  if (out_desc_) {
+    out_desc_->release();
+    out_desc_.reset();
+    if (saved_flags_ != -1) ::fcntl(o_.output_fd, F_SETFL, saved_flags_);
+  }
+  return r_;
+}
+
+}  // namespace
+
+std::string ephemeral_channel_name() {
+  std::random_device rd;
+  std::uniform_int_distribution<int> d(0, 999999);
+  return fmt::format("tail{:06d}#ephemeral", d(rd));
+}
+
+tail_result tail(const tail_options& o) {
+  if (o.topic.empty()) throw fatal_error(exit_code::usage, "--topic is required");
+  if (!is_valid_topic_name(o.topic)) throw fatal_error(exit_code::usage, fmt::format("--topic {}: not a valid topic name", o.topic));
+  if (!o.channel.empty() && !is_valid_channel_name(o.channel)) {
+    throw fatal_error(exit_code::usage, fmt::format("--channel {}: not a valid channel name", o.channel));
+  }
+  if (o.nsqd_tcp_addresses.empty() && o.lookupd_http_addresses.empty()) {
+    throw fatal_error(exit_code::usage, "give --nsqd-tcp-address or --lookupd-http-address");
+  }
+  if (o.max_in_flight == 0) throw fatal_error(exit_code::usage, "--max-in-flight must be at least 1");
+  consumer c(o);
+  return c.run();
+}
+
+}  // namespace pipekit::nsq

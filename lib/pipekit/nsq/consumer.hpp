@@ -1,0 +1,54 @@
+#pragma once
+#include <chrono>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+// nsq-tail as a library: one topic's channel from one or more brokers (given, or found through
+// lookupd) to stdout, each message FINished only once its line is safe: consumed by the reader
+// when stdout is a pipe (FIONREAD), written when it is a file or a terminal.
+namespace pipekit::nsq {
+
+enum class tail_format { body, envelope };
+
+struct tail_options {
+  std::string topic;
+  std::string channel;  // empty: "tail<random digits>#ephemeral"
+  std::vector<std::string> nsqd_tcp_addresses;
+  std::vector<std::string> lookupd_http_addresses;
+  std::chrono::milliseconds lookupd_poll_interval{60000};
+  std::size_t max_in_flight = 200;  // RDY, spread across the connections
+  std::uint64_t count = 0;          // -n: exit after this many messages (0: never)
+  tail_format format = tail_format::body;
+  bool binary = false;  // envelope bodies always base64
+  std::chrono::milliseconds heartbeat_interval{30000};
+  std::chrono::milliseconds msg_timeout{0};  // 0: the broker's default
+  std::chrono::milliseconds connect_timeout{5000};
+  int deflate_level = 0;  // 1..9: negotiate deflate in IDENTIFY; 0: none
+  int output_fd = 1;
+  // Archive mode (nsq_to_file): lines to files in output_dir instead of stdout, FIN after fsync.
+  std::string output_dir;
+  std::string filename_format = "<TOPIC>.<HOST><REV>.<DATETIME>.log";
+  std::uint64_t rotate_size = 0;                // bytes; 0: no limit
+  std::chrono::milliseconds rotate_interval{0};  // 0: no limit
+  bool gzip = false;
+  std::chrono::milliseconds sync_interval{30000};  // fsync (then FIN) at least this often
+};
+
+struct tail_result {
+  std::uint64_t received = 0;
+  std::uint64_t written = 0;   // lines handed to the output
+  std::uint64_t finished = 0;  // FIN sent
+  std::uint64_t requeued = 0;  // REQ sent
+  bool output_closed = false;  // EPIPE
+  bool interrupted = false;    // SIGINT/SIGTERM
+};
+
+// The channel nsq_tail would pick: "tail" + 6 random digits + "#ephemeral".
+std::string ephemeral_channel_name();
+
+// Runs until -n messages were consumed, stdout closed, or a stop signal. Throws fatal_error for
+// unusable options (64) and output errors (74).
+tail_result tail(const tail_options& options);
+
+}  // namespace pipekit::nsq

@@ -1,0 +1,316 @@
+#!/usr/bin/env bash
+# nsq-tail against nsq-broker, fed by nsq-pub and by nsqjs (an independent NSQ client): every
+# message arrives, nothing is acknowledged before the reader consumed it, what was not consumed
+# goes back to the broker at once.
+source "$(dirname "$0")/lib.sh"
+consume="node $PIPEKIT_SRC/tests/tools/nsq_consume.mjs"
+publish="node $PIPEKIT_SRC/tests/tools/nsq_publish.mjs"
+
+http_get() {  # PORT PATH: the response body of a GET
+  exec 3<>/dev/tcp/127.0.0.1/"$1" || return 1
+  printf 'GET %s HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n' "$2" >&3
+  sed '1,/^\r$/d' <&3
+  exec 3<&-
+}
+pids=()
+trap 'for p in "${pids[@]}"; do kill -9 $p 2>/dev/null; wait $p 2>/dev/null; done; rm -rf "$T"' EXIT
+# start_broker NAME [FLAGS...]: nsq-broker on free ports; sets ${NAME}_tcp, ${NAME}_http, ${NAME}_pid.
+start_broker() {
+  local name=$1 tcp http pid deadline
+  shift
+  tcp=${FIXED_TCP:-$(free_port)}
+  http=$(free_port)
+  nsq-broker --tcp-address 127.0.0.1:$tcp --http-address 127.0.0.1:$http -q "$@" 2>>"$T/$name.log" &
+  pid=$!
+  pids+=($pid)
+  deadline=$((SECONDS + 10))
+  until [ "$(http_get $http /ping 2>/dev/null)" = OK ]; do
+    if [ $SECONDS -ge $deadline ] || ! kill -0 $pid 2>/dev/null; then
+      echo "FAIL: nsq-broker $name did not answer /ping within 10 s"; cat "$T/$name.log"; exit 1
+    fi
+    sleep 0.05
+  done
+  printf -v "${name}_tcp" %s "$tcp"
+  printf -v "${name}_http" %s "$http"
+  printf -v "${name}_pid" %s "$pid"
+}
+# chan HTTP TOPIC CHANNEL FIELD: a channel's field in /stats (depth, in_flight_count, ...; -1 when absent).
+chan() {
+  http_get "$1" "/stats?format=json&topic=$2" | node -e '
+    let s = ""; process.stdin.on("data", (d) => (s += d)).on("end", () => {
+      const t = JSON.parse(s).topics.find((t) => t.topic_name === process.argv[1]);
+      const c = t && t.channels.find((c) => c.channel_name === process.argv[2]);
+      console.log(c ? c[process.argv[3]] : -1);
+    });' "$2" "$3" "$4"
+}
+# wait_for SECONDS CMD...: until CMD succeeds (deadline).
+wait_for() {
+  local deadline=$((SECONDS + $1))
+  shift
+  until "$@"; do
+    [ $SECONDS -ge $deadline ] && return 1
+    sleep 0.05
+  done
+}
+chan_is() { [ "$(chan "$1" "$2" "$3" "$4")" = "$5" ]; }
+# fill TCP TOPIC N: N JSON lines {"n":i} published with nsq-pub.
+fill() {
+  seq 1 "$3" | sed 's/.*/{"n":&}/' | nsq-pub -q -t "$2" --nsqd-tcp-address 127.0.0.1:$1
+}
+# make_channel HTTP TOPIC CHANNEL: creates a durable channel (so it gets the topic's messages).
+make_channel() { curl -s -X POST "http://127.0.0.1:$1/channel/create?topic=$2&channel=$3" >/dev/null; }
+
+# --- flags and usage ---------------------------------------------------------------------------
+run nsq-tail --version
+expect "--version" 0
+case $out in "nsq-tail "*) ok ;; *) bad "--version names the program" ;; esac
+run nsq-tail --bogus
+expect "unknown flag: 64" 64
+run nsq-tail --nsqd-tcp-address 127.0.0.1:1
+expect "no topic: 64" 64
+expect_err "says what is missing" "--topic"
+run nsq-tail -t 'bad topic!' --nsqd-tcp-address 127.0.0.1:1
+expect "bad topic name: 64" 64
+run nsq-tail -t t -c 'bad channel!' --nsqd-tcp-address 127.0.0.1:1
+expect "bad channel name: 64" 64
+run nsq-tail -t t --format xml
+expect "bad format: 64" 64
+
+start_broker b1
+
+# --- 100,000 lines: nsq-pub -> broker -> nsq-tail (through a pipe), every line intact ------------
+topic=bulk
+curl -s -X POST "http://127.0.0.1:$b1_http/topic/create?topic=$topic" >/dev/null
+make_channel $b1_http $topic all
+for i in $(seq 1 100000); do echo "{\"n\":$i,\"s\":\"line $i\"}"; done >"$T/bulk.jsonl"
+nsq-pub -q -t $topic --nsqd-tcp-address 127.0.0.1:$b1_tcp "$T/bulk.jsonl"
+check "nsq-pub published 100,000" test $? -eq 0
+timeout 60 nsq-tail -q -t $topic -c all --nsqd-tcp-address 127.0.0.1:$b1_tcp -n 100000 | cat >"$T/bulk.out"
+status=${PIPESTATUS[0]}
+expect "-n 100000 through a pipe: 0" 0
+check "100,000 lines" test "$(wc -l <"$T/bulk.out")" -eq 100000
+if cmp -s <(sort "$T/bulk.out") <(sort "$T/bulk.jsonl"); then ok; else bad "content equal (sorted)"; fi
+check "channel drained, nothing in flight" wait_for 5 chan_is $b1_http $topic all in_flight_count 0
+check "channel depth 0" chan_is $b1_http $topic all depth 0
+
+# --- to a file: the same, FIN after the write ------------------------------------------------------
+fill $b1_tcp tofile 1000
+make_channel $b1_http tofile f
+timeout 20 nsq-tail -q -t tofile -c f --nsqd-tcp-address 127.0.0.1:$b1_tcp -n 1000 >"$T/file.out"
+status=$?
+expect "-n 1000 to a file: 0" 0
+check "1,000 lines in the file" test "$(sort -u "$T/file.out" | wc -l)" -eq 1000
+
+# --- nsqjs wrote, nsq-tail reads: binary and multi-line bodies survive as envelopes ----------------
+bodies=("$(printf 'line one\nline two' | base64 -w0)" "$(head -c 300 /dev/urandom | base64 -w0)"
+  "$(printf '{"k":[1,2,3]}' | base64 -w0)" "$(printf 'plain text' | base64 -w0)")
+printf '%s\n' "${bodies[@]}" | $publish --nsqd 127.0.0.1:$b1_tcp --topic bin --base64
+check "nsqjs published 4 bodies" test $? -eq 0
+timeout 20 nsq-tail -q -t bin -c env --nsqd-tcp-address 127.0.0.1:$b1_tcp -n 4 --format envelope >"$T/env.out" ||
+  bad "envelope read"
+check "4 envelopes" test "$(wc -l <"$T/env.out")" -eq 4
+node -e '
+  const fs = require("fs");
+  const want = process.argv.slice(2).map((b) => Buffer.from(b, "base64"));
+  const got = fs.readFileSync(process.argv[1], "utf8").trim().split("\n").map((l) => JSON.parse(l));
+  const bodies = got.map((e) => e.body_encoding === "base64" ? Buffer.from(e.body, "base64")
+    : Buffer.from(typeof e.body === "string" ? e.body : JSON.stringify(e.body)));
+  for (const w of want) if (!bodies.some((b) => b.equals(w))) { console.error("missing body", w); process.exit(1); }
+  for (const e of got) {
+    for (const k of ["id", "attempts", "timestamp", "topic", "channel", "broker", "body"]) if (!(k in e)) process.exit(2);
+    if (e.topic !== "bin" || e.channel !== "env" || e.attempts !== 1) process.exit(3);
+  }
+  if (!got.some((e) => typeof e.body === "object" && e.body.k[2] === 3)) process.exit(4);
+  if (!got.some((e) => e.body === "line one\nline two")) process.exit(5);
+  if (!got.some((e) => e.body_encoding === "base64")) process.exit(6);' "$T/env.out" "${bodies[@]}"
+check "every body intact (JSON as JSON, text as string, binary as base64)" test $? -eq 0
+# body format: the multi-line and binary bodies come as envelopes, the others as lines.
+make_channel $b1_http bin2 b
+make_channel $b1_http bin2 b64
+printf '%s\n' "${bodies[@]}" | $publish --nsqd 127.0.0.1:$b1_tcp --topic bin2 --base64
+timeout 20 nsq-tail -q -t bin2 -c b --nsqd-tcp-address 127.0.0.1:$b1_tcp -n 4 >"$T/body.out"
+check "4 lines in body format" test "$(wc -l <"$T/body.out")" -eq 4
+check "plain text as a line" grep -qx 'plain text' "$T/body.out"
+check "JSON as a line" grep -qx '{"k":\[1,2,3\]}' "$T/body.out"
+check "multi-line body as an envelope" grep -q '"body":"line one\\nline two"' "$T/body.out"
+check "binary body as base64" grep -q '"body_encoding":"base64"' "$T/body.out"
+timeout 20 nsq-tail -q -t bin2 -c b64 --nsqd-tcp-address 127.0.0.1:$b1_tcp -n 4 --format envelope --binary >"$T/b64.out"
+check "--binary: every body base64" test "$(grep -c '"body_encoding":"base64"' "$T/b64.out")" -eq 4
+
+# --- deflate negotiated in IDENTIFY --------------------------------------------------------------
+make_channel $b1_http defl d
+fill $b1_tcp defl 5000
+timeout 20 nsq-tail -q -t defl -c d --nsqd-tcp-address 127.0.0.1:$b1_tcp -n 5000 --deflate --deflate-level 3 | cat >"$T/defl.out"
+status=${PIPESTATUS[0]}
+expect "--deflate: 0" 0
+check "--deflate: 5,000 lines intact" test "$(sort -u "$T/defl.out" | wc -l)" -eq 5000 -a "$(grep -c '^{"n":[0-9]*}$' "$T/defl.out")" -eq 5000
+check "--deflate: every one FINished" wait_for 5 chan_is $b1_http defl d in_flight_count 0
+
+# --- nsqjs reads what nsq-pub wrote ------------------------------------------------------------
+make_channel $b1_http jsread js
+fill $b1_tcp jsread 500
+$consume --nsqd 127.0.0.1:$b1_tcp --topic jsread --channel js --count 500 >"$T/js.out"
+check "nsqjs reads 500 from nsq-pub" test "$(sort -u "$T/js.out" | wc -l)" -eq 500
+
+# --- -n exactness: exactly N out, the rest still on the broker ---------------------------------------
+make_channel $b1_http exact e
+fill $b1_tcp exact 100
+timeout 20 nsq-tail -q -t exact -c e --nsqd-tcp-address 127.0.0.1:$b1_tcp -n 7 --max-in-flight 50 >"$T/exact1.out"
+check "-n 7: exactly 7 lines" test "$(wc -l <"$T/exact1.out")" -eq 7
+check "-n 7: nothing left in flight" wait_for 5 chan_is $b1_http exact e in_flight_count 0
+check "-n 7: 93 still on the broker" wait_for 5 chan_is $b1_http exact e depth 93
+timeout 20 nsq-tail -q -t exact -c e --nsqd-tcp-address 127.0.0.1:$b1_tcp -n 93 >"$T/exact2.out"
+check "the other 93 go to the next consumer" test "$(wc -l <"$T/exact2.out")" -eq 93
+check "7 + 93 = the 100, none twice" test "$(cat "$T/exact1.out" "$T/exact2.out" | sort -u | wc -l)" -eq 100
+
+# --- the pipe: a reader that reads 10 lines and exits; the other 990 redelivered at once -------------
+make_channel $b1_http piped p
+fill $b1_tcp piped 1000
+timeout 20 nsq-tail -q -t piped -c p --nsqd-tcp-address 127.0.0.1:$b1_tcp --msg-timeout 60s |
+  (for i in $(seq 10); do read -r line; echo "$line"; done >"$T/first10.out")
+st=("${PIPESTATUS[@]}")
+status=${st[0]}
+expect "the reader exited: nsq-tail exits 0 quietly" 0
+check "the reader got 10" test "$(wc -l <"$T/first10.out")" -eq 10
+start=$SECONDS
+timeout 5 nsq-tail -q -t piped -c p --nsqd-tcp-address 127.0.0.1:$b1_tcp -n 990 >"$T/rest.out"
+check "the other 990 within 5 s (msg-timeout is 60 s)" test $? -eq 0 -a "$(wc -l <"$T/rest.out")" -eq 990
+check "10 + 990 = all 1,000, none twice" test "$(cat "$T/first10.out" "$T/rest.out" | sort -u | wc -l)" -eq 1000
+check "no message was finished unread (nothing left)" wait_for 5 chan_is $b1_http piped p depth 0
+
+# the same with head(1): it reads a block and exits after 5 lines
+make_channel $b1_http headed h
+fill $b1_tcp headed 200
+timeout 20 nsq-tail -q -t headed -c h --nsqd-tcp-address 127.0.0.1:$b1_tcp --msg-timeout 60s | head -n 5 >"$T/head.out"
+status=${PIPESTATUS[0]}
+expect "| head -n 5: exits 0" 0
+check "nothing left in flight after head exits" wait_for 5 chan_is $b1_http headed h in_flight_count 0
+
+# --- a reader that stalls longer than the message timeout: TOUCH, no redelivery -------------------
+make_channel $b1_http stall s
+fill $b1_tcp stall 20
+timeout 30 nsq-tail -q -t stall -c s --nsqd-tcp-address 127.0.0.1:$b1_tcp --msg-timeout 2s -n 20 --format envelope |
+  (sleep 5; cat) >"$T/stall.out"
+status=${PIPESTATUS[0]}
+expect "stalled reader: nsq-tail exits 0 once it read" 0
+check "20 envelopes" test "$(wc -l <"$T/stall.out")" -eq 20
+check "every one delivered once (attempts 1)" test "$(grep -c '"attempts":1,' "$T/stall.out")" -eq 20
+check "nothing timed out" chan_is $b1_http stall s timeout_count 0
+
+# --- SIGTERM: what sits unread in the pipe is requeued at once -------------------------------------
+make_channel $b1_http term t
+fill $b1_tcp term 100
+mkfifo "$T/fifo"
+(exec sleep 60 <"$T/fifo") &
+reader=$!
+pids+=($reader)
+nsq-tail -q -t term -c t --nsqd-tcp-address 127.0.0.1:$b1_tcp --msg-timeout 60s >"$T/fifo" &
+tail_pid=$!
+pids+=($tail_pid)
+check "100 in flight, unread in the pipe" wait_for 10 chan_is $b1_http term t in_flight_count 100
+kill -TERM $tail_pid
+wait $tail_pid
+status=$?
+expect "SIGTERM: exits 0" 0
+kill $reader 2>/dev/null
+check "SIGTERM: all 100 back in the queue at once" wait_for 2 chan_is $b1_http term t depth 100
+timeout 5 nsq-tail -q -t term -c t --nsqd-tcp-address 127.0.0.1:$b1_tcp -n 100 >"$T/term.out"
+check "the next consumer gets all 100" test "$(sort -u "$T/term.out" | wc -l)" -eq 100
+
+# --- default channel: ephemeral ---------------------------------------------------------------
+nsq-tail -t eph --nsqd-tcp-address 127.0.0.1:$b1_tcp >/dev/null 2>"$T/eph.err" &
+eph=$!
+pids+=($eph)
+check "an ephemeral tail<digits>#ephemeral channel" wait_for 10 sh -c \
+  "curl -s 'http://127.0.0.1:$b1_http/stats?format=json&topic=eph' | grep -Eq '\"channel_name\":\"tail[0-9]{6}#ephemeral\"'"
+kill -TERM $eph; wait $eph
+
+# --- broker restart: reconnect with backoff --------------------------------------------------------
+port=$(free_port)
+FIXED_TCP=$port start_broker b2
+nsq-tail -q -t again -c r --nsqd-tcp-address 127.0.0.1:$port -n 2 >"$T/again.out" &
+again=$!
+pids+=($again)
+make_channel $b2_http again r
+check "subscribed" wait_for 10 sh -c "curl -s 'http://127.0.0.1:$b2_http/stats?format=json&topic=again' | grep -q '\"client_count\":1'"
+echo '{"before":1}' | nsq-pub -q -t again --nsqd-tcp-address 127.0.0.1:$port
+kill -9 $b2_pid; wait $b2_pid 2>/dev/null
+FIXED_TCP=$port start_broker b2
+make_channel $b2_http again r
+check "reconnected to the restarted broker" wait_for 15 sh -c "curl -s 'http://127.0.0.1:$b2_http/stats?format=json&topic=again' | grep -q '\"client_count\":1'"
+echo '{"after":1}' | nsq-pub -q -t again --nsqd-tcp-address 127.0.0.1:$port
+wait_for 10 sh -c "! kill -0 $again 2>/dev/null"
+check "both messages arrived" test "$(wc -l <"$T/again.out")" -eq 2
+
+# --- lookupd discovery (a stand-in lookupd: nsq's /lookup answer, 404 until the topic exists) --------
+lk=$(free_port)
+node -e '
+  const fs = require("fs"), [port, file] = process.argv.slice(1);
+  require("http").createServer((q, r) => {
+    if (!q.url.startsWith("/lookup?topic=found")) { r.writeHead(404); return r.end("{\"message\":\"TOPIC_NOT_FOUND\"}"); }
+    if (!fs.existsSync(file)) { r.writeHead(404); return r.end("{\"message\":\"TOPIC_NOT_FOUND\"}"); }
+    const producers = fs.readFileSync(file, "utf8").trim().split("\n").map((a) => {
+      const [h, p] = a.split(":"); return { broadcast_address: h, hostname: h, tcp_port: Number(p), http_port: 0 };
+    });
+    r.writeHead(200, { "content-type": "application/json" });
+    r.end(JSON.stringify({ channels: [], producers }));
+  }).listen(Number(port), "127.0.0.1");' $lk "$T/producers" &
+pids+=($!)
+wait_for 10 sh -c "curl -s http://127.0.0.1:$lk/ping >/dev/null"
+start_broker b3
+start_broker b4
+nsq-tail -q -t found -c l --lookupd-http-address 127.0.0.1:$lk --lookupd-poll-interval 200ms -n 4 >"$T/lookup.out" &
+lpid=$!
+pids+=($lpid)
+make_channel $b3_http found l
+make_channel $b4_http found l
+echo '{"b":3}' | nsq-pub -q -t found --nsqd-tcp-address 127.0.0.1:$b3_tcp
+echo '{"b":4}' | nsq-pub -q -t found --nsqd-tcp-address 127.0.0.1:$b4_tcp
+printf '127.0.0.1:%s\n127.0.0.1:%s\n' $b3_tcp $b4_tcp >"$T/producers"
+check "both brokers found through lookupd" wait_for 10 sh -c "[ \$(wc -l <'$T/lookup.out') -ge 2 ]"
+printf '127.0.0.1:%s\n' $b3_tcp >"$T/producers"
+check "a broker no longer listed is closed" wait_for 10 chan_is $b4_http found l client_count 0
+echo '{"b":3,"again":1}' | nsq-pub -q -t found --nsqd-tcp-address 127.0.0.1:$b3_tcp
+echo '{"b":4,"again":1}' | nsq-pub -q -t found --nsqd-tcp-address 127.0.0.1:$b4_tcp
+check "the listed one still delivers" wait_for 10 sh -c "[ \$(wc -l <'$T/lookup.out') -ge 3 ]"
+check "the departed one does not" chan_is $b4_http found l depth 1
+kill -TERM $lpid; wait $lpid
+
+# --- archive mode: files complete, rotated, renamed; FIN after fsync --------------------------------
+make_channel $b1_http arch a
+fill $b1_tcp arch 1000
+timeout 20 nsq-tail -q -t arch -c a --nsqd-tcp-address 127.0.0.1:$b1_tcp -n 1000 --output-dir "$T/arch" \
+  --rotate-size 3000 --filename-format '<TOPIC>.test<REV>.log'
+status=$?
+expect "archive -n 1000: 0" 0
+check "rotated into several files" test "$(ls "$T/arch" | wc -l)" -ge 3
+check "no temporary file left" test -z "$(ls "$T/arch" | grep '\.tmp$')"
+check "<REV> numbers the files" test -f "$T/arch/arch.test-1.log"
+check "every line once, complete" test "$(cat "$T"/arch/* | sort -u | wc -l)" -eq 1000 -a "$(cat "$T"/arch/* | wc -l)" -eq 1000
+check "archive: channel drained" wait_for 5 chan_is $b1_http arch a depth 0
+make_channel $b1_http archgz g
+fill $b1_tcp archgz 500
+timeout 20 nsq-tail -q -t archgz -c g --nsqd-tcp-address 127.0.0.1:$b1_tcp -n 500 --output-dir "$T/gz" --gzip
+check "--gzip: one .gz file" test "$(ls "$T/gz" | grep -c '\.log\.gz$')" -eq 1
+check "--gzip: its 500 lines" test "$(zcat "$T"/gz/*.gz | sort -u | wc -l)" -eq 500
+# kill -9 mid-stream loses nothing that was FINished
+start_broker b5 --mem-queue-size 300000
+make_channel $b5_http archk k
+fill $b5_tcp archk 200000
+nsq-tail -q -t archk -c k --nsqd-tcp-address 127.0.0.1:$b5_tcp --output-dir "$T/kill" --msg-timeout 1s \
+  --max-in-flight 100 --sync-interval 100ms &
+kpid=$!
+pids+=($kpid)
+wait_for 30 sh -c "[ \$(curl -s 'http://127.0.0.1:$b5_http/stats?format=json&topic=archk' | grep -o '\"finish_count\":[0-9]*' | head -1 | cut -d: -f2) -ge 20000 ]"
+kill -9 $kpid; wait $kpid 2>/dev/null
+nsq-tail -q -t archk -c k --nsqd-tcp-address 127.0.0.1:$b5_tcp --max-in-flight 2500 >"$T/kill.rest" &
+rpid=$!
+pids+=($rpid)
+wait_for 30 sh -c "[ \$(wc -l <'$T/kill.rest') -gt 0 ]"
+drained() { chan_is $1 $2 $3 depth 0 && chan_is $1 $2 $3 in_flight_count 0; }
+check "the rest redelivered" wait_for 30 drained $b5_http archk k
+kill -TERM $rpid; wait $rpid
+check "killed mid-stream (some in the archive, some redelivered)" test "$(cat "$T"/kill/* | wc -l)" -lt 200000
+check "archive + redelivered = all 200,000" test "$(cat "$T"/kill/* "$T/kill.rest" | sort -u | wc -l)" -eq 200000
+
+finish
