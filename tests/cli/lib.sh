@@ -99,3 +99,46 @@ freeze() {
   echo "FAIL: process $pid did not stop within 10 s of SIGSTOP"
   return 1
 }
+
+# --- NSQ peers (nsq-broker, lookupd) ---------------------------------------------------------
+
+# http_get PORT PATH: the body of a GET to 127.0.0.1:PORT (bash's /dev/tcp, no curl needed).
+http_get() {
+  exec 3<>/dev/tcp/127.0.0.1/"$1" || return 1
+  printf 'GET %s HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n' "$2" >&3
+  sed '1,/^\r$/d' <&3
+  exec 3<&-
+}
+# wait_for SECONDS CMD...: until CMD succeeds; false when the deadline passes.
+wait_for() {
+  local deadline=$((SECONDS + $1))
+  shift
+  until "$@"; do
+    [ $SECONDS -ge $deadline ] && return 1
+    sleep 0.05
+  done
+}
+# Background daemons started by start_daemon, killed by the EXIT trap.
+daemon_pids=()
+trap 'for p in "${daemon_pids[@]}"; do kill -9 $p 2>/dev/null; wait $p 2>/dev/null; done; rm -rf "$T"' EXIT
+# start_daemon NAME PROGRAM [FLAGS...]: PROGRAM --tcp-address/--http-address on free ports, then
+# waits (30 s) until its /ping answers. Sets ${NAME}_tcp, ${NAME}_http and ${NAME}_pid.
+start_daemon() {
+  local name=$1 program=$2 tcp http pid
+  shift 2
+  tcp=$(free_port)
+  http=$(free_port)
+  while [ "$http" = "$tcp" ]; do http=$(free_port); done
+  "$program" --tcp-address 127.0.0.1:$tcp --http-address 127.0.0.1:$http -q "$@" 2>>"$T/$name.log" &
+  pid=$!
+  daemon_pids+=($pid)
+  if ! wait_for 30 eval '[ "$(http_get '$http' /ping 2>/dev/null)" = OK ] || ! kill -0 '$pid' 2>/dev/null' ||
+    ! kill -0 $pid 2>/dev/null; then
+    echo "FAIL: $program ($name) did not answer /ping within 30 s; its log:"
+    cat "$T/$name.log"
+    exit 1
+  fi
+  printf -v "${name}_tcp" %s "$tcp"
+  printf -v "${name}_http" %s "$http"
+  printf -v "${name}_pid" %s "$pid"
+}
