@@ -163,6 +163,34 @@ expect "failover: every line published: 0" 0
 check "no rejects" test ! -s "$T/fo.rej"
 check "the second broker took over" test "$(count $f2_http fo)" -gt 0
 
+# --- the broker restarts mid-publish: nsq-pub reconnects, every line is published once --------
+start_broker r1 --data-path "$T/r1data"
+seq 1 10000 | sed 's/.*/{"rs":&}/' >"$T/rs.jsonl"
+nsq-pub -t rs --rate 4000 --retry-timeout 60s --nsqd-tcp-address 127.0.0.1:$r1_tcp --rejects "$T/rs.rej" \
+  "$T/rs.jsonl" 2>"$T/rs.err" &
+pub=$!
+pids+=($pub)
+if wait_count $r1_http rs 2000; then ok; else bad "publishing under way before the restart"; fi
+kill -TERM $r1_pid
+wait $r1_pid
+check "the broker stopped cleanly" test $? -eq 0
+FIXED_TCP=$r1_tcp start_broker r2 --data-path "$T/r1data"
+wait $pub
+status=$?
+expect "every line published across the restart: 0" 0
+check "no rejects" test ! -s "$T/rs.rej"
+check "the lost connection was noticed and retried" grep -q reconnecting "$T/rs.err"
+nsq-tail -q -t rs -c all --nsqd-tcp-address 127.0.0.1:$r2_tcp -n 10000 >"$T/rs.out" 2>"$T/rs.tail" &
+tail_pid=$!
+pids+=($tail_pid)
+if ! wait_for 60 eval "! kill -0 $tail_pid 2>/dev/null"; then
+  bad "nsq-tail -n 10000 ends within 60 s" "$(wc -l <"$T/rs.out") lines so far"
+  kill $tail_pid
+fi
+wait $tail_pid
+check "10,000 messages read back after the restart" test "$(wc -l <"$T/rs.out")" -eq 10000
+check "each line exactly once" cmp -s <(sort "$T/rs.out") <(sort "$T/rs.jsonl")
+
 # --- all: every message to every broker ---------------------------------------------------------
 start_broker a1
 start_broker a2
