@@ -11,19 +11,10 @@
 #include "pipekit/cli/error.hpp"
 #include "pipekit/cli/exit_code.hpp"
 #include "pipekit/lookup/server.hpp"
-#include "pipekit/util/parse.hpp"
 
 namespace {
 
 constexpr std::string_view tool = "lookupd";
-
-std::chrono::milliseconds duration_flag(std::string_view flag, const std::string& text) {
-  try {
-    return std::chrono::duration_cast<std::chrono::milliseconds>(pipekit::util::parse_duration(text));
-  } catch (const std::invalid_argument& e) {
-    pipekit::fatal(pipekit::exit_code::usage, "{}: {}", flag, e.what());
-  }
-}
 
 }  // namespace
 
@@ -35,7 +26,6 @@ int main(int argc, char** argv) {
   pipekit::cli::add_config_flag(app);
 
   pipekit::lookup::options opts;
-  std::string inactive = "5m", tombstone = "45s";
   app.add_option("--tcp-address", opts.tcp_address, "<addr>:<port> to listen on for brokers (TCP)")
       ->type_name("ADDR")->capture_default_str();
   app.add_option("--http-address", opts.http_address, "<addr>:<port> to listen on for HTTP clients")
@@ -43,15 +33,12 @@ int main(int argc, char** argv) {
   app.add_option("--broadcast-address", opts.broadcast_address,
                  "Address of this lookupd node that IDENTIFY reports (default: the host name)")
       ->type_name("HOST");
-  app.add_option("--inactive-producer-timeout", inactive,
-                 "How long a broker stays active since its last PING; silent longer, it is dropped")
-      ->type_name("DURATION")->capture_default_str();
-  app.add_option("--tombstone-lifetime", tombstone, "How long a tombstoned producer stays out of /lookup")
-      ->type_name("DURATION")->capture_default_str();
+  pipekit::cli::add_duration_option(app, "--inactive-producer-timeout", opts.inactive_producer_timeout,
+                                    "How long a broker stays active since its last PING; silent longer, it is dropped");
+  pipekit::cli::add_duration_option(app, "--tombstone-lifetime", opts.tombstone_lifetime,
+                                    "How long a tombstoned producer stays out of /lookup");
 
   return pipekit::cli::run_main(app, log, argc, argv, [&] {
-    opts.inactive_producer_timeout = duration_flag("--inactive-producer-timeout", inactive);
-    opts.tombstone_lifetime = duration_flag("--tombstone-lifetime", tombstone);
     if (opts.inactive_producer_timeout <= std::chrono::milliseconds::zero())
       pipekit::fatal(pipekit::exit_code::usage, "--inactive-producer-timeout: must be more than 0");
     return pipekit::lookup::run(opts);

@@ -62,6 +62,10 @@ int main(int argc, char** argv) {
   app.add_option("--max-rdy-count", o.max_rdy_count, "maximum RDY count for a client")
       ->capture_default_str()
       ->check(CLI::PositiveNumber);
+  app.add_option("--sync-every", o.sync_every, "number of messages per diskqueue fsync")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
+  add_duration(app, "--sync-timeout", o.sync_timeout, "duration of time per diskqueue fsync");
   add_duration(app, "--msg-timeout", o.msg_timeout, "default duration to wait before auto-requeing a message");
   add_duration(app, "--max-msg-timeout", o.max_msg_timeout, "maximum duration before a message will timeout");
   add_duration(app, "--max-req-timeout", o.max_req_timeout, "maximum requeuing timeout for a message");

@@ -13,18 +13,10 @@
 #include "pipekit/cli/exit_code.hpp"
 #include "pipekit/log/log.hpp"
 #include "pipekit/nsq/publisher.hpp"
-#include "pipekit/util/parse.hpp"
 
 namespace {
 constexpr std::string_view tool = "nsq-pub";
 
-std::chrono::milliseconds duration_flag(std::string_view flag, const std::string& text) {
-  try {
-    return std::chrono::duration_cast<std::chrono::milliseconds>(pipekit::util::parse_duration(text));
-  } catch (const std::invalid_argument& e) {
-    pipekit::fatal(pipekit::exit_code::usage, "{} {}: {}", flag, text, e.what());
-  }
-}
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -35,7 +27,7 @@ int main(int argc, char** argv) {
   pipekit::cli::add_log_flags(app, log);
 
   pipekit::nsq::publish_options o;
-  std::string batch_timeout = "50ms", defer, retry_timeout = "30s", connect_timeout = "5s";
+  std::chrono::milliseconds defer{0};
   std::string mode = "round-robin";
   app.add_option("inputs", o.inputs, "Files to read, in order; - is stdin (default: stdin)");
   app.add_option("-t,--topic", o.topic, "Topic to publish to")->envname("NSQ_TOPIC");
@@ -50,25 +42,22 @@ int main(int argc, char** argv) {
       ->check(CLI::IsMember({"round-robin", "failover", "all"}))
       ->default_str("round-robin");
   app.add_option("--batch-size", o.batch_size, "Messages per MPUB")->check(CLI::Range(1, 100000))->default_str("200");
-  app.add_option("--batch-timeout", batch_timeout, "Longest a partial batch waits")->default_str("50ms");
+  pipekit::cli::add_duration_option(app, "--batch-timeout", o.batch_timeout, "Longest a partial batch waits");
   app.add_option("--in-flight", o.in_flight, "Commands awaiting an answer per connection")
       ->check(CLI::Range(1, 10000))
       ->default_str("8");
-  app.add_option("--defer", defer, "Deliver after this delay (DPUB), e.g. 30s");
+  auto* defer_flag = pipekit::cli::add_duration_option(app, "--defer", defer, "Deliver after this delay (DPUB), e.g. 30s")
+                         ->default_str("");
   app.add_option("--rate", o.rate, "Messages per second at most (0: no limit)")->check(CLI::NonNegativeNumber);
   app.add_flag("--raw", o.raw, "Publish lines as they are (default: each must be valid JSON)");
   app.add_option("--rejects", o.rejects_path, "Write rejected lines to FILE as JSON Lines (they are always logged)");
-  app.add_option("--retry-timeout", retry_timeout, "Give up on a message not published within this")
-      ->default_str("30s");
-  app.add_option("--connect-timeout", connect_timeout, "Timeout for each connection attempt")->default_str("5s");
+  pipekit::cli::add_duration_option(app, "--retry-timeout", o.retry_timeout, "Give up on a message not published within this");
+  pipekit::cli::add_duration_option(app, "--connect-timeout", o.connect_timeout, "Timeout for each connection attempt");
   app.add_flag("--stats", o.stats, "Print counts and the rate to stderr at the end");
 
   return pipekit::cli::run_main(app, log, argc, argv, [&] {
     if (o.message && !o.inputs.empty()) pipekit::fatal(pipekit::exit_code::usage, "--message and input files exclude each other");
-    o.batch_timeout = duration_flag("--batch-timeout", batch_timeout);
-    o.retry_timeout = duration_flag("--retry-timeout", retry_timeout);
-    o.connect_timeout = duration_flag("--connect-timeout", connect_timeout);
-    if (!defer.empty()) o.defer = duration_flag("--defer", defer);
+    if (defer_flag->count() > 0) o.defer = defer;
     o.mode = mode == "all" ? pipekit::nsq::publish_mode::all
              : mode == "failover" ? pipekit::nsq::publish_mode::failover
                                   : pipekit::nsq::publish_mode::round_robin;

@@ -14,6 +14,8 @@ complete -c nsq-broker -l mem-queue-size -r -f -d 'number of messages to keep in
 complete -c nsq-broker -l max-msg-size -r -f -d 'maximum size of a single message in bytes'
 complete -c nsq-broker -l max-body-size -r -f -d 'maximum size of a single command body'
 complete -c nsq-broker -l max-rdy-count -r -f -d 'maximum RDY count for a client'
+complete -c nsq-broker -l sync-every -r -f -d 'number of messages per diskqueue fsync'
+complete -c nsq-broker -l sync-timeout -r -f -d 'duration of time per diskqueue fsync (default 2000ms)'
 complete -c nsq-broker -l msg-timeout -r -f -d 'default duration to wait before auto-requeing a message (default 60000ms)'
 complete -c nsq-broker -l max-msg-timeout -r -f -d 'maximum duration before a message will timeout (default 900000ms)'
 complete -c nsq-broker -l max-req-timeout -r -f -d 'maximum requeuing timeout for a message (default 3600000ms)'

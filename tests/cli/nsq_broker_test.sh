@@ -70,4 +70,37 @@ wait $pid
 status=$?
 expect "SIGTERM exits 0" 0
 grep -q "shutting down" "$T/broker.log" && ok || bad "logs the shutdown" "$(cat "$T/broker.log")"
+
+# Disk full (a 256 KiB tmpfs, when this user may mount one): publishes fail with nsqd's errors,
+# the broker stays up, and publishes work again once there is room.
+full=$T/full
+mkdir -p "$full"
+if mount -t tmpfs -o size=256k tmpfs "$full" 2>/dev/null; then
+  trap 'umount "$full" 2>/dev/null; rm -rf "$T"' EXIT
+  tcp=$(free_port)
+  http=$(free_port)
+  nsq-broker --data-path "$full" --mem-queue-size 1 --tcp-address 127.0.0.1:$tcp --http-address 127.0.0.1:$http \
+    2>"$T/full.log" &
+  pid=$!
+  wait_http "$http" || bad "broker on a tmpfs starts"
+  body=$(head -c 1000 /dev/zero | tr '\0' x)
+  code=""
+  for i in $(seq 1 1000); do
+    r=$(exec 3<>/dev/tcp/127.0.0.1/$http; printf 'POST /pub?topic=full HTTP/1.0\r\nContent-Length: 1000\r\n\r\n%s' "$body" >&3; cat <&3)
+    case $r in *"200 OK"*) ;; *) code=$r; break ;; esac
+  done
+  case $code in *"503"*'{"message":"EXITING"}'*) ok ;; *) bad "HTTP /pub on a full disk: 503 EXITING" "${code:0:300}" ;; esac
+  reply=$(exec 3<>/dev/tcp/127.0.0.1/"$tcp"; printf '  V2PUB full\n\0\0\3\350%s' "$body" >&3; timeout 2 cat <&3 | tr -d '\0\1\2\3\4\5\6\7')
+  case $reply in *"E_PUB_FAILED PUB failed"*) ok ;; *) bad "TCP PUB on a full disk: E_PUB_FAILED" "$reply" ;; esac
+  [ "$(http_get "$http" /ping)" = OK ] && ok || bad "the broker stays up on a full disk"
+  grep -q "No space left on device" "$T/full.log" && ok || bad "the disk error is logged"
+  rm -f "$full"/full.diskqueue.*
+  r=$(exec 3<>/dev/tcp/127.0.0.1/$http; printf 'POST /pub?topic=later HTTP/1.0\r\nContent-Length: 2\r\n\r\nok' >&3; cat <&3)
+  case $r in *"200 OK"*) ok ;; *) bad "publishes work again once there is room" "$r" ;; esac
+  kill -TERM $pid
+  wait $pid
+  umount "$full"
+else
+  echo "SKIP: disk full (cannot mount a tmpfs here)"
+fi
 finish

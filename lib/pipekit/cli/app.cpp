@@ -13,6 +13,7 @@
 #include "pipekit/cli/error.hpp"
 #include "pipekit/cli/exit_code.hpp"
 #include "pipekit/log/log.hpp"
+#include "pipekit/util/parse.hpp"
 #include "pipekit/util/signals.hpp"
 #include "pipekit_version.hpp"
 
@@ -42,6 +43,31 @@ class underscore_toml : public CLI::ConfigTOML {
 };
 
 }  // namespace
+
+std::string format_duration(std::chrono::milliseconds d) {
+  auto ms = d.count();
+  if (ms != 0 && ms % 3'600'000 == 0) return fmt::format("{}h", ms / 3'600'000);
+  if (ms != 0 && ms % 60'000 == 0) return fmt::format("{}m", ms / 60'000);
+  if (ms % 1000 == 0) return fmt::format("{}s", ms / 1000);
+  return fmt::format("{}ms", ms);
+}
+
+CLI::Option* add_duration_option(CLI::App& app, const std::string& name, std::chrono::milliseconds& target,
+                                 const std::string& help) {
+  return app
+      .add_option_function<std::string>(
+          name,
+          [&target, name](const std::string& text) {
+            try {
+              target = std::chrono::duration_cast<std::chrono::milliseconds>(util::parse_duration(text));
+            } catch (const std::invalid_argument& e) {
+              throw CLI::ValidationError(name, fmt::format("{}: {}", text, e.what()));
+            }
+          },
+          help)
+      ->type_name("DURATION")
+      ->default_str(format_duration(target));
+}
 
 void add_config_flag(CLI::App& app) {
   app.config_formatter(std::make_shared<underscore_toml>());

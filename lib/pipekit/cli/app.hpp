@@ -1,10 +1,12 @@
 #pragma once
+#include <chrono>
 #include <functional>
 #include <string>
 #include <string_view>
 
 namespace CLI {
 class App;
+class Option;
 }
 
 // The one catch-all every program's main() ends in, and the flag groups programs share.
@@ -24,6 +26,14 @@ void add_log_flags(CLI::App& app, log_flags& flags);
 // Flags on the command line win over the file; keys that name no flag are ignored, as nsq does.
 // A missing or unreadable file ends the program with exit_code::config (78).
 void add_config_flag(CLI::App& app);
+
+// A Go-style duration flag ("250ms", "30s", "1h30m", as nsq's flags take) read into target as
+// milliseconds; a bad value is a usage error (64) naming the flag. --help shows target's value at
+// the call as the default.
+CLI::Option* add_duration_option(CLI::App& app, const std::string& name, std::chrono::milliseconds& target,
+                                 const std::string& help);
+// "250ms", "30s", "5m", "1h": how such defaults are written.
+std::string format_duration(std::chrono::milliseconds d);
 
 // Sets up the program's name, --version (name, version, git commit) and the hidden
 // --completions=bash|zsh|fish|flags that prints completions generated from the flag tree.

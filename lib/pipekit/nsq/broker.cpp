@@ -3,6 +3,8 @@
 
 #include <algorithm>
 #include <charconv>
+#include <filesystem>
+#include <fstream>
 #include <random>
 
 #include <boost/asio/post.hpp>
@@ -14,6 +16,7 @@
 #include "pipekit/cli/exit_code.hpp"
 #include "pipekit/log/log.hpp"
 #include "pipekit/nsq/broker_internal.hpp"
+#include "pipekit/nsq/disk_queue.hpp"
 #include "pipekit/nsq/names.hpp"
 #include "pipekit/util/parse.hpp"
 
@@ -53,19 +56,54 @@ class memory_backend final : public backend_queue {
   std::deque<std::string> q_;
 };
 
+// A topic's or channel's overflow on disk (--data-path): pipekit/nsq/disk_queue.
+class disk_backend final : public backend_queue {
+ public:
+  disk_backend(std::unique_ptr<disk_queue> q, std::string name) : q_(std::move(q)), name_(std::move(name)) {}
+  bool put(std::string_view encoded) override { return check(q_->put({encoded.data(), encoded.size()}), "put"); }
+  bool get(std::string& encoded) override {
+    if (q_->pending() > 0 && !flush()) return false;
+    disk_status st;
+    bool got = q_->read(encoded, st);
+    check(st, "read");
+    return got;
+  }
+  std::int64_t depth() const override { return static_cast<std::int64_t>(q_->depth() + q_->pending()); }
+  void empty() override { check(q_->empty(), "empty"); }
+  bool flush() override { return check(q_->flush(), "write"); }
+  void sync() override { check(q_->sync(), "sync"); }
+  void close() override { check(q_->close(), "close"); }
+  void destroy() override { q_->destroy(); }
+  bool on_disk() const override { return true; }
+
+ private:
+  bool check(const disk_status& st, const char* what) {
+    if (st.ok()) return true;
+    log::error("DISKQUEUE({}): {}: {}", name_, what, st.error);
+    return false;
+  }
+  std::unique_ptr<disk_queue> q_;
+  std::string name_;
+};
+
 }  // namespace
 
 std::unique_ptr<backend_queue> make_memory_backend() { return std::make_unique<memory_backend>(); }
 
 std::string encode_message(const message& m) {
-  std::string out(message_header_length + m.body.size(), '\0');
+  std::string out;
+  encode_message_into(m, out);
+  return out;
+}
+
+void encode_message_into(const message& m, std::string& out) {
+  out.resize(message_header_length + m.body.size());
   put_u64(out.data(), static_cast<std::uint64_t>(m.timestamp_ns));
   out[8] = static_cast<char>(m.attempts >> 8);
   out[9] = static_cast<char>(m.attempts);
   auto id = make_message_id(m.id);
   std::memcpy(out.data() + 10, id.data(), msg_id_length);
   if (m.body.size()) std::memcpy(out.data() + message_header_length, m.body.view().data(), m.body.size());
-  return out;
 }
 
 bool decode_message(std::string_view bytes, message& m) {
@@ -83,7 +121,13 @@ bool message_queue::put(message&& m) {
     mem_.push_back(std::move(m));
     return true;
   }
-  return backend_->put(encode_message(m));
+  if (!dirty && dirty_list && backend_->on_disk()) {
+    dirty = true;
+    dirty_list->push_back(this);
+  }
+  static thread_local std::string scratch;  // no allocation per message on the way to the backend
+  encode_message_into(m, scratch);
+  return backend_->put(scratch);
 }
 
 bool message_queue::pop(message& m) {
@@ -126,10 +170,12 @@ topic& broker::impl::get_topic(std::string_view name) {
   auto it = topics.find(name);
   if (it != topics.end()) return *it->second;
   auto t = std::make_unique<topic>(std::string(name), static_cast<std::size_t>(opts.mem_queue_size),
-                                   make_memory_backend());
+                                   make_backend(std::string(name), is_ephemeral(name)));
+  t->queue.dirty_list = &dirty_queues;
   log::info("TOPIC({}): created", name);
   topic& ref = *topics.emplace(std::string(name), std::move(t)).first->second;
   notify_lookupd(true, name);
+  save_metadata();
   return ref;
 }
 
@@ -137,10 +183,12 @@ channel& broker::impl::get_channel(topic& t, std::string_view name) {
   auto it = t.channels.find(name);
   if (it != t.channels.end()) return *it->second;
   auto c = std::make_unique<channel>(t, std::string(name), static_cast<std::size_t>(opts.mem_queue_size),
-                                     make_memory_backend());
+                                     make_backend(t.name + ":" + std::string(name), t.ephemeral || is_ephemeral(name)));
+  c->queue.dirty_list = &dirty_queues;
   log::info("TOPIC({}): new channel({})", t.name, name);
   channel& ref = *t.channels.emplace(std::string(name), std::move(c)).first->second;
   notify_lookupd(true, t.name, name);
+  save_metadata();
   pump(t);  // a topic's backlog goes to its first channel
   return ref;
 }
@@ -169,7 +217,10 @@ void broker::impl::delete_channel(topic& t, std::string_view name) {
   }
   log::info("TOPIC({}): deleting channel({})", t.name, name);
   notify_lookupd(false, t.name, name);
+  flush_dirty();
+  c.queue.backend().destroy();
   t.channels.erase(it);
+  save_metadata();
   if (t.ephemeral && t.channels.empty()) delete_topic(t.name);
 }
 
@@ -180,6 +231,10 @@ void broker::impl::delete_topic(std::string_view name) {
   topics.erase(it);
   for (auto& [cname, c] : t->channels) notify_lookupd(false, t->name, cname);
   notify_lookupd(false, t->name);
+  flush_dirty();
+  for (auto& [cname, c] : t->channels) c->queue.backend().destroy();
+  t->queue.backend().destroy();
+  save_metadata();
   for (auto& [cname, c] : t->channels) {
     std::vector<connection*> consumers = c->consumers;
     for (connection* conn : consumers) {
@@ -205,25 +260,27 @@ void broker::impl::empty_channel(channel& c) {
 
 void broker::impl::pause_topic(topic& t, bool paused) {
   t.paused = paused;
+  save_metadata();
   if (!paused) pump(t);
 }
 
 void broker::impl::pause_channel(channel& c, bool paused) {
   c.paused = paused;
+  save_metadata();
   if (!paused) deliver(c);
 }
 
-message broker::impl::new_message(body_ref body, std::int64_t defer_ms) {
+message broker::impl::new_message(body_ref body, std::int64_t defer_ms, std::int64_t timestamp_ns) {
   message m;
   m.id = next_message_id++;
-  m.timestamp_ns = wall_ns();
+  m.timestamp_ns = timestamp_ns ? timestamp_ns : wall_ns();
   m.body = std::move(body);
   if (defer_ms > 0) m.defer_until_ns = steady_ns() + defer_ms * ns_per_ms;
   return m;
 }
 
 bool broker::impl::put_channel(channel& c, message&& m) {
-  if (m.defer_until_ns > steady_ns()) {
+  if (m.defer_until_ns != 0 && m.defer_until_ns > steady_ns()) {
     std::uint64_t seq = c.deferred_seq++;
     c.deferred_pq.push({m.defer_until_ns, seq});
     m.defer_until_ns = 0;
@@ -341,6 +398,8 @@ void broker::impl::scan() {
       if (changed) deliver(c);
     }
   }
+  flush_dirty();
+  if (!opts.data_path.empty() && now - last_sync_ns >= opts.sync_timeout.count() * ns_per_ms) sync_disk();
   if (stopping) return;
   scan_timer.expires_after(opts.queue_scan_interval);
   scan_timer.async_wait([this](const boost::system::error_code& ec) {
@@ -353,6 +412,132 @@ std::string broker::impl::broadcast_address() const {
   auto a = tcp_acceptor.is_open() ? tcp_acceptor.local_endpoint().address() : asio::ip::address();
   if (a.is_unspecified()) return a.is_v6() ? "::1" : "127.0.0.1";
   return a.to_string();
+}
+
+std::unique_ptr<backend_queue> broker::impl::make_backend(const std::string& queue_name, bool ephemeral) {
+  if (opts.data_path.empty() || ephemeral) return make_memory_backend();
+  disk_queue_options o;
+  o.sync_every = static_cast<std::uint64_t>(opts.sync_every);
+  o.max_record_size = static_cast<std::uint32_t>(opts.max_msg_size + static_cast<std::int64_t>(message_header_length));
+  std::unique_ptr<disk_queue> q;
+  disk_recovery rec;
+  disk_status st = disk_queue::open(opts.data_path, queue_name, o, q, &rec);
+  if (!st.ok()) {
+    log::error("DISKQUEUE({}): {}; keeping its overflow in memory", queue_name, st.error);
+    return make_memory_backend();
+  }
+  for (const auto& w : rec.warnings) log::warn("DISKQUEUE({}): {}", queue_name, w);
+  if (rec.records > 0) log::info("DISKQUEUE({}): {} messages on disk", queue_name, rec.records);
+  return std::make_unique<disk_backend>(std::move(q), queue_name);
+}
+
+bool broker::impl::flush_dirty() {
+  bool ok = true;
+  for (message_queue* q : dirty_queues) {
+    q->dirty = false;
+    ok = q->backend().flush() && ok;
+  }
+  dirty_queues.clear();
+  return ok;
+}
+
+void broker::impl::sync_disk() {
+  if (opts.data_path.empty()) return;
+  flush_dirty();
+  for (auto& [n, t] : topics) {
+    t->queue.backend().sync();
+    for (auto& [cn, c] : t->channels) c->queue.backend().sync();
+  }
+  last_sync_ns = steady_ns();
+}
+
+// nsqd's nsqd.dat, as JSON: {"version":..,"topics":[{"name":..,"paused":..,"channels":[{"name":..,"paused":..}]}]}.
+void broker::impl::save_metadata() {
+  if (opts.data_path.empty() || stopping_metadata_frozen) return;
+  nlohmann::json topics_json = nlohmann::json::array();
+  for (auto& [n, t] : topics) {
+    if (t->ephemeral) continue;
+    nlohmann::json chans = nlohmann::json::array();
+    for (auto& [cn, c] : t->channels)
+      if (!c->ephemeral) chans.push_back({{"name", cn}, {"paused", c->paused}});
+    topics_json.push_back({{"name", n}, {"paused", t->paused}, {"channels", chans}});
+  }
+  nlohmann::json j = {{"version", "1.3.0"}, {"topics", topics_json}};
+  std::filesystem::path dir(opts.data_path);
+  auto tmp = dir / "nsq-broker.dat.tmp";
+  {
+    std::ofstream f(tmp, std::ios::trunc);
+    f << j.dump() << '\n';
+    if (!f) {
+      log::error("metadata: cannot write {}", tmp.string());
+      return;
+    }
+  }
+  std::error_code ec;
+  std::filesystem::rename(tmp, dir / "nsq-broker.dat", ec);
+  if (ec) log::error("metadata: cannot replace {}: {}", (dir / "nsq-broker.dat").string(), ec.message());
+}
+
+void broker::impl::load_metadata() {
+  std::error_code ec;
+  std::filesystem::create_directories(opts.data_path, ec);
+  if (ec) fatal(exit_code::io_error, "--data-path {}: {}", opts.data_path, ec.message());
+  std::ifstream f(std::filesystem::path(opts.data_path) / "nsq-broker.dat");
+  if (!f) return;
+  std::string text((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+  auto j = nlohmann::json::parse(text, nullptr, false);
+  if (j.is_discarded() || !j.contains("topics") || !j["topics"].is_array()) {
+    log::error("metadata: {}/nsq-broker.dat is not valid; starting without it", opts.data_path);
+    return;
+  }
+  stopping_metadata_frozen = true;  // no rewrites while loading
+  for (auto& tj : j["topics"]) {
+    if (!tj.is_object() || !tj.value("name", nlohmann::json()).is_string()) continue;
+    std::string name = tj["name"].get<std::string>();
+    if (!is_valid_topic_name(name)) continue;
+    topic& t = get_topic(name);
+    t.paused = tj.value("paused", false);
+    if (tj.contains("channels") && tj["channels"].is_array())
+      for (auto& cj : tj["channels"]) {
+        if (!cj.is_object() || !cj.value("name", nlohmann::json()).is_string()) continue;
+        std::string cname = cj["name"].get<std::string>();
+        if (!is_valid_channel_name(cname)) continue;
+        channel& c = get_channel(t, cname);
+        c.paused = cj.value("paused", false);
+      }
+  }
+  stopping_metadata_frozen = false;
+  for (auto& [n, t] : topics) pump(*t);
+}
+
+// Shutdown with --data-path: what is in memory, in flight or deferred goes to disk, then everything
+// is synced and closed, so a clean restart loses nothing.
+void broker::impl::persist_all() {
+  if (opts.data_path.empty()) return;
+  std::uint64_t saved = 0;
+  for (auto& [n, t] : topics) {
+    if (!t->queue.backend().on_disk()) continue;
+    t->queue.spill();
+    for (auto& [cn, cp] : t->channels) {
+      channel& c = *cp;
+      if (!c.queue.backend().on_disk()) continue;
+      std::vector<std::pair<std::uint64_t, message*>> in_flight;
+      for (auto& [id, e] : c.in_flight) in_flight.emplace_back(id, &e.msg);
+      std::sort(in_flight.begin(), in_flight.end(), [](auto& a, auto& b) { return a.first < b.first; });
+      for (auto& [id, m] : in_flight) c.queue.backend().put(encode_message(*m)) && ++saved;
+      for (auto& [seq, m] : c.deferred) c.queue.backend().put(encode_message(m)) && ++saved;
+      c.in_flight.clear();
+      c.deferred.clear();
+      c.queue.spill();
+    }
+  }
+  dirty_queues.clear();
+  for (auto& [n, t] : topics) {
+    t->queue.backend().close();
+    for (auto& [cn, c] : t->channels) c->queue.backend().close();
+  }
+  save_metadata();
+  log::info("DISKQUEUE: queues persisted ({} in flight or deferred)", saved);
 }
 
 void broker::impl::accept() {
@@ -382,7 +567,22 @@ void broker::impl::shutdown() {
   scan_timer.cancel();
   std::vector<std::shared_ptr<connection>> all;
   for (auto& [id, c] : connections) all.push_back(c);
-  for (auto& c : all) c->close();
+  // Consumers leave their channels first (what they had in flight goes back), then the queues are
+  // persisted, then each connection writes what it has buffered and closes (1 s at most).
+  for (auto& c : all)
+    if (channel* ch = c->sub) {
+      c->sub = nullptr;
+      remove_consumer(*ch, *c);
+    }
+  persist_all();
+  for (auto& c : all) c->drain();
+  stop_timer.expires_after(std::chrono::seconds(1));
+  stop_timer.async_wait([this](const boost::system::error_code& ec) {
+    if (ec) return;
+    std::vector<std::shared_ptr<connection>> left;
+    for (auto& [id, c] : connections) left.push_back(c);
+    for (auto& c : left) c->close();
+  });
   log::info("TCP: closing {}", tcp_port);
 }
 
@@ -581,15 +781,17 @@ void connection::pub(const command& cmd) {
   bool ok = true;
   if (cmd.type == command_type::mpub) {
     body_ref block = body_ref::copy_of(cmd.body);
+    const std::int64_t now = wall_ns();  // one clock read per MPUB
     for_each_mpub_message(block.view(), [&](std::string_view body) {
-      if (ok) ok = b_.put(t, b_.new_message(block.slice(body), 0));
+      if (ok) ok = b_.put(t, b_.new_message(block.slice(body), 0, now));
     });
   } else {
     ok = b_.put(t, b_.new_message(body_ref::copy_of(cmd.body), cmd.timeout_ms));
   }
+  if (!b_.flush_dirty()) ok = false;
   if (!ok) {
     const char* name = cmd.type == command_type::pub ? "PUB" : cmd.type == command_type::mpub ? "MPUB" : "DPUB";
-    fail(client_error{std::string("E_") + name + "_FAILED", std::string(name) + " failed queue full", true});
+    fail(client_error{std::string("E_") + name + "_FAILED", std::string(name) + " failed writing to disk", true});
     return;
   }
   ++info.pub_counts;
@@ -738,7 +940,9 @@ void connection::request_flush() {
 
 void connection::flush() {
   if (closed_ || write_pending_) return;
-  if (z_ && !stage_.empty()) {
+  if (z_ && (!stage_.empty() || finish_deflate_)) {
+    const int mode = finish_deflate_ ? Z_FINISH : Z_SYNC_FLUSH;
+    finish_deflate_ = false;
     z_stream& zs = z_->def;
     zs.next_in = reinterpret_cast<Bytef*>(stage_.data());
     zs.avail_in = static_cast<uInt>(stage_.size());
@@ -747,7 +951,7 @@ void connection::flush() {
       out_.resize(at + stage_.size() + 64);
       zs.next_out = reinterpret_cast<Bytef*>(out_.data() + at);
       zs.avail_out = static_cast<uInt>(out_.size() - at);
-      ::deflate(&zs, Z_SYNC_FLUSH);
+      ::deflate(&zs, mode);
       out_.resize(out_.size() - zs.avail_out);
     } while (zs.avail_in > 0 || zs.avail_out == 0);
     stage_.clear();
@@ -809,6 +1013,14 @@ void connection::on_timer() {
   arm_timer();
 }
 
+void connection::drain() {
+  if (closed_) return;
+  fatal_ = true;  // no more reading; closes once the output is written
+  timer_.cancel();
+  if (z_) finish_deflate_ = true;
+  flush();
+}
+
 void connection::close() {
   if (closed_) return;
   closed_ = true;
@@ -823,6 +1035,7 @@ void connection::close() {
     b_.remove_consumer(*c, *this);
   }
   b_.connections.erase(info.id);
+  if (b_.stopping && b_.connections.empty()) b_.stop_timer.cancel();
   log::debug("TCP: client({}) closed", info.remote_address);
 }
 
@@ -865,6 +1078,7 @@ void broker::start() {
     b.http = make_http_frontend(b, b.opts.http_address);
     if (b.http) b.http_port = b.http->port();
   }
+  if (!b.opts.data_path.empty()) b.load_metadata();
   b.accept();
   b.start_lookup_peers();
   b.scan_timer.expires_after(b.opts.queue_scan_interval);

@@ -265,7 +265,8 @@ class frontend final : public http_frontend {
       defer_ms = v;
     }
     topic& t = b_.get_topic(name);
-    if (!b_.put(t, b_.new_message(body_ref::copy_of(req.body), defer_ms))) return err(503, "EXITING");
+    bool ok = b_.put(t, b_.new_message(body_ref::copy_of(req.body), defer_ms));
+    if (!b_.flush_dirty() || !ok) return err(503, "EXITING");  // nsqd's answer when a put fails
     b_.pump(t);
     return ok_text("OK");
   }
@@ -305,8 +306,10 @@ class frontend final : public http_frontend {
       }
     }
     topic& t = b_.get_topic(name);
+    bool ok = true;
     for (std::string_view m : bodies)
-      if (!b_.put(t, b_.new_message(block.slice(m), 0))) return err(503, "EXITING");
+      if (ok) ok = b_.put(t, b_.new_message(block.slice(m), 0));
+    if (!b_.flush_dirty() || !ok) return err(503, "EXITING");
     b_.pump(t);
     return ok_text("OK");
   }
@@ -394,6 +397,8 @@ class frontend final : public http_frontend {
         v.push_back(e.get<std::string>());
       }
       b_.opts.lookupd_tcp_addresses = v;
+      b_.stop_lookup_peers();  // register with the new set from now on
+      b_.start_lookup_peers();
       return ok_json(v);
     });
   }

@@ -89,6 +89,7 @@ struct message {
 
 // nsqd's encoding of a message for a backend queue: [ts i64][attempts u16][16-byte id][body].
 std::string encode_message(const message& m);
+void encode_message_into(const message& m, std::string& out);
 bool decode_message(std::string_view bytes, message& m);
 
 // Where a topic's or channel's messages go once its memory queue (--mem-queue-size) is full.
@@ -103,6 +104,12 @@ class backend_queue {
   virtual bool get(std::string& encoded) = 0;
   virtual std::int64_t depth() const = 0;
   virtual void empty() = 0;
+  // Makes what put() accepted durable enough to answer OK (disk: written); false: those puts failed.
+  virtual bool flush() { return true; }
+  virtual void sync() {}
+  virtual void close() {}    // at shutdown: flush, sync, close
+  virtual void destroy() {}  // the topic or channel was deleted: remove its data
+  virtual bool on_disk() const { return false; }
 };
 
 std::unique_ptr<backend_queue> make_memory_backend();
@@ -112,8 +119,18 @@ class message_queue {
  public:
   message_queue(std::size_t mem_capacity, std::unique_ptr<backend_queue> backend)
       : capacity_(mem_capacity), backend_(std::move(backend)) {}
+  backend_queue& backend() noexcept { return *backend_; }
+  // Moves the memory queue to the backend (shutdown with a disk backend).
+  bool spill() {
+    bool ok = true;
+    for (auto& m : mem_) ok = backend_->put(encode_message(m)) && ok;
+    mem_.clear();
+    return ok;
+  }
+  bool dirty = false;  // the backend has puts not yet flushed
   bool put(message&& m);
   bool pop(message& m);
+  std::vector<message_queue*>* dirty_list = nullptr;  // where put() to the backend enlists this queue
   std::int64_t depth() const { return static_cast<std::int64_t>(mem_.size()) + backend_->depth(); }
   std::int64_t backend_depth() const { return backend_->depth(); }
   bool empty() const { return mem_.empty() && backend_->depth() == 0; }
@@ -213,6 +230,7 @@ struct broker::impl {
   std::uint16_t http_port = 0;
   std::unique_ptr<class http_frontend> http;
   asio::steady_timer scan_timer{io};
+  asio::steady_timer stop_timer{io};
   parse_limits limits;
   identify_limits id_limits;
   std::map<std::string, std::unique_ptr<topic>, std::less<>> topics;
@@ -235,7 +253,7 @@ struct broker::impl {
   void pause_channel(channel& c, bool paused);
 
   // Publishing: false when a backend refused the message.
-  message new_message(body_ref body, std::int64_t defer_ms);
+  message new_message(body_ref body, std::int64_t defer_ms, std::int64_t timestamp_ns = 0);
   bool put(topic& t, message&& m);       // no delivery yet
   void pump(topic& t);                   // topic queue -> channels, then deliver
   void deliver(channel& c);              // channel queue -> ready consumers
@@ -246,6 +264,17 @@ struct broker::impl {
   void start_lookup_peers();
   void stop_lookup_peers();
   void notify_lookupd(bool registered, std::string_view topic_name, std::string_view channel_name = {});
+
+  // --data-path: disk backends and metadata (topics, channels, paused).
+  std::vector<message_queue*> dirty_queues;
+  std::int64_t last_sync_ns = 0;
+  bool stopping_metadata_frozen = false;
+  std::unique_ptr<backend_queue> make_backend(const std::string& queue_name, bool ephemeral);
+  bool flush_dirty();
+  void sync_disk();
+  void save_metadata();
+  void load_metadata();
+  void persist_all();
 
   void accept();
   void scan();
@@ -263,6 +292,7 @@ class connection : public std::enable_shared_from_this<connection> {
   ~connection();
   void start();
   void close();  // idempotent; requeues what this client had in flight
+  void drain();  // shutdown: write what is buffered (and deflate's final block), then close
   bool closed() const noexcept { return closed_; }
 
   // Delivery (called by the broker for a channel this client consumes).
@@ -307,7 +337,8 @@ class connection : public std::enable_shared_from_this<connection> {
   std::string stage_;
   std::unique_ptr<struct zlib_streams> z_;
   std::vector<char> raw_;  // compressed input, read before inflating
-  bool switch_input_ = false;  // the rest of in_ is compressed (deflate started mid-buffer)
+  bool switch_input_ = false;
+  bool finish_deflate_ = false;  // the rest of in_ is compressed (deflate started mid-buffer)
   bool magic_ok_ = false;
   bool write_pending_ = false;
   bool flush_posted_ = false;
