@@ -242,6 +242,23 @@ echo '{"after":1}' | nsq-pub -q -t again --nsqd-tcp-address 127.0.0.1:$port
 wait_for 10 sh -c "! kill -0 $again 2>/dev/null"
 check "both messages arrived" test "$(wc -l <"$T/again.out")" -eq 2
 
+# --- lookupd discovery with the real lookupd: brokers registered with it, one added later ---------
+lk_tcp=$(free_port)
+lk_http=$(free_port)
+lookupd --tcp-address 127.0.0.1:$lk_tcp --http-address 127.0.0.1:$lk_http -q 2>"$T/lookupd.log" &
+pids+=($!)
+check "lookupd answers /ping" wait_for 20 sh -c "curl -sf http://127.0.0.1:$lk_http/ping >/dev/null"
+start_broker b6 --lookupd-tcp-address 127.0.0.1:$lk_tcp
+nsq-tail -q -t viald -c v --lookupd-http-address 127.0.0.1:$lk_http --lookupd-poll-interval 200ms -n 3 >"$T/viald.out" &
+vpid=$!
+pids+=($vpid)
+echo '{"via":6}' | nsq-pub -q -t viald --nsqd-tcp-address 127.0.0.1:$b6_tcp
+check "the first broker found through lookupd" wait_for 10 sh -c "[ \$(wc -l <'$T/viald.out') -ge 1 ]"
+start_broker b7 --lookupd-tcp-address 127.0.0.1:$lk_tcp
+printf '{"via":7}\n{"via":7,"second":1}\n' | nsq-pub -q -t viald --nsqd-tcp-address 127.0.0.1:$b7_tcp
+check "a broker registered later is connected within the poll interval" wait_for 10 sh -c "! kill -0 $vpid 2>/dev/null"
+check "3 messages from the two brokers" test "$(sort -u "$T/viald.out" | wc -l)" -eq 3
+
 # --- lookupd discovery (a stand-in lookupd: nsq's /lookup answer, 404 until the topic exists) --------
 lk=$(free_port)
 node -e '

@@ -8,9 +8,12 @@
 
 #include <algorithm>
 #include <array>
+#include <cctype>
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
 #include <deque>
+#include <functional>
 #include <map>
 #include <memory>
 #include <random>
@@ -520,7 +523,8 @@ void consumer::poll_lookupd() {
                 lookupd_any_ok_ = true;
                 for (const auto& p : j["producers"]) {
                   if (!p.is_object() || !p.contains("broadcast_address") || !p.contains("tcp_port")) continue;
-                  std::string host = p["broadcast_address"].is_string() ? p["broadcast_address"].get<std::string>() : "";
+                  const auto& ba = p["broadcast_address"];
+                  std::string host = ba.is_string() ? ba.get<std::string>() : "";
                   if (host.find(':') != std::string::npos) host = "[" + host + "]";
                   if (!host.empty() && p["tcp_port"].is_number_integer()) {
                     lookupd_found_.insert(fmt::format("{}:{}", host, p["tcp_port"].get<int>()));
@@ -935,7 +939,9 @@ std::string ephemeral_channel_name() {
 
 tail_result tail(const tail_options& o) {
   if (o.topic.empty()) throw fatal_error(exit_code::usage, "--topic is required");
-  if (!is_valid_topic_name(o.topic)) throw fatal_error(exit_code::usage, fmt::format("--topic {}: not a valid topic name", o.topic));
+  if (!is_valid_topic_name(o.topic)) {
+    throw fatal_error(exit_code::usage, fmt::format("--topic {}: not a valid topic name", o.topic));
+  }
   if (!o.channel.empty() && !is_valid_channel_name(o.channel)) {
     throw fatal_error(exit_code::usage, fmt::format("--channel {}: not a valid channel name", o.channel));
   }
