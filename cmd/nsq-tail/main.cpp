@@ -9,18 +9,9 @@
 #include "pipekit/cli/exit_code.hpp"
 #include "pipekit/log/log.hpp"
 #include "pipekit/nsq/consumer.hpp"
-#include "pipekit/util/parse.hpp"
 
 namespace {
 constexpr std::string_view tool = "nsq-tail";
-
-std::chrono::milliseconds duration_flag(std::string_view flag, const std::string& text) {
-  try {
-    return std::chrono::duration_cast<std::chrono::milliseconds>(pipekit::util::parse_duration(text));
-  } catch (const std::invalid_argument& e) {
-    pipekit::fatal(pipekit::exit_code::usage, "{} {}: {}", flag, text, e.what());
-  }
-}
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -31,7 +22,7 @@ int main(int argc, char** argv) {
   pipekit::cli::add_log_flags(app, log);
 
   pipekit::nsq::tail_options o;
-  std::string poll_interval = "60s", heartbeat = "30s", msg_timeout, connect_timeout = "5s", format = "body";
+  std::string format = "body";
   app.add_option("-t,--topic", o.topic, "Topic to consume")->envname("NSQ_TOPIC");
   app.add_option("-c,--channel", o.channel, "Channel (default: an ephemeral tail<digits>#ephemeral)")
       ->envname("NSQ_CHANNEL");
@@ -41,8 +32,8 @@ int main(int argc, char** argv) {
   app.add_option("--lookupd-http-address", o.lookupd_http_addresses, "lookupd HTTP address host:port (repeatable)")
       ->allow_extra_args(false)
       ->envname("NSQLOOKUPD_HTTP_ADDRESS");
-  app.add_option("--lookupd-poll-interval", poll_interval, "How often to ask lookupd for the topic's brokers")
-      ->default_str("60s");
+  pipekit::cli::add_duration_option(app, "--lookupd-poll-interval", o.lookupd_poll_interval,
+                                    "How often to ask lookupd for the topic's brokers");
   app.add_option("--max-in-flight", o.max_in_flight, "Messages in flight at once, spread across the brokers (RDY)")
       ->check(CLI::Range(1, 1000000))
       ->default_str("200");
@@ -51,34 +42,32 @@ int main(int argc, char** argv) {
       ->check(CLI::IsMember({"body", "envelope"}))
       ->default_str("body");
   app.add_flag("--binary", o.binary, "In envelopes, always give the body as base64");
-  app.add_option("--heartbeat-interval", heartbeat, "Heartbeat interval asked for in IDENTIFY")->default_str("30s");
-  app.add_option("--msg-timeout", msg_timeout, "Message timeout asked for in IDENTIFY (default: the broker's)");
-  app.add_option("--connect-timeout", connect_timeout, "Timeout for each connection attempt")->default_str("5s");
+  pipekit::cli::add_duration_option(app, "--heartbeat-interval", o.heartbeat_interval,
+                                    "Heartbeat interval asked for in IDENTIFY");
+  pipekit::cli::add_duration_option(app, "--msg-timeout", o.msg_timeout,
+                                    "Message timeout asked for in IDENTIFY (default: the broker's)")
+      ->default_str("");
+  pipekit::cli::add_duration_option(app, "--connect-timeout", o.connect_timeout, "Timeout for each connection attempt");
   bool deflate = false;
   int deflate_level = 6;
   app.add_flag("--deflate", deflate, "Negotiate deflate compression in IDENTIFY");
   app.add_option("--deflate-level", deflate_level, "Deflate level asked for (1-9; the broker may cap it)")
       ->check(CLI::Range(1, 9))
       ->default_str("6");
-  std::string rotate_interval, sync_interval = "30s";
   app.add_option("--output-dir", o.output_dir, "Archive mode: write files in DIR (FIN after fsync) instead of stdout");
   app.add_option("--filename-format", o.filename_format, "Archive file names: <TOPIC>, <HOST>, <DATETIME>, <REV>")
       ->default_str("<TOPIC>.<HOST><REV>.<DATETIME>.log");
   app.add_option("--rotate-size", o.rotate_size, "Archive: start a new file after this many bytes (0: never)");
-  app.add_option("--rotate-interval", rotate_interval, "Archive: start a new file after this long, e.g. 10m");
+  pipekit::cli::add_duration_option(app, "--rotate-interval", o.rotate_interval,
+                                    "Archive: start a new file after this long, e.g. 10m")
+      ->default_str("");
   app.add_flag("--gzip", o.gzip, "Archive: gzip the files");
-  app.add_option("--sync-interval", sync_interval, "Archive: fsync, then FIN, at least this often")
-      ->default_str("30s");
+  pipekit::cli::add_duration_option(app, "--sync-interval", o.sync_interval,
+                                    "Archive: fsync, then FIN, at least this often");
 
   return pipekit::cli::run_main(app, log, argc, argv, [&] {
-    o.lookupd_poll_interval = duration_flag("--lookupd-poll-interval", poll_interval);
-    o.heartbeat_interval = duration_flag("--heartbeat-interval", heartbeat);
-    o.connect_timeout = duration_flag("--connect-timeout", connect_timeout);
-    if (!rotate_interval.empty()) o.rotate_interval = duration_flag("--rotate-interval", rotate_interval);
     o.deflate_level = deflate ? deflate_level : 0;
-    o.sync_interval = duration_flag("--sync-interval", sync_interval);
     if (o.sync_interval.count() <= 0) pipekit::fatal(pipekit::exit_code::usage, "--sync-interval must be positive");
-    if (!msg_timeout.empty()) o.msg_timeout = duration_flag("--msg-timeout", msg_timeout);
     if (o.lookupd_poll_interval.count() <= 0) {
       pipekit::fatal(pipekit::exit_code::usage, "--lookupd-poll-interval must be positive");
     }
