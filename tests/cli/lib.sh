@@ -121,12 +121,13 @@ wait_for() {
 # Background daemons started by start_daemon, killed by the EXIT trap.
 daemon_pids=()
 trap 'for p in "${daemon_pids[@]}"; do kill -9 $p 2>/dev/null; wait $p 2>/dev/null; done; rm -rf "$T"' EXIT
-# start_daemon NAME PROGRAM [FLAGS...]: PROGRAM --tcp-address/--http-address on free ports, then
-# waits (30 s) until its /ping answers. Sets ${NAME}_tcp, ${NAME}_http and ${NAME}_pid.
+# start_daemon NAME PROGRAM [FLAGS...]: PROGRAM --tcp-address/--http-address on free ports (the
+# TCP port FIXED_TCP when set, to restart a daemon where its clients expect it), then waits (30 s)
+# until its /ping answers. Sets ${NAME}_tcp, ${NAME}_http and ${NAME}_pid.
 start_daemon() {
   local name=$1 program=$2 tcp http pid
   shift 2
-  tcp=$(free_port)
+  tcp=${FIXED_TCP:-$(free_port)}
   http=$(free_port)
   while [ "$http" = "$tcp" ]; do http=$(free_port); done
   "$program" --tcp-address 127.0.0.1:$tcp --http-address 127.0.0.1:$http -q "$@" 2>>"$T/$name.log" &
@@ -141,4 +142,10 @@ start_daemon() {
   printf -v "${name}_tcp" %s "$tcp"
   printf -v "${name}_http" %s "$http"
   printf -v "${name}_pid" %s "$pid"
+}
+# start_broker NAME [FLAGS...]: start_daemon NAME nsq-broker FLAGS...
+start_broker() {
+  local name=$1
+  shift
+  start_daemon "$name" nsq-broker "$@"
 }

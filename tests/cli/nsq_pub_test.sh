@@ -4,34 +4,6 @@
 source "$(dirname "$0")/lib.sh"
 consume="node $PIPEKIT_SRC/tests/tools/nsq_consume.mjs"
 
-http_get() {  # PORT PATH: the response body of a GET
-  exec 3<>/dev/tcp/127.0.0.1/"$1" || return 1
-  printf 'GET %s HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n' "$2" >&3
-  sed '1,/^\r$/d' <&3
-  exec 3<&-
-}
-# start_broker NAME [FLAGS...]: nsq-broker on free ports; sets ${NAME}_tcp, ${NAME}_http, ${NAME}_pid.
-pids=()
-trap 'for p in "${pids[@]}"; do kill -9 $p 2>/dev/null; wait $p 2>/dev/null; done; rm -rf "$T"' EXIT
-start_broker() {
-  local name=$1 tcp http pid deadline
-  shift
-  tcp=${FIXED_TCP:-$(free_port)}
-  http=$(free_port)
-  nsq-broker --tcp-address 127.0.0.1:$tcp --http-address 127.0.0.1:$http -q "$@" 2>>"$T/$name.log" &
-  pid=$!
-  pids+=($pid)
-  deadline=$((SECONDS + 10))
-  until [ "$(http_get $http /ping 2>/dev/null)" = OK ]; do
-    if [ $SECONDS -ge $deadline ] || ! kill -0 $pid 2>/dev/null; then
-      echo "FAIL: nsq-broker $name did not answer /ping within 10 s"; cat "$T/$name.log"; exit 1
-    fi
-    sleep 0.05
-  done
-  printf -v "${name}_tcp" %s "$tcp"
-  printf -v "${name}_http" %s "$http"
-  printf -v "${name}_pid" %s "$pid"
-}
 # count HTTP TOPIC: the topic's message_count in /stats (0 when absent).
 count() {
   http_get "$1" "/stats?format=json&topic=$2" | node -e '
@@ -137,7 +109,7 @@ late=$(free_port)
 seq 1 500 | sed 's/.*/{"late":&}/' >"$T/late.jsonl"
 nsq-pub -t late --nsqd-tcp-address 127.0.0.1:$late --retry-timeout 30s "$T/late.jsonl" 2>"$T/late.err" &
 pub=$!
-pids+=($pub)
+daemon_pids+=($pub)
 sleep 0.3  # not synchronisation: lets nsq-pub fail to connect at least once before the broker exists
 FIXED_TCP=$late start_broker b3
 wait $pub
@@ -153,7 +125,7 @@ seq 1 3000 | sed 's/.*/{"fo":&}/' >"$T/fo.jsonl"
 nsq-pub -t fo --mode failover --rate 3000 --nsqd-tcp-address 127.0.0.1:$f1_tcp --nsqd-tcp-address 127.0.0.1:$f2_tcp \
   --rejects "$T/fo.rej" "$T/fo.jsonl" 2>"$T/fo.err" &
 pub=$!
-pids+=($pub)
+daemon_pids+=($pub)
 if wait_count $f1_http fo 300; then ok; else bad "the first broker takes messages first"; fi
 kill -9 $f1_pid
 wait $f1_pid 2>/dev/null
@@ -169,7 +141,7 @@ seq 1 10000 | sed 's/.*/{"rs":&}/' >"$T/rs.jsonl"
 nsq-pub -t rs --rate 4000 --retry-timeout 60s --nsqd-tcp-address 127.0.0.1:$r1_tcp --rejects "$T/rs.rej" \
   "$T/rs.jsonl" 2>"$T/rs.err" &
 pub=$!
-pids+=($pub)
+daemon_pids+=($pub)
 if wait_count $r1_http rs 2000; then ok; else bad "publishing under way before the restart"; fi
 kill -TERM $r1_pid
 wait $r1_pid
@@ -182,7 +154,7 @@ check "no rejects" test ! -s "$T/rs.rej"
 check "the lost connection was noticed and retried" grep -q reconnecting "$T/rs.err"
 nsq-tail -q -t rs -c all --nsqd-tcp-address 127.0.0.1:$r2_tcp -n 10000 >"$T/rs.out" 2>"$T/rs.tail" &
 tail_pid=$!
-pids+=($tail_pid)
+daemon_pids+=($tail_pid)
 if ! wait_for 60 eval "! kill -0 $tail_pid 2>/dev/null"; then
   bad "nsq-tail -n 10000 ends within 60 s" "$(wc -l <"$T/rs.out") lines so far"
   kill $tail_pid
@@ -204,7 +176,7 @@ check "broker 2 has all 1000" wait_count $a2_http every 1000
 mkfifo "$T/fifo"
 nsq-pub -t term --nsqd-tcp-address 127.0.0.1:$b1_tcp <"$T/fifo" 2>"$T/term.err" &
 pub=$!
-pids+=($pub)
+daemon_pids+=($pub)
 exec 4>"$T/fifo"
 for i in $(seq 1 50); do echo "{\"t\":$i}" >&4; done
 check "50 lines published while the pipe stays open" wait_count $b1_http term 50

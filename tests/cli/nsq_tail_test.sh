@@ -6,34 +6,6 @@ source "$(dirname "$0")/lib.sh"
 consume="node $PIPEKIT_SRC/tests/tools/nsq_consume.mjs"
 publish="node $PIPEKIT_SRC/tests/tools/nsq_publish.mjs"
 
-http_get() {  # PORT PATH: the response body of a GET
-  exec 3<>/dev/tcp/127.0.0.1/"$1" || return 1
-  printf 'GET %s HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n' "$2" >&3
-  sed '1,/^\r$/d' <&3
-  exec 3<&-
-}
-pids=()
-trap 'for p in "${pids[@]}"; do kill -9 $p 2>/dev/null; wait $p 2>/dev/null; done; rm -rf "$T"' EXIT
-# start_broker NAME [FLAGS...]: nsq-broker on free ports; sets ${NAME}_tcp, ${NAME}_http, ${NAME}_pid.
-start_broker() {
-  local name=$1 tcp http pid deadline
-  shift
-  tcp=${FIXED_TCP:-$(free_port)}
-  http=$(free_port)
-  nsq-broker --tcp-address 127.0.0.1:$tcp --http-address 127.0.0.1:$http -q "$@" 2>>"$T/$name.log" &
-  pid=$!
-  pids+=($pid)
-  deadline=$((SECONDS + 10))
-  until [ "$(http_get $http /ping 2>/dev/null)" = OK ]; do
-    if [ $SECONDS -ge $deadline ] || ! kill -0 $pid 2>/dev/null; then
-      echo "FAIL: nsq-broker $name did not answer /ping within 10 s"; cat "$T/$name.log"; exit 1
-    fi
-    sleep 0.05
-  done
-  printf -v "${name}_tcp" %s "$tcp"
-  printf -v "${name}_http" %s "$http"
-  printf -v "${name}_pid" %s "$pid"
-}
 # chan HTTP TOPIC CHANNEL FIELD: a channel's field in /stats (depth, in_flight_count, ...; -1 when absent).
 chan() {
   http_get "$1" "/stats?format=json&topic=$2" | node -e '
@@ -42,15 +14,6 @@ chan() {
       const c = t && t.channels.find((c) => c.channel_name === process.argv[2]);
       console.log(c ? c[process.argv[3]] : -1);
     });' "$2" "$3" "$4"
-}
-# wait_for SECONDS CMD...: until CMD succeeds (deadline).
-wait_for() {
-  local deadline=$((SECONDS + $1))
-  shift
-  until "$@"; do
-    [ $SECONDS -ge $deadline ] && return 1
-    sleep 0.05
-  done
 }
 chan_is() { [ "$(chan "$1" "$2" "$3" "$4")" = "$5" ]; }
 # fill TCP TOPIC N: N JSON lines {"n":i} published with nsq-pub.
@@ -203,10 +166,10 @@ fill $b1_tcp term 100
 mkfifo "$T/fifo"
 (exec sleep 60 <"$T/fifo") &
 reader=$!
-pids+=($reader)
+daemon_pids+=($reader)
 nsq-tail -q -t term -c t --nsqd-tcp-address 127.0.0.1:$b1_tcp --msg-timeout 60s >"$T/fifo" &
 tail_pid=$!
-pids+=($tail_pid)
+daemon_pids+=($tail_pid)
 check "100 in flight, unread in the pipe" wait_for 10 chan_is $b1_http term t in_flight_count 100
 kill -TERM $tail_pid
 wait $tail_pid
@@ -220,7 +183,7 @@ check "the next consumer gets all 100" test "$(sort -u "$T/term.out" | wc -l)" -
 # --- default channel: ephemeral ---------------------------------------------------------------
 nsq-tail -t eph --nsqd-tcp-address 127.0.0.1:$b1_tcp >/dev/null 2>"$T/eph.err" &
 eph=$!
-pids+=($eph)
+daemon_pids+=($eph)
 check "an ephemeral tail<digits>#ephemeral channel" wait_for 10 sh -c \
   "curl -s 'http://127.0.0.1:$b1_http/stats?format=json&topic=eph' | grep -Eq '\"channel_name\":\"tail[0-9]{6}#ephemeral\"'"
 kill -TERM $eph; wait $eph
@@ -230,7 +193,7 @@ port=$(free_port)
 FIXED_TCP=$port start_broker b2
 nsq-tail -q -t again -c r --nsqd-tcp-address 127.0.0.1:$port -n 2 >"$T/again.out" &
 again=$!
-pids+=($again)
+daemon_pids+=($again)
 make_channel $b2_http again r
 check "subscribed" wait_for 10 sh -c "curl -s 'http://127.0.0.1:$b2_http/stats?format=json&topic=again' | grep -q '\"client_count\":1'"
 echo '{"before":1}' | nsq-pub -q -t again --nsqd-tcp-address 127.0.0.1:$port
@@ -246,12 +209,12 @@ check "both messages arrived" test "$(wc -l <"$T/again.out")" -eq 2
 lk_tcp=$(free_port)
 lk_http=$(free_port)
 lookupd --tcp-address 127.0.0.1:$lk_tcp --http-address 127.0.0.1:$lk_http -q 2>"$T/lookupd.log" &
-pids+=($!)
+daemon_pids+=($!)
 check "lookupd answers /ping" wait_for 20 sh -c "curl -sf http://127.0.0.1:$lk_http/ping >/dev/null"
 start_broker b6 --lookupd-tcp-address 127.0.0.1:$lk_tcp
 nsq-tail -q -t viald -c v --lookupd-http-address 127.0.0.1:$lk_http --lookupd-poll-interval 200ms -n 3 >"$T/viald.out" &
 vpid=$!
-pids+=($vpid)
+daemon_pids+=($vpid)
 echo '{"via":6}' | nsq-pub -q -t viald --nsqd-tcp-address 127.0.0.1:$b6_tcp
 check "the first broker found through lookupd" wait_for 10 sh -c "[ \$(wc -l <'$T/viald.out') -ge 1 ]"
 start_broker b7 --lookupd-tcp-address 127.0.0.1:$lk_tcp
@@ -272,13 +235,13 @@ node -e '
     r.writeHead(200, { "content-type": "application/json" });
     r.end(JSON.stringify({ channels: [], producers }));
   }).listen(Number(port), "127.0.0.1");' $lk "$T/producers" &
-pids+=($!)
+daemon_pids+=($!)
 wait_for 10 sh -c "curl -s http://127.0.0.1:$lk/ping >/dev/null"
 start_broker b3
 start_broker b4
 nsq-tail -q -t found -c l --lookupd-http-address 127.0.0.1:$lk --lookupd-poll-interval 200ms -n 4 >"$T/lookup.out" &
 lpid=$!
-pids+=($lpid)
+daemon_pids+=($lpid)
 make_channel $b3_http found l
 make_channel $b4_http found l
 echo '{"b":3}' | nsq-pub -q -t found --nsqd-tcp-address 127.0.0.1:$b3_tcp
@@ -317,12 +280,12 @@ fill $b5_tcp archk 200000
 nsq-tail -q -t archk -c k --nsqd-tcp-address 127.0.0.1:$b5_tcp --output-dir "$T/kill" --msg-timeout 1s \
   --max-in-flight 100 --sync-interval 100ms &
 kpid=$!
-pids+=($kpid)
+daemon_pids+=($kpid)
 wait_for 30 sh -c "[ \$(curl -s 'http://127.0.0.1:$b5_http/stats?format=json&topic=archk' | grep -o '\"finish_count\":[0-9]*' | head -1 | cut -d: -f2) -ge 20000 ]"
 kill -9 $kpid; wait $kpid 2>/dev/null
 nsq-tail -q -t archk -c k --nsqd-tcp-address 127.0.0.1:$b5_tcp --max-in-flight 2500 >"$T/kill.rest" &
 rpid=$!
-pids+=($rpid)
+daemon_pids+=($rpid)
 wait_for 30 sh -c "[ \$(wc -l <'$T/kill.rest') -gt 0 ]"
 drained() { chan_is $1 $2 $3 depth 0 && chan_is $1 $2 $3 in_flight_count 0; }
 check "the rest redelivered" wait_for 30 drained $b5_http archk k
