@@ -2,6 +2,7 @@
 // Flags and wiring only; the work is in lib/pipekit/nsq/publisher.
 #include <unistd.h>
 
+#include <cstdlib>
 #include <map>
 #include <string_view>
 
@@ -38,6 +39,9 @@ int main(int argc, char** argv) {
       ->allow_extra_args(false)
       ->envname("NSQD_TCP_ADDRESS")
       ->default_str("127.0.0.1:4150");
+  auto* http_flag = app.add_option("--nsqd-http-address", o.nsqd_http_addresses,
+                                   "Broker HTTP address host:port, for nsqd's /pub and /mpub (repeatable)")
+                        ->allow_extra_args(false);
   app.add_option("--mode", mode, "Several brokers: round-robin, failover or all (every message to each)")
       ->check(CLI::IsMember({"round-robin", "failover", "all"}))
       ->default_str("round-robin");
@@ -58,6 +62,9 @@ int main(int argc, char** argv) {
   return pipekit::cli::run_main(app, log, argc, argv, [&] {
     if (o.message && !o.inputs.empty()) pipekit::fatal(pipekit::exit_code::usage, "--message and input files exclude each other");
     if (defer_flag->count() > 0) o.defer = defer;
+    // Only HTTP addresses given: the TCP default does not apply.
+    if (http_flag->count() > 0 && app.count("--nsqd-tcp-address") == 0 && !std::getenv("NSQD_TCP_ADDRESS"))
+      o.nsqd_tcp_addresses.clear();
     o.mode = mode == "all" ? pipekit::nsq::publish_mode::all
              : mode == "failover" ? pipekit::nsq::publish_mode::failover
                                   : pipekit::nsq::publish_mode::round_robin;

@@ -9,6 +9,7 @@ complete -c nsq-pub -l topic-pointer -r -f -d 'JSON Pointer to each line`s topic
 complete -c nsq-pub -l body-pointer -r -f -d 'JSON Pointer to the part of each line to publish'
 complete -c nsq-pub -s m -l message -r -f -d 'Publish this one message instead of reading lines'
 complete -c nsq-pub -l nsqd-tcp-address -r -f -d 'Broker TCP address host:port (repeatable)'
+complete -c nsq-pub -l nsqd-http-address -r -f -d 'Broker HTTP address host:port, for nsqd`s /pub and /mpub (repeatable)'
 complete -c nsq-pub -l mode -r -f -d 'Several brokers: round-robin, failover or all (every message to each)'
 complete -c nsq-pub -l batch-size -r -f -d 'Messages per MPUB'
 complete -c nsq-pub -l batch-timeout -r -f -d 'Longest a partial batch waits'

@@ -87,6 +87,21 @@ expect_err "logged with source and line" "mixed.jsonl:2:"
 check "the good lines went to their topics (a)" wait_count $b2_http ok_a 1
 check "the good lines went to their topics (b)" wait_count $b2_http ok_b 1
 
+# --- nsqd's HTTP API instead of TCP -------------------------------------------------------------
+seq 1 1000 | sed 's/.*/{"h":&}/' >"$T/h.jsonl"
+run nsq-pub -t overhttp --nsqd-http-address 127.0.0.1:$b2_http --batch-size 64 "$T/h.jsonl"
+expect "--nsqd-http-address: 0" 0
+check "1000 messages through /mpub" wait_count $b2_http overhttp 1000
+got=$($consume --nsqd 127.0.0.1:$b2_tcp --topic overhttp --count 1000 | sort)
+check "read back intact" test "$got" = "$(sort "$T/h.jsonl")"
+printf '{"ok":1}\n%s\n{"ok":2}\n' "$big" >"$T/hbig.jsonl"
+run nsq-pub -t overhttp2 --nsqd-http-address 127.0.0.1:$b2_http --rejects "$T/hrej.jsonl" "$T/hbig.jsonl"
+expect "HTTP: the oversized line rejected: 65" 65
+check "reason too_large, line 2, from the broker's 413" grep -q '"line":2,"code":"too_large","error":"127.0.0.1:[0-9]*: HTTP 413 MSG_TOO_BIG"' "$T/hrej.jsonl"
+check "the other two published" wait_count $b2_http overhttp2 2
+run nsq-pub -t t --nsqd-http-address 127.0.0.1:$(free_port) --retry-timeout 300ms -m '{}'
+expect "HTTP address unreachable: 69" 69
+
 # --- --raw and --body-pointer --------------------------------------------------------------------
 run_in $'plain text, not JSON\n' nsq-pub --raw -t raw --nsqd-tcp-address 127.0.0.1:$b1_tcp
 expect "--raw publishes non-JSON: 0" 0

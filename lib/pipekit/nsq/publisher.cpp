@@ -20,6 +20,7 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 #include <simdjson.h>
+#include <curl/curl.h>
 
 #include "pipekit/cli/error.hpp"
 #include "pipekit/cli/exit_code.hpp"
@@ -95,6 +96,9 @@ class reject_sink {
 // "all" mode, its own queue of copies to send.
 struct broker {
   std::string address;
+  bool http = false;  // nsqd's HTTP API instead of TCP
+  CURL* curl = nullptr;
+  clock::time_point down_until;  // http: after a failure, not before this
   std::shared_ptr<client> conn;
   std::deque<span> in_flight;
   std::deque<span> queue;
@@ -102,7 +106,10 @@ struct broker {
   std::unique_ptr<net::steady_timer> retry_timer;
   std::int64_t max_msg_size = std::numeric_limits<std::int64_t>::max();  // nsqd does not say; nsq-broker may
   std::int64_t max_body_size = default_max_body_size;
-  bool ready() const { return conn && conn->ready() && !conn->closed(); }
+  bool ready() const { return http ? clock::now() >= down_until : conn && conn->ready() && !conn->closed(); }
+  ~broker() {
+    if (curl) curl_easy_cleanup(curl);
+  }
 };
 
 class publisher {
@@ -111,6 +118,13 @@ class publisher {
     for (const auto& a : o_.nsqd_tcp_addresses) {
       auto b = std::make_unique<broker>();
       b->address = a;
+      b->retry_timer = std::make_unique<net::steady_timer>(io_);
+      brokers_.push_back(std::move(b));
+    }
+    for (const auto& a : o_.nsqd_http_addresses) {
+      auto b = std::make_unique<broker>();
+      b->address = a;
+      b->http = true;
       b->retry_timer = std::make_unique<net::steady_timer>(io_);
       brokers_.push_back(std::move(b));
     }
@@ -138,6 +152,7 @@ class publisher {
   void pump();
   void pump(broker& br);
   bool send_to(broker& br, span s);
+  void send_http(broker& br, span s);
   void connect(broker& br);
   void on_ready(broker& br, const json& identify);
   void on_response(broker& br, std::string_view data);
@@ -439,6 +454,10 @@ bool publisher::send_to(broker& br, span s) {
     if (tokens_ < static_cast<double>(s.size())) return false;  // on_tick pumps again
     tokens_ -= static_cast<double>(s.size());
   }
+  if (br.http) {
+    send_http(br, std::move(s));
+    return true;
+  }
   std::string& out = br.conn->output();
   char len[4];
   if (o_.defer) {
@@ -468,10 +487,87 @@ bool publisher::send_to(broker& br, span s) {
   return true;
 }
 
+// nsqd's HTTP API, synchronously on the io thread (one request at a time per address, the
+// connection kept alive by libcurl): /mpub?binary=true for several, /pub for one (with defer).
+void publisher::send_http(broker& br, span s) {
+  const batch& b = *s.b;
+  if (!br.curl) {
+    br.curl = curl_easy_init();
+    if (!br.curl) fatal(exit_code::software, "libcurl could not start");
+    curl_easy_setopt(br.curl, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(br.curl, CURLOPT_TCP_NODELAY, 1L);
+    curl_easy_setopt(br.curl, CURLOPT_WRITEFUNCTION, +[](char* p, std::size_t size, std::size_t n, void* out) {
+      static_cast<std::string*>(out)->append(p, size * n);
+      return size * n;
+    });
+  }
+  std::vector<span> requests;
+  if (o_.defer || s.size() == 1) {
+    for (std::uint32_t i = s.begin; i < s.end; ++i) requests.push_back({s.b, i, i + 1});
+  } else {
+    requests.push_back(s);
+  }
+  for (std::size_t r = 0; r < requests.size(); ++r) {
+    const span& q = requests[r];
+    std::string url, body;
+    if (q.size() == 1) {
+      url = fmt::format("http://{}/pub?topic={}", br.address, b.topic);
+      if (o_.defer) url += fmt::format("&defer={}", o_.defer->count());
+      body.assign(b.body(b.items[q.begin]));
+    } else {
+      url = fmt::format("http://{}/mpub?topic={}&binary=true", br.address, b.topic);
+      char len[4];
+      put_u32(len, q.size());
+      body.append(len, 4);
+      for (std::uint32_t i = q.begin; i < q.end; ++i) {
+        put_u32(len, b.items[i].len);
+        body.append(len, 4).append(b.body(b.items[i]));
+      }
+    }
+    std::string answer;
+    curl_easy_setopt(br.curl, CURLOPT_URL, url.c_str());
+    curl_easy_setopt(br.curl, CURLOPT_POSTFIELDS, body.data());
+    curl_easy_setopt(br.curl, CURLOPT_POSTFIELDSIZE, static_cast<long>(body.size()));
+    curl_easy_setopt(br.curl, CURLOPT_WRITEDATA, &answer);
+    curl_easy_setopt(br.curl, CURLOPT_CONNECTTIMEOUT_MS, static_cast<long>(o_.connect_timeout.count()));
+    curl_easy_setopt(br.curl, CURLOPT_TIMEOUT_MS, static_cast<long>(o_.connect_timeout.count() + 30000));
+    CURLcode rc = curl_easy_perform(br.curl);
+    long status = 0;
+    if (rc == CURLE_OK) curl_easy_getinfo(br.curl, CURLINFO_RESPONSE_CODE, &status);
+    if (rc == CURLE_OK && status == 200) {
+      result_.broker_reached = true;
+      br.backoff = backoff_min;
+      for (std::uint32_t i = q.begin; i < q.end; ++i) item_done(*q.b, q.b->items[i]);
+      continue;
+    }
+    std::string why;
+    std::string code;
+    if (rc != CURLE_OK) {
+      why = fmt::format("{}: {}", br.address, curl_easy_strerror(rc));
+    } else {
+      result_.broker_reached = true;
+      auto j = json::parse(answer, nullptr, false);
+      code = j.is_object() ? j.value("message", "") : "";
+      why = fmt::format("{}: HTTP {} {}", br.address, status, code.empty() ? answer.substr(0, 200) : code);
+    }
+    bool transient = rc != CURLE_OK || status >= 500;
+    if (transient) {
+      log::warn("{}; retrying in {} ms", why, br.backoff.count());
+      br.down_until = clock::now() + br.backoff;
+      br.backoff = std::min(br.backoff * 2, std::chrono::duration_cast<std::chrono::milliseconds>(backoff_max));
+    }
+    // This request and the ones not sent yet go back (or, for a refusal, are split / rejected).
+    for (std::size_t later = requests.size(); later-- > r + 1;) queue_front(br, requests[later]);
+    failed(br, q, code == "MSG_TOO_BIG" ? "too_large" : code, why, transient);
+    return;
+  }
+}
+
 // ---------------------------------------------------------------------------------------------
 // Connections
 
 void publisher::connect(broker& br) {
+  if (br.http) return;
   client_options co;
   co.address = br.address;
   co.connect_timeout = o_.connect_timeout;
@@ -687,7 +783,8 @@ publish_result publish(const publish_options& options) {
     fatal(exit_code::usage, "--topic or --topic-pointer is required");
   if (!options.topic.empty() && !is_valid_topic_name(options.topic))
     fatal(exit_code::usage, "--topic: \"{}\" is not a valid topic name", options.topic);
-  if (options.nsqd_tcp_addresses.empty()) fatal(exit_code::usage, "no --nsqd-tcp-address");
+  if (options.nsqd_tcp_addresses.empty() && options.nsqd_http_addresses.empty())
+    fatal(exit_code::usage, "no --nsqd-tcp-address or --nsqd-http-address");
   for (const auto& p : {options.topic_pointer, options.body_pointer}) {
     if (p.empty()) continue;
     try {

@@ -18,6 +18,8 @@ struct publish_options {
   std::string topic_pointer;             // JSON Pointer to the topic in each line
   std::string body_pointer;              // JSON Pointer to the part to publish
   std::vector<std::string> nsqd_tcp_addresses{"127.0.0.1:4150"};
+  std::vector<std::string> nsqd_http_addresses;  // nsqd's HTTP API (/mpub?binary=true, /pub): one
+                                                 // request at a time each, on a kept-alive connection
   publish_mode mode = publish_mode::round_robin;
   std::size_t batch_size = 200;                    // messages per MPUB
   std::chrono::milliseconds batch_timeout{50};     // a partial batch waits at most this long
