@@ -10,6 +10,7 @@ complete -c nsq-broker -l http-address -r -f -d '<addr>:<port> to listen on for 
 complete -c nsq-broker -l broadcast-address -r -f -d 'address registered with lookupd (default: the TCP listen IP, 127.0.0.1 for any)'
 complete -c nsq-broker -l lookupd-tcp-address -r -f -d 'lookupd TCP address (may be given multiple times)'
 complete -c nsq-broker -l data-path -r -f -d 'path to store disk-backed messages'
+complete -c nsq-broker -l durable -d 'answer OK to PUB/MPUB/DPUB (and HTTP /pub, /mpub) only once the message is fsynced (needs --data-path)'
 complete -c nsq-broker -l mem-queue-size -r -f -d 'number of messages to keep in memory (per topic/channel)'
 complete -c nsq-broker -l max-msg-size -r -f -d 'maximum size of a single message in bytes'
 complete -c nsq-broker -l max-body-size -r -f -d 'maximum size of a single command body'

@@ -71,7 +71,10 @@ class disk_backend final : public backend_queue {
   std::int64_t depth() const override { return static_cast<std::int64_t>(q_->depth() + q_->pending()); }
   void empty() override { check(q_->empty(), "empty"); }
   bool flush() override { return check(q_->flush(), "write"); }
-  void sync() override { check(q_->sync(), "sync"); }
+  bool sync() override { return check(q_->sync(), "sync"); }
+  void manual_commit() override { q_->manual_commit(true); }
+  disk_position read_position() const override { return q_->read_position(); }
+  void commit(disk_position at) override { q_->commit(at); }
   void close() override { check(q_->close(), "close"); }
   void destroy() override { q_->destroy(); }
   bool on_disk() const override { return true; }
@@ -117,6 +120,7 @@ bool decode_message(std::string_view bytes, message& m) {
 }
 
 bool message_queue::put(message&& m) {
+  release(m);  // stored again: its old record may be committed past once this one is synced
   if (mem_.size() < capacity_ && backend_->depth() == 0) {
     mem_.push_back(std::move(m));
     return true;
@@ -137,8 +141,16 @@ bool message_queue::pop(message& m) {
     return true;
   }
   std::string enc;
+  const disk_position at = backend_->read_position();  // at or before the record read (conservative)
   while (backend_->get(enc)) {
-    if (decode_message(enc, m)) return true;
+    if (decode_message(enc, m)) {
+      if (unfinished) {
+        m.from_disk = true;
+        m.disk_at = at;
+        unfinished->insert(at);
+      }
+      return true;
+    }
     log::error("dropped an undecodable message of {} bytes from a backend queue", enc.size());
   }
   return false;
@@ -166,11 +178,20 @@ broker::impl::impl(broker_options o) : opts(std::move(o)) {
   start_ns = wall_ns();
 }
 
+namespace {
+// --durable keeps no message of a disk-backed topic or channel in memory only.
+std::size_t mem_capacity(const broker_options& o, bool ephemeral) {
+  if (o.durable && !o.data_path.empty() && !ephemeral) return 0;
+  return static_cast<std::size_t>(o.mem_queue_size);
+}
+}  // namespace
+
 topic& broker::impl::get_topic(std::string_view name) {
   auto it = topics.find(name);
   if (it != topics.end()) return *it->second;
-  auto t = std::make_unique<topic>(std::string(name), static_cast<std::size_t>(opts.mem_queue_size),
+  auto t = std::make_unique<topic>(std::string(name), mem_capacity(opts, is_ephemeral(name)),
                                    make_backend(std::string(name), is_ephemeral(name)));
+  if (opts.durable) t->queue.backend().manual_commit();
   t->queue.dirty_list = &dirty_queues;
   log::info("TOPIC({}): created", name);
   topic& ref = *topics.emplace(std::string(name), std::move(t)).first->second;
@@ -182,9 +203,13 @@ topic& broker::impl::get_topic(std::string_view name) {
 channel& broker::impl::get_channel(topic& t, std::string_view name) {
   auto it = t.channels.find(name);
   if (it != t.channels.end()) return *it->second;
-  auto c = std::make_unique<channel>(t, std::string(name), static_cast<std::size_t>(opts.mem_queue_size),
+  auto c = std::make_unique<channel>(t, std::string(name), mem_capacity(opts, t.ephemeral || is_ephemeral(name)),
                                      make_backend(t.name + ":" + std::string(name), t.ephemeral || is_ephemeral(name)));
   c->queue.dirty_list = &dirty_queues;
+  if (opts.durable && c->queue.backend().on_disk()) {
+    c->queue.backend().manual_commit();
+    c->queue.unfinished = &c->unfinished;
+  }
   log::info("TOPIC({}): new channel({})", t.name, name);
   channel& ref = *t.channels.emplace(std::string(name), std::move(c)).first->second;
   notify_lookupd(true, t.name, name);
@@ -249,6 +274,7 @@ void broker::impl::empty_topic(topic& t) { t.queue.clear(); }
 
 void broker::impl::empty_channel(channel& c) {
   c.queue.clear();
+  c.unfinished.clear();
   for (auto& [id, e] : c.in_flight)
     if (connection* conn = find_connection(e.client_id)) conn->message_done();
   c.in_flight.clear();
@@ -441,14 +467,42 @@ bool broker::impl::flush_dirty() {
   return ok;
 }
 
-void broker::impl::sync_disk() {
-  if (opts.data_path.empty()) return;
-  flush_dirty();
+// Channels first, then topics: a topic's consumed position (moved by pump() into its channels)
+// is committed only once the channels hold those messages on disk (--durable).
+bool broker::impl::sync_disk() {
+  if (opts.data_path.empty()) return true;
+  bool ok = flush_dirty();
+  for (auto& [n, t] : topics)
+    for (auto& [cn, c] : t->channels) {
+      backend_queue& q = c->queue.backend();
+      if (opts.durable) q.commit(c->unfinished.empty() ? q.read_position() : *c->unfinished.begin());
+      ok = q.sync() && ok;
+    }
   for (auto& [n, t] : topics) {
-    t->queue.backend().sync();
-    for (auto& [cn, c] : t->channels) c->queue.backend().sync();
+    if (ok) t->queue.backend().commit_read();
+    ok = t->queue.backend().sync() && ok;
   }
   last_sync_ns = steady_ns();
+  return ok;
+}
+
+void broker::impl::hold_for_sync(connection& c) {
+  held.push_back(c.weak_from_this());
+  if (durable_sync_posted) return;
+  durable_sync_posted = true;
+  // Posted: runs after the handlers already queued in this turn, so one sync covers every
+  // publish they make (group commit across connections).
+  asio::post(io, [this] { durable_sync(); });
+}
+
+void broker::impl::durable_sync() {
+  durable_sync_posted = false;
+  const bool ok = sync_disk();
+  if (!ok) log::error("--durable: sync failed; publishers waiting for it are disconnected unanswered");
+  std::vector<std::weak_ptr<connection>> waiting;
+  waiting.swap(held);
+  for (auto& w : waiting)
+    if (auto c = w.lock()) c->release_held(ok);
 }
 
 // nsqd's nsqd.dat, as JSON: {"version":..,"topics":[{"name":..,"paused":..,"channels":[{"name":..,"paused":..}]}]}.
@@ -529,10 +583,13 @@ void broker::impl::persist_all() {
       c.in_flight.clear();
       c.deferred.clear();
       c.queue.spill();
+      c.unfinished.clear();
+      c.queue.backend().commit_read();  // what was in flight is stored again above
     }
   }
   dirty_queues.clear();
   for (auto& [n, t] : topics) {
+    t->queue.backend().commit_read();
     t->queue.backend().close();
     for (auto& [cn, c] : t->channels) c->queue.backend().close();
   }
@@ -796,7 +853,32 @@ void connection::pub(const command& cmd) {
   }
   ++info.pub_counts;
   b_.pump(t);
+  if (b_.opts.durable && !t.ephemeral) {
+    if (!t.queue.backend().on_disk()) {  // its disk queue could not be opened: never a false OK
+      const char* name = cmd.type == command_type::pub ? "PUB" : cmd.type == command_type::mpub ? "MPUB" : "DPUB";
+      fail(client_error{std::string("E_") + name + "_FAILED", std::string(name) + " failed writing to disk", true});
+      return;
+    }
+    if (held_count_++ == 0) b_.hold_for_sync(*this);
+    hold_response("OK");
+    return;
+  }
   respond("OK");
+}
+
+void connection::hold_response(std::string_view data) { append_frame(held_, frame_type::response, data); }
+
+void connection::release_held(bool synced) {
+  held_count_ = 0;
+  if (closed_) return;
+  if (!synced) {
+    held_.clear();
+    close();
+    return;
+  }
+  frames() += held_;
+  held_.clear();
+  request_flush();
 }
 
 void connection::identify(const command& cmd) {
@@ -886,6 +968,7 @@ void connection::fin_req_touch(const command& cmd) {
   c->in_flight.erase(it);
   --info.in_flight_count;
   if (cmd.type == command_type::fin) {
+    c->queue.release(m);
     ++info.finish_count;
   } else {
     ++info.requeue_count;
@@ -898,7 +981,10 @@ void connection::fin_req_touch(const command& cmd) {
 
 void connection::send_message(channel& c, message&& m) {
   ++m.attempts;
-  if (info.sample_rate > 0 && static_cast<std::int64_t>(std::rand() % 100) > info.sample_rate) return;
+  if (info.sample_rate > 0 && static_cast<std::int64_t>(std::rand() % 100) > info.sample_rate) {
+    c.queue.release(m);  // sampled out: done with, as nsqd does
+    return;
+  }
   const std::int64_t now = steady_ns();
   append_message_frame(frames(), m.timestamp_ns, m.attempts, make_message_id(m.id), m.body.view());
   ++info.in_flight_count;
@@ -913,6 +999,7 @@ void connection::send_message(channel& c, message&& m) {
 }
 
 void connection::respond(std::string_view data) {
+  if (holding()) return hold_response(data);  // behind a publish waiting for its sync
   append_frame(frames(), frame_type::response, data);
   request_flush();
 }
@@ -920,6 +1007,10 @@ void connection::respond(std::string_view data) {
 void connection::fail(const client_error& err) {
   if (err.fatal) log::warn("TCP: client({}): {}", info.remote_address, err.wire());
   else log::debug("TCP: client({}): {}", info.remote_address, err.wire());
+  if (holding() && !err.fatal) {
+    append_frame(held_, frame_type::error, err.wire());
+    return;
+  }
   append_frame(frames(), frame_type::error, err.wire());
   if (err.fatal) {
     fatal_ = true;
@@ -1064,6 +1155,8 @@ tcp::endpoint parse_listen_address(const std::string& flag, const std::string& t
 
 void broker::start() {
   impl& b = *impl_;
+  if (b.opts.durable && b.opts.data_path.empty())
+    fatal(exit_code::config, "--durable needs --data-path; durable messages live in its disk queues");
   tcp::endpoint ep = parse_listen_address("--tcp-address", b.opts.tcp_address);
   auto addr = ep.address();
   boost::system::error_code ec;

@@ -20,7 +20,10 @@ struct broker_options {
   std::string http_address = "127.0.0.1:4151";  // empty: no HTTP listener
   std::string broadcast_address;                // empty: the TCP listen address's IP (127.0.0.1 for any)
   std::vector<std::string> lookupd_tcp_addresses;
-  std::string data_path;  // where the disk queues and metadata will live (not yet used)
+  std::string data_path;  // where the disk queues and metadata live (empty: memory only)
+  // OK to PUB/MPUB/DPUB (and 200 to HTTP /pub, /mpub) only once the message is fsynced; requires
+  // data_path. Every message of a non-ephemeral topic goes through its disk queue.
+  bool durable = false;
 
   std::int64_t mem_queue_size = 10000;
   std::int64_t max_msg_size = 1024 * 1024;

@@ -268,6 +268,9 @@ class frontend final : public http_frontend {
     bool ok = b_.put(t, b_.new_message(body_ref::copy_of(req.body), defer_ms));
     if (!b_.flush_dirty() || !ok) return err(503, "EXITING");  // nsqd's answer when a put fails
     b_.pump(t);
+    // --durable: the 200 waits for an fsync (synchronous here: no group commit over HTTP).
+    if (b_.opts.durable && !t.ephemeral && (!t.queue.backend().on_disk() || !b_.sync_disk()))
+      return err(503, "EXITING");
     return ok_text("OK");
   }
 
@@ -311,6 +314,9 @@ class frontend final : public http_frontend {
       if (ok) ok = b_.put(t, b_.new_message(block.slice(m), 0));
     if (!b_.flush_dirty() || !ok) return err(503, "EXITING");
     b_.pump(t);
+    // --durable: the 200 waits for an fsync (synchronous here: no group commit over HTTP).
+    if (b_.opts.durable && !t.ephemeral && (!t.queue.backend().on_disk() || !b_.sync_disk()))
+      return err(503, "EXITING");
     return ok_text("OK");
   }
 

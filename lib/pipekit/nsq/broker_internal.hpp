@@ -9,6 +9,7 @@
 #include <map>
 #include <memory>
 #include <queue>
+#include <set>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -20,6 +21,7 @@
 #include <boost/unordered/unordered_flat_map.hpp>
 
 #include "pipekit/nsq/broker.hpp"
+#include "pipekit/nsq/disk_queue.hpp"
 #include "pipekit/nsq/protocol.hpp"
 
 namespace pipekit::nsq {
@@ -85,6 +87,10 @@ struct message {
   std::uint16_t attempts = 0;
   std::int64_t defer_until_ns = 0;  // steady clock; 0: deliverable now (DPUB while held by the topic)
   body_ref body;
+  // --durable channels: where the message was read from the channel's disk queue; the consumed
+  // position is not committed past it until it is FINished or stored again (REQ, timeout).
+  disk_position disk_at;
+  bool from_disk = false;
 };
 
 // nsqd's encoding of a message for a backend queue: [ts i64][attempts u16][16-byte id][body].
@@ -106,7 +112,12 @@ class backend_queue {
   virtual void empty() = 0;
   // Makes what put() accepted durable enough to answer OK (disk: written); false: those puts failed.
   virtual bool flush() { return true; }
-  virtual void sync() {}
+  virtual bool sync() { return true; }
+  // --durable: the consumed position moves only at commit_read() (to where reading stands).
+  virtual void manual_commit() {}
+  virtual disk_position read_position() const { return {}; }
+  virtual void commit(disk_position) {}
+  void commit_read() { commit(read_position()); }
   virtual void close() {}    // at shutdown: flush, sync, close
   virtual void destroy() {}  // the topic or channel was deleted: remove its data
   virtual bool on_disk() const { return false; }
@@ -130,6 +141,13 @@ class message_queue {
   bool dirty = false;  // the backend has puts not yet flushed
   bool put(message&& m);
   bool pop(message& m);
+  // --durable channels: positions of messages read from disk and not yet done with (FIN, or stored
+  // again); the consumed position may be committed up to the smallest of them.
+  std::set<disk_position>* unfinished = nullptr;
+  void release(message& m) {
+    if (m.from_disk && unfinished) unfinished->erase(m.disk_at);
+    m.from_disk = false;
+  }
   std::vector<message_queue*>* dirty_list = nullptr;  // where put() to the backend enlists this queue
   std::int64_t depth() const { return static_cast<std::int64_t>(mem_.size()) + backend_->depth(); }
   std::int64_t backend_depth() const { return backend_->depth(); }
@@ -185,6 +203,7 @@ struct channel {
   std::uint64_t message_count = 0;
   std::uint64_t requeue_count = 0;
   std::uint64_t timeout_count = 0;
+  std::set<disk_position> unfinished;  // --durable: see message_queue::unfinished
 };
 
 struct topic {
@@ -271,7 +290,12 @@ struct broker::impl {
   bool stopping_metadata_frozen = false;
   std::unique_ptr<backend_queue> make_backend(const std::string& queue_name, bool ephemeral);
   bool flush_dirty();
-  void sync_disk();
+  bool sync_disk();  // false: some queue failed to sync
+  // --durable: answers held until a group sync; one sync is posted per turn that wrote messages.
+  std::vector<std::weak_ptr<connection>> held;
+  bool durable_sync_posted = false;
+  void hold_for_sync(connection& c);
+  void durable_sync();
   void save_metadata();
   void load_metadata();
   void persist_all();
@@ -302,6 +326,10 @@ class connection : public std::enable_shared_from_this<connection> {
   }
   void send_message(channel& c, message&& m);
   void message_done() noexcept { --info.in_flight_count; }
+  // --durable: answers wait here, in command order, until a sync covers the publishes before them.
+  void release_held(bool synced);
+  bool holding() const noexcept { return held_count_ > 0; }
+  void hold_response(std::string_view data);
 
   client_info info;
   channel* sub = nullptr;
@@ -349,6 +377,8 @@ class connection : public std::enable_shared_from_this<connection> {
   std::int64_t heartbeat_ns_ = 0;
   std::int64_t msg_timeout_ns_ = 0;
   std::size_t flush_at_ = 16 * 1024;
+  std::string held_;             // framed answers held for a sync (--durable)
+  std::size_t held_count_ = 0;   // publishes among them
 };
 
 std::string stats_json(broker::impl& b, std::string_view topic_filter, std::string_view channel_filter,

@@ -1,0 +1,115 @@
+#!/usr/bin/env bash
+# nsq-broker --durable: kill -9 during 100,000 publishes loses no message the broker answered OK.
+# Published (input minus nsq-pub's rejects) must be a subset of what a consumer gets after a
+# restart on the same --data-path, and what it gets must be a subset of the input.
+source "$(dirname "$0")/lib.sh"
+
+http_get() {
+  exec 3<>/dev/tcp/127.0.0.1/"$1" || return 1
+  printf 'GET %s HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n' "$2" >&3
+  sed '1,/^\r$/d' <&3
+  exec 3<&-
+}
+http_post() {
+  exec 3<>/dev/tcp/127.0.0.1/"$1" || return 1
+  printf 'POST %s HTTP/1.0\r\nHost: 127.0.0.1\r\nContent-Length: 0\r\n\r\n' "$2" >&3
+  sed '1,/^\r$/d' <&3
+  exec 3<&-
+}
+wait_http() {
+  local deadline=$((SECONDS + 30))
+  while [ $SECONDS -lt $deadline ]; do
+    [ "$(http_get "$1" /ping 2>/dev/null)" = OK ] && return 0
+    sleep 0.05
+  done
+  return 1
+}
+# depth PORT: topic t's depth plus channel c's, from /stats.
+depth() {
+  http_get "$1" '/stats?format=json&topic=t' 2>/dev/null | node -e '
+    let s = ""; process.stdin.on("data", d => s += d).on("end", () => {
+      try { const j = JSON.parse(s); const t = j.topics[0];
+        console.log(t.depth + (t.channels[0] ? t.channels[0].depth : 0)); } catch (e) { console.log(0); } });'
+}
+
+# Without --data-path, --durable is refused with a clear message.
+run nsq-broker --durable --tcp-address 127.0.0.1:0 --http-address ""
+expect "--durable without --data-path" 78
+expect_err "says why" "--durable needs --data-path"
+
+n=100000
+seq -f 'msg-%06g' 1 $n >"$T/input"
+tcp=$(free_port)
+http=$(free_port)
+broker_args=(--durable --data-path "$T/data" --tcp-address 127.0.0.1:"$tcp" --http-address 127.0.0.1:"$http")
+nsq-broker "${broker_args[@]}" 2>"$T/broker1.log" &
+pid=$!
+if wait_http "$http"; then ok; else bad "broker answers /ping"; fi
+reply=$(http_post "$http" '/channel/create?topic=t&channel=c')
+check "channel created first" test -n "$(http_get "$http" '/stats?format=json&topic=t' | grep '"channel_name":"c"')"
+
+# Publish in the background (rate-limited so the kill lands mid-way); kill -9 the broker once
+# more than 20,000 are stored.
+nsq-pub --raw --rate 40000 -t t --nsqd-tcp-address 127.0.0.1:"$tcp" --retry-timeout 2s --connect-timeout 1s \
+  --rejects "$T/rejects" "$T/input" >/dev/null 2>"$T/pub.log" &
+pub=$!
+deadline=$((SECONDS + 120))
+while [ $SECONDS -lt $deadline ] && [ "$(depth "$http")" -le 20000 ]; do sleep 0.02; done
+d=$(depth "$http")
+check "more than 20,000 stored before the kill" test "$d" -gt 20000
+kill -9 $pid
+wait $pid 2>/dev/null
+wait $pub
+pub_status=$?
+check "nsq-pub says some lines failed" test "$pub_status" -ne 0
+touch "$T/rejects"
+node -e '
+  const fs = require("fs");
+  for (const l of fs.readFileSync(process.argv[1], "utf8").split("\n"))
+    if (l) console.log(JSON.parse(l).input);' "$T/rejects" | sort -u >"$T/rejected"
+comm -23 "$T/input" "$T/rejected" >"$T/published"
+published=$(wc -l <"$T/published")
+check "some were published before the kill ($published)" test "$published" -gt 20000
+check "some were rejected after the kill" test "$published" -lt $n
+
+# Restart on the same --data-path and consume everything that is there.
+nsq-broker "${broker_args[@]}" 2>"$T/broker2.log" &
+pid=$!
+trap 'kill $pid 2>/dev/null; wait $pid 2>/dev/null; rm -rf "$T"' EXIT
+if wait_http "$http"; then ok; else bad "broker restarts on the same --data-path"; fi
+stored=$(depth "$http")
+check "at least every published message is stored ($stored >= $published)" test "$stored" -ge "$published"
+timeout 120 nsq-tail -t t -c c --nsqd-tcp-address 127.0.0.1:"$tcp" -n "$stored" >"$T/delivered" 2>"$T/tail.log"
+check "nsq-tail got $stored messages" test "$(wc -l <"$T/delivered")" -eq "$stored"
+sort -u "$T/delivered" >"$T/delivered.sorted"
+lost=$(comm -23 "$T/published" "$T/delivered.sorted" | wc -l)
+check "no acknowledged message lost ($lost lost of $published)" test "$lost" -eq 0
+extra=$(comm -13 "$T/input" "$T/delivered.sorted" | wc -l)
+check "nothing delivered that was not in the input ($extra)" test "$extra" -eq 0
+
+# In flight is not done with: messages delivered but not FINished come back after a kill -9,
+# even once the periodic sync (--sync-timeout 2s) has run since their delivery.
+http_post "$http" '/channel/create?topic=t2&channel=c' >/dev/null
+seq -f 'inflight-%g' 1 10 >"$T/input2"
+nsq-pub --raw -t t2 --nsqd-tcp-address 127.0.0.1:"$tcp" "$T/input2" 2>"$T/pub2.log"
+check "10 published to t2" test $? -eq 0
+exec 4<>/dev/tcp/127.0.0.1/"$tcp"
+printf '  V2SUB t2 c\nRDY 10\n' >&4
+got=$(timeout 1 cat <&4 | tr -c '[:print:]' '.')
+check "the raw consumer got the 10 messages (not FINished)" test "$(grep -o 'inflight-[0-9]*' <<<"$got" | wc -l)" -eq 10
+sleep 3
+kill -9 $pid
+wait $pid 2>/dev/null
+exec 4<&-
+nsq-broker "${broker_args[@]}" 2>"$T/broker3.log" &
+pid=$!
+if wait_http "$http"; then ok; else bad "broker restarts again"; fi
+timeout 30 nsq-tail -t t2 -c c --nsqd-tcp-address 127.0.0.1:"$tcp" -n 10 2>"$T/tail2.log" | sort >"$T/delivered2"
+check "the 10 in-flight messages are delivered again" cmp -s <(sort "$T/input2") "$T/delivered2"
+
+kill $pid
+wait $pid
+status=$?
+expect "SIGTERM exits 0" 0
+echo "published $published, stored after kill -9 $stored, lost $lost"
+finish
