@@ -18,21 +18,6 @@
 
 namespace {
 constexpr std::string_view tool = "nsq-broker";
-
-// A Go-style duration flag ("60s", "15m", "250ms") into milliseconds.
-void add_duration(CLI::App& app, const std::string& name, std::chrono::milliseconds& target, const std::string& help) {
-  app.add_option_function<std::string>(
-         name,
-         [&target, name](const std::string& text) {
-           try {
-             target = std::chrono::duration_cast<std::chrono::milliseconds>(pipekit::util::parse_duration(text));
-           } catch (const std::exception& e) {
-             throw CLI::ValidationError(name, e.what());
-           }
-         },
-         help + " (default " + std::to_string(target.count()) + "ms)")
-      ->type_name("DURATION");
-}
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -67,11 +52,14 @@ int main(int argc, char** argv) {
   app.add_option("--sync-every", o.sync_every, "number of messages per diskqueue fsync")
       ->capture_default_str()
       ->check(CLI::PositiveNumber);
-  add_duration(app, "--sync-timeout", o.sync_timeout, "duration of time per diskqueue fsync");
-  add_duration(app, "--msg-timeout", o.msg_timeout, "default duration to wait before auto-requeing a message");
-  add_duration(app, "--max-msg-timeout", o.max_msg_timeout, "maximum duration before a message will timeout");
-  add_duration(app, "--max-req-timeout", o.max_req_timeout, "maximum requeuing timeout for a message");
-  add_duration(app, "--max-heartbeat-interval", o.max_heartbeat_interval,
+  pipekit::cli::add_duration_option(app, "--sync-timeout", o.sync_timeout, "duration of time per diskqueue fsync");
+  pipekit::cli::add_duration_option(app, "--msg-timeout", o.msg_timeout,
+                                    "default duration to wait before auto-requeing a message");
+  pipekit::cli::add_duration_option(app, "--max-msg-timeout", o.max_msg_timeout,
+                                    "maximum duration before a message will timeout");
+  pipekit::cli::add_duration_option(app, "--max-req-timeout", o.max_req_timeout,
+                                    "maximum requeuing timeout for a message");
+  pipekit::cli::add_duration_option(app, "--max-heartbeat-interval", o.max_heartbeat_interval,
                "maximum client configurable duration of time between client heartbeats");
 
   return pipekit::cli::run_main(app, log, argc, argv, [&] {
