@@ -1,6 +1,8 @@
 // Load client for nsq-broker (or nsqd): MPUB batches over P connections and/or consumers with RDY R over
 // C connections. Prints msgs/s, p99 publish-to-deliver latency and the broker's RSS (with --pid).
 //   nsq_bench --tcp-address 127.0.0.1:4150 --mode both --count 2000000 --size 100 [--pid PID]
+// --pipeline N: each publishing connection keeps N MPUBs in flight (default 1: send, wait for OK, as
+// nsq's bench_writer does).
 // Modes: pub (publish only), sub (consume what is queued), both (concurrently).
 #include <sys/socket.h>
 
@@ -9,6 +11,7 @@
 #include <chrono>
 #include <cstdio>
 #include <cstring>
+#include <deque>
 #include <fstream>
 #include <memory>
 #include <mutex>
@@ -66,18 +69,20 @@ struct conn {
     }
     return true;
   }
+  // The next answer (responses and errors, heartbeats answered); answers read together are queued.
+  std::deque<std::string> answers;
   std::string expect_response() {
-    std::string got;
-    bool done = false;
-    while (!done && read_frames([&](const frame& f) {
+    while (answers.empty() && read_frames([&](const frame& f) {
       if (f.type == frame_type::response && f.data == heartbeat_body) {
         asio::write(s, asio::buffer(std::string("NOP\n")));
         return;
       }
-      got = std::string(f.data);
-      done = true;
+      answers.emplace_back(f.data);
     })) {
     }
+    if (answers.empty()) return {};
+    std::string got = std::move(answers.front());
+    answers.pop_front();
     return got;
   }
 };
@@ -94,7 +99,7 @@ long rss_kb(int pid) {
 
 int main(int argc, char** argv) {
   std::string addr = "127.0.0.1:4150", mode = "both", topic = "bench", channel = "ch";
-  long count = 1000000, size = 100, batch = 200, rdy = 2500, pubs = 2, subs = 2;
+  long count = 1000000, size = 100, batch = 200, rdy = 2500, pubs = 2, subs = 2, pipeline = 1;
   int pid = 0;
   for (int i = 1; i + 1 < argc; i += 2) {
     std::string k = argv[i], v = argv[i + 1];
@@ -107,6 +112,7 @@ int main(int argc, char** argv) {
     else if (k == "--rdy") rdy = std::atol(v.c_str());
     else if (k == "--pub-conns") pubs = std::atol(v.c_str());
     else if (k == "--sub-conns") subs = std::atol(v.c_str());
+    else if (k == "--pipeline") pipeline = std::max(1L, std::atol(v.c_str()));
     else if (k == "--pid") pid = std::atoi(v.c_str());
     else {
       std::fprintf(stderr, "nsq_bench: unknown flag %s\n", k.c_str());
@@ -176,6 +182,15 @@ int main(int argc, char** argv) {
         std::vector<std::string> bodies(static_cast<std::size_t>(batch), std::string(static_cast<std::size_t>(size), 'x'));
         std::string out;
         long todo = i == pubs - 1 ? count - per * (pubs - 1) : per;
+        long waiting = 0;  // MPUBs sent and not yet answered
+        auto await_ok = [&] {
+          std::string r = c.expect_response();
+          if (r != "OK") {
+            std::fprintf(stderr, "nsq_bench: MPUB: %s\n", r.c_str());
+            std::exit(69);
+          }
+          --waiting;
+        };
         while (todo > 0) {
           long n = std::min(batch, todo);
           bodies.resize(static_cast<std::size_t>(n));
@@ -184,13 +199,11 @@ int main(int argc, char** argv) {
           out.clear();
           append_mpub(out, topic, bodies);
           asio::write(c.s, asio::buffer(out));
-          std::string r = c.expect_response();
-          if (r != "OK") {
-            std::fprintf(stderr, "nsq_bench: MPUB: %s\n", r.c_str());
-            std::exit(69);
-          }
+          ++waiting;
+          if (waiting >= pipeline) await_ok();
           todo -= n;
         }
+        while (waiting > 0) await_ok();
       });
     }
     for (auto& t : pub_threads) t.join();

@@ -3,7 +3,8 @@
 # over 2 connections; 100-byte and 1 KiB messages; publish alone, consume the backlog, then both at
 # once. Twice: overflow in memory (no --data-path), and overflow to disk (--data-path, as nsqd runs).
 # Then --durable against the same broker without it: publish 1M 100-byte messages (MPUB of 200)
-# over 2 and over 8 connections to each, and the ratio (goal: durable >= 50% of non-durable).
+# over 2 and over 8 connections to each, one MPUB in flight per connection (as nsq's bench_writer)
+# and 8 (as nsq-pub), and the ratio (goal: durable >= 50% of non-durable).
 # Prints msgs/s, p50/p99 publish-to-deliver latency and the broker's RSS.
 # Usage: bench/nsq-broker/run.sh BUILD_DIR   (needs the nsq-broker and nsq_bench targets built)
 # Reference (issue 4, nsqd v1.3.0 on this machine kind): ~420k msg/s publish, ~340k msg/s consume,
@@ -35,23 +36,31 @@ for mode in memory disk; do
 done
 
 # --durable vs not: the same publish load against a fresh broker each, same --data-path kind.
-pub_rate() {  # pub_rate CONNS BROKER-ARGS...: msgs/s of 1M 100-byte publishes
-  local conns=$1 port=$((20000 + RANDOM % 20000)) dir
-  shift
+pub_rate() {  # pub_rate CONNS PIPELINE BROKER-ARGS...: msgs/s of 1M 100-byte publishes
+  local conns=$1 pipeline=$2 port=$((20000 + RANDOM % 20000)) dir
+  shift 2
   dir=$(mktemp -d "$data/run.XXXXXX")
   "$build/bin/nsq-broker" -q --tcp-address 127.0.0.1:$port --http-address "" --data-path "$dir" "$@" &
   pid=$!
   sleep 0.3
   "$build/bench/nsq_bench" --tcp-address 127.0.0.1:$port --topic d --mode pub --count 1000000 --size 100 \
-    --pub-conns "$conns" | sed -n 's/^publish: .*: \([0-9]*\) msgs\/s$/\1/p'
+    --pub-conns "$conns" --pipeline "$pipeline" | sed -n 's/^publish: .*: \([0-9]*\) msgs\/s$/\1/p'
   kill $pid
   wait $pid 2>/dev/null || true
   pid=
   rm -rf "$dir"
 }
 echo "==== --durable vs non-durable publish (100 B, MPUB 200, --data-path for both)"
+# What one fdatasync costs on this disk now: the durable rate of a client that waits for each OK is
+# bound by it (one group commit per sync), so the ratio is only comparable alongside this figure.
+dd if=/dev/zero of="$data/dsync" bs=4k count=500 oflag=dsync 2>&1 |
+  awk '/copied/ {printf "disk: %.2f ms per 4 KiB O_DSYNC write (dd)\n", $(NF-3) * 1000 / 500}'
+rm -f "$data/dsync"
 for conns in 2 8; do
-  plain=$(pub_rate $conns)
-  durable=$(pub_rate $conns --durable)
-  echo "$conns connections: non-durable $plain msgs/s, durable $durable msgs/s, ratio $(awk "BEGIN{printf \"%.2f\", $durable/$plain}")"
+  for pipeline in 1 8; do
+    plain=$(pub_rate $conns $pipeline)
+    durable=$(pub_rate $conns $pipeline --durable)
+    echo "$conns connections, $pipeline MPUB in flight each: non-durable $plain msgs/s, durable $durable msgs/s," \
+      "ratio $(awk "BEGIN{printf \"%.2f\", $durable/$plain}")"
+  done
 done
