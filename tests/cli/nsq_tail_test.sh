@@ -188,6 +188,33 @@ check "an ephemeral tail<digits>#ephemeral channel" wait_for 10 sh -c \
   "curl -s 'http://127.0.0.1:$b1_http/stats?format=json&topic=eph' | grep -Eq '\"channel_name\":\"tail[0-9]{6}#ephemeral\"'"
 kill -TERM $eph; wait $eph
 
+# --- a flood of errors from a broker: nsq-tail backs off (RDY 0 for a while), then resumes -------------
+# The errors are real: 200 messages wait unread in the pipe, the channel is emptied over HTTP (their
+# ids leave the broker's in-flight set), then the reader reads them and each FIN gets E_FIN_FAILED.
+make_channel $b1_http flood f
+fill $b1_tcp flood 200
+mkfifo "$T/flood.fifo"
+(while [ ! -e "$T/flood.go" ]; do sleep 0.05; done; exec cat) <"$T/flood.fifo" >"$T/flood.out" &
+daemon_pids+=($!)
+nsq-tail -t flood -c f --nsqd-tcp-address 127.0.0.1:$b1_tcp --max-in-flight 200 --msg-timeout 60s \
+  >"$T/flood.fifo" 2>"$T/flood.err" &
+flood=$!
+daemon_pids+=($flood)
+check "200 in flight, unread in the pipe" wait_for 10 chan_is $b1_http flood f in_flight_count 200
+curl -s -X POST "http://127.0.0.1:$b1_http/channel/empty?topic=flood&channel=f" >/dev/null
+check "emptied: nothing in flight on the broker" wait_for 5 chan_is $b1_http flood f in_flight_count 0
+touch "$T/flood.go"
+check "200 E_FIN_FAILED within a second: nsq-tail pauses that broker" \
+  wait_for 10 grep -q "errors within a second; pausing for 250 ms" "$T/flood.err"
+check "each error logged with the broker's text" grep -q "E_FIN_FAILED" "$T/flood.err"
+fill $b1_tcp flood 50
+check "after the pause, messages flow again (50 more)" wait_for 10 sh -c "[ \$(wc -l <'$T/flood.out') -eq 250 ]"
+check "still connected (errors are not fatal)" chan_is $b1_http flood f client_count 1
+kill -TERM $flood
+wait $flood
+status=$?
+expect "SIGTERM after the flood: exits 0" 0
+
 # --- broker restart: reconnect with backoff --------------------------------------------------------
 port=$(free_port)
 FIXED_TCP=$port start_broker b2
