@@ -109,6 +109,13 @@ http_get() {
   sed '1,/^\r$/d' <&3
   exec 3<&-
 }
+# http_post PORT PATH: POST with an empty body; prints the response body.
+http_post() {
+  exec 3<>/dev/tcp/127.0.0.1/"$1" || return 1
+  printf 'POST %s HTTP/1.0\r\nHost: 127.0.0.1\r\nContent-Length: 0\r\n\r\n' "$2" >&3
+  sed '1,/^\r$/d' <&3
+  exec 3<&-
+}
 # wait_for SECONDS CMD...: until CMD succeeds; false when the deadline passes.
 wait_for() {
   local deadline=$((SECONDS + $1))

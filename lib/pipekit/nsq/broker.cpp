@@ -452,7 +452,8 @@ std::unique_ptr<backend_queue> broker::impl::make_backend(const std::string& que
     log::error("DISKQUEUE({}): {}; keeping its overflow in memory", queue_name, st.error);
     return make_memory_backend();
   }
-  for (const auto& w : rec.warnings) log::warn("DISKQUEUE({}): {}", queue_name, w);
+  // Damage found on disk (data set aside, metadata unreadable) is logged even with --quiet.
+  for (const auto& w : rec.warnings) log::error("DISKQUEUE({}): {}", queue_name, w);
   if (rec.records > 0) log::info("DISKQUEUE({}): {} messages on disk", queue_name, rec.records);
   return std::make_unique<disk_backend>(std::move(q), queue_name);
 }
