@@ -125,6 +125,8 @@ wait_for() {
     sleep 0.05
   done
 }
+# wait_ping PORT: until GET /ping on PORT answers OK (deadline 30 s).
+wait_ping() { wait_for 30 eval '[ "$(http_get '"$1"' /ping 2>/dev/null)" = OK ]'; }
 # Background daemons started by start_daemon, killed by the EXIT trap.
 daemon_pids=()
 trap 'for p in "${daemon_pids[@]}"; do kill -9 $p 2>/dev/null; wait $p 2>/dev/null; done; rm -rf "$T"' EXIT

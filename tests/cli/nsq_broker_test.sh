@@ -2,23 +2,6 @@
 # nsq-broker run as a user would: flags, exit codes, --config, HTTP and TCP up, SIGTERM exits 0.
 source "$(dirname "$0")/lib.sh"
 
-# http_get PORT PATH: the response body of a GET (bash's /dev/tcp, no curl needed).
-http_get() {
-  exec 3<>/dev/tcp/127.0.0.1/"$1" || return 1
-  printf 'GET %s HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n' "$2" >&3
-  sed '1,/^\r$/d' <&3
-  exec 3<&-
-}
-# wait_http PORT: until /ping answers (deadline 30 s).
-wait_http() {
-  local deadline=$((SECONDS + 30))
-  while [ $SECONDS -lt $deadline ]; do
-    [ "$(http_get "$1" /ping 2>/dev/null)" = OK ] && return 0
-    sleep 0.05
-  done
-  return 1
-}
-
 run nsq-broker --version
 expect "--version" 0
 case $out in "nsq-broker "*) ok ;; *) bad "--version names the program" ;; esac
@@ -45,7 +28,7 @@ mem_queue_size = 5
 TOML
 nsq-broker --config "$T/broker.toml" 2>"$T/broker.log" &
 pid=$!
-if wait_http "$http"; then ok; else bad "HTTP /ping answers (addresses from --config)"; fi
+if wait_ping "$http"; then ok; else bad "HTTP /ping answers (addresses from --config)"; fi
 info=$(http_get "$http" /info)
 case $info in *"\"tcp_port\":$tcp"*) ok ;; *) bad "/info names the TCP port" "$info" ;; esac
 # A PUB over raw TCP answers OK: [size 6][type 0]OK.
@@ -82,7 +65,7 @@ if mount -t tmpfs -o size=256k tmpfs "$full" 2>/dev/null; then
   nsq-broker --data-path "$full" --mem-queue-size 1 --tcp-address 127.0.0.1:$tcp --http-address 127.0.0.1:$http \
     2>"$T/full.log" &
   pid=$!
-  wait_http "$http" || bad "broker on a tmpfs starts"
+  wait_ping "$http" || bad "broker on a tmpfs starts"
   body=$(head -c 1000 /dev/zero | tr '\0' x)
   code=""
   for i in $(seq 1 1000); do
