@@ -1,5 +1,6 @@
 // http_server over real sockets on 127.0.0.1 port 0: routes, query decoding, keep-alive, errors,
 // the body limit, the read timeout, a stall that does not disturb other clients, graceful stop.
+// async_http_get against it and against a raw peer.
 #include <catch2/catch.hpp>
 
 #include <chrono>
@@ -15,6 +16,7 @@
 
 #include "pipekit/cli/error.hpp"
 #include "pipekit/cli/exit_code.hpp"
+#include "pipekit/net/http_client.hpp"
 #include "pipekit/net/http_server.hpp"
 #include "pipekit/net/tcp_listener.hpp"
 
@@ -223,4 +225,106 @@ TEST_CASE("http_server answers pipelined requests in order", "[net]") {
   CHECK(first["query"][0][1] == "1");
   CHECK(body_of(c.response()) == "two:x");
   CHECK_THAT(c.response(), Catch::StartsWith("HTTP/1.1 404"));
+}
+
+// --- async_http_get ------------------------------------------------------------------------------
+
+namespace {
+
+// Runs one GET on a fresh io_context to completion and returns its result.
+net::http_get_result get(const std::string& address, const std::string& target, net::http_get_options o = {}) {
+  asio::io_context io;
+  net::http_get_result out;
+  bool called = false;
+  net::async_http_get(io, address, target, o, [&](net::http_get_result r) {
+    CHECK_FALSE(called);
+    called = true;
+    out = std::move(r);
+  });
+  CHECK_FALSE(called);  // never inside the call
+  io.run();
+  CHECK(called);
+  return out;
+}
+
+// A one-shot raw HTTP peer: reads the request head, then answers `reply` (or nothing, holding the
+// connection open until the test ends, when reply is empty).
+struct raw_peer {
+  asio::io_context io;
+  tcp::acceptor acceptor{io, {asio::ip::make_address("127.0.0.1"), 0}};
+  std::string request;
+  std::thread thread;
+  explicit raw_peer(std::string reply) {
+    thread = std::thread([this, reply = std::move(reply)] {
+      tcp::socket s(io);
+      acceptor.accept(s);
+      char buf[4096];
+      boost::system::error_code ec;
+      while (request.find("\r\n\r\n") == std::string::npos && !ec) request.append(buf, s.read_some(asio::buffer(buf), ec));
+      if (!reply.empty()) asio::write(s, asio::buffer(reply), ec);
+      else s.read_some(asio::buffer(buf), ec);  // until the client gives up and closes
+    });
+  }
+  std::string address() const { return "127.0.0.1:" + std::to_string(acceptor.local_endpoint().port()); }
+  ~raw_peer() { thread.join(); }
+};
+
+}  // namespace
+
+TEST_CASE("async_http_get: status and body from a real server, errors named", "[net]") {
+  running_server s;
+  s.start();
+  const std::string addr = "127.0.0.1:" + std::to_string(s.server.port());
+
+  auto r = get(addr, "/echo?topic=a%2Eb");
+  CHECK(r.status == 200);
+  CHECK(r.error.empty());
+  CHECK(nlohmann::json::parse(r.body)["query"][0] == nlohmann::json::parse(R"(["topic","a.b"])"));
+  r = get("http://" + addr + "/ignored", "/nope");  // a URL's path is not the target
+  CHECK(r.status == 404);
+  CHECK(r.body == R"({"message":"NOT_FOUND"})");
+
+  net::http_get_options small;
+  small.max_body = 10;
+  r = get(addr, "/echo", small);
+  CHECK(r.status == 0);
+  CHECK(r.error == "response too large");
+
+  r = get("127.0.0.1:not-a-port", "/");
+  CHECK(r.status == 0);
+  CHECK_FALSE(r.error.empty());
+}
+
+TEST_CASE("async_http_get: the request it sends, a chunked answer, a peer that never answers", "[net]") {
+  {
+    raw_peer peer("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n2\r\nde\r\n0\r\n\r\n");
+    net::http_get_options o;
+    o.accept = "application/vnd.nsq; version=1.0";
+    auto r = get(peer.address(), "/lookup?topic=t", o);
+    CHECK(r.status == 200);
+    CHECK(r.body == "abcde");
+    CHECK_THAT(peer.request, Catch::StartsWith("GET /lookup?topic=t HTTP/1.1\r\n"));
+    CHECK_THAT(peer.request, Catch::Contains("Host: " + peer.address() + "\r\n"));
+    CHECK_THAT(peer.request, Catch::Contains("Accept: application/vnd.nsq; version=1.0\r\n"));
+  }
+  {
+    raw_peer peer("");
+    net::http_get_options o;
+    o.timeout = std::chrono::milliseconds(200);
+    auto r = get(peer.address(), "/", o);
+    CHECK(r.status == 0);
+    CHECK(r.error == "timed out");
+  }
+  {
+    // Nothing listens on a port just released.
+    std::uint16_t port;
+    {
+      asio::io_context io;
+      tcp::acceptor a(io, {asio::ip::make_address("127.0.0.1"), 0});
+      port = a.local_endpoint().port();
+    }
+    auto r = get("127.0.0.1:" + std::to_string(port), "/");
+    CHECK(r.status == 0);
+    CHECK_FALSE(r.error.empty());
+  }
 }

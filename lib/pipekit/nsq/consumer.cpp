@@ -32,6 +32,7 @@
 #include "pipekit/cli/error.hpp"
 #include "pipekit/cli/exit_code.hpp"
 #include "pipekit/log/log.hpp"
+#include "pipekit/net/http_client.hpp"
 #include "pipekit/nsq/archive.hpp"
 #include "pipekit/nsq/client.hpp"
 #include "pipekit/nsq/names.hpp"
@@ -128,89 +129,6 @@ std::string_view trim(std::string_view s) {
   while (!s.empty() && ws(s.back())) s.remove_suffix(1);
   return s;
 }
-
-// --- a small HTTP/1.0 GET for lookupd ----------------------------------------------------------
-
-class http_get : public std::enable_shared_from_this<http_get> {
- public:
-  using callback = std::function<void(int status, std::string body, std::string error)>;
-  http_get(net::io_context& io, std::string address, std::string target, callback cb)
-      : resolver_(io), socket_(io), timer_(io), address_(std::move(address)), target_(std::move(target)),
-        cb_(std::move(cb)) {}
-
-  void start(std::chrono::milliseconds timeout) {
-    std::string a = address_;
-    if (auto p = a.find("://"); p != std::string::npos) a = a.substr(p + 3);
-    if (auto p = a.find('/'); p != std::string::npos) a = a.substr(0, p);
-    auto colon = a.rfind(':');
-    std::string host = colon == std::string::npos ? a : a.substr(0, colon);
-    std::string port = colon == std::string::npos ? "4161" : a.substr(colon + 1);
-    if (host.size() >= 2 && host.front() == '[') host = host.substr(1, host.size() - 2);
-    if (host.empty()) host = "127.0.0.1";
-    request_ = fmt::format("GET {} HTTP/1.0\r\nHost: {}\r\nAccept: application/vnd.nsq; version=1.0\r\n\r\n",
-                           target_, a);
-    timer_.expires_after(timeout);
-    timer_.async_wait([self = shared_from_this()](boost::system::error_code ec) {
-      if (!ec) self->done(0, "timed out");
-    });
-    resolver_.async_resolve(host, port, [self = shared_from_this()](boost::system::error_code ec,
-                                                                    tcp::resolver::results_type r) {
-      if (self->finished_) return;
-      if (ec) return self->done(0, ec.message());
-      net::async_connect(self->socket_, r, [self](boost::system::error_code ec2, const tcp::endpoint&) {
-        if (self->finished_) return;
-        if (ec2) return self->done(0, ec2.message());
-        net::async_write(self->socket_, net::buffer(self->request_),
-                         [self](boost::system::error_code ec3, std::size_t) {
-                           if (self->finished_) return;
-                           if (ec3) return self->done(0, ec3.message());
-                           self->read_more();
-                         });
-      });
-    });
-  }
-
- private:
-  void read_more() {
-    socket_.async_read_some(net::buffer(chunk_), [self = shared_from_this()](boost::system::error_code ec,
-                                                                             std::size_t n) {
-      if (self->finished_) return;
-      self->response_.append(self->chunk_.data(), n);
-      if (ec == net::error::eof) return self->parse();
-      if (ec) return self->done(0, ec.message());
-      if (self->response_.size() > (16u << 20)) return self->done(0, "response too large");
-      self->read_more();
-    });
-  }
-  void parse() {
-    auto head_end = response_.find("\r\n\r\n");
-    int status = 0;
-    if (response_.rfind("HTTP/", 0) != 0 || head_end == std::string::npos ||
-        std::sscanf(response_.c_str(), "HTTP/%*s %d", &status) != 1) {
-      return done(0, "not an HTTP response");
-    }
-    body_ = response_.substr(head_end + 4);
-    done(status, "");
-  }
-  void done(int status, const std::string& error) {
-    if (finished_) return;
-    finished_ = true;
-    boost::system::error_code ignored;
-    timer_.cancel();
-    resolver_.cancel();
-    socket_.close(ignored);
-    auto cb = std::move(cb_);
-    cb(status, std::move(body_), error);
-  }
-
-  tcp::resolver resolver_;
-  tcp::socket socket_;
-  net::steady_timer timer_;
-  std::string address_, target_, request_, response_, body_;
-  std::array<char, 16384> chunk_{};
-  callback cb_;
-  bool finished_ = false;
-};
 
 std::string url_escape(std::string_view s) {
   std::string out;
@@ -514,8 +432,13 @@ void consumer::poll_lookupd() {
     lookupd_any_ok_ = false;
     lookupd_found_.clear();
     for (const auto& a : o_.lookupd_http_addresses) {
-      auto op = std::make_shared<http_get>(
-          io_, a, "/lookup?topic=" + url_escape(o_.topic), [this, a](int status, std::string body, std::string error) {
+      pipekit::net::http_get_options ho;
+      ho.accept = "application/vnd.nsq; version=1.0";
+      pipekit::net::async_http_get(
+          io_, a, "/lookup?topic=" + url_escape(o_.topic), ho, [this, a](pipekit::net::http_get_result r) {
+            const int status = r.status;
+            const std::string& body = r.body;
+            const std::string& error = r.error;
             if (status == 200) {
               auto j = json::parse(body, nullptr, false);
               if (j.is_object() && j.contains("data") && j["data"].is_object()) j = j["data"];  // nsqlookupd < 1.0
@@ -543,7 +466,6 @@ void consumer::poll_lookupd() {
             }
             if (--lookupd_waiting_ == 0) lookupd_round_done();
           });
-      op->start(std::chrono::milliseconds(5000));
     }
   }
   lookupd_timer_.expires_after(o_.lookupd_poll_interval);
