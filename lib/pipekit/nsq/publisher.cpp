@@ -354,7 +354,15 @@ void publisher::read_inputs() {
 // Dispatch (io thread)
 
 void publisher::accept(batch_ptr b) {
-  if (finished_) return;  // cannot happen: the io thread finishes only after the reader's last post
+  if (finished_) {
+    // Cannot happen (the io thread finishes only after the reader's last post); should it ever,
+    // its lines are reported, not lost.
+    log::error("internal error: {} lines arrived after publishing finished; rejected", b->items.size());
+    for (auto& it : b->items)
+      rejects_.add(sources_.at(it.source), it.line, "internal", "arrived after publishing finished", b->body(it));
+    rejects_.flush();
+    return;
+  }
   ++unfinished_batches_;
   b->unfinished = b->items.size();
   b->first_try = clock::now();
