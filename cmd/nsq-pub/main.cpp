@@ -57,11 +57,19 @@ int main(int argc, char** argv) {
   app.add_option("--rejects", o.rejects_path, "Write rejected lines to FILE as JSON Lines (they are always logged)");
   pipekit::cli::add_duration_option(app, "--retry-timeout", o.retry_timeout, "Give up on a message not published within this");
   pipekit::cli::add_duration_option(app, "--connect-timeout", o.connect_timeout, "Timeout for each connection attempt");
+  bool deflate = false;
+  int deflate_level = 6;
+  auto* deflate_flag = app.add_flag("--deflate", deflate, "Negotiate deflate compression in IDENTIFY (TCP)");
+  app.add_option("--deflate-level", deflate_level, "Deflate level asked for (1-9; the broker may cap it)")
+      ->check(CLI::Range(1, 9))
+      ->default_str("6");
+  app.add_flag("--snappy", o.snappy, "Negotiate snappy compression in IDENTIFY (TCP)")->excludes(deflate_flag);
   app.add_flag("--stats", o.stats, "Print counts and the rate to stderr at the end");
 
   return pipekit::cli::run_main(app, log, argc, argv, [&] {
     if (o.message && !o.inputs.empty()) pipekit::fatal(pipekit::exit_code::usage, "--message and input files exclude each other");
     if (defer_flag->count() > 0) o.defer = defer;
+    o.deflate_level = deflate ? deflate_level : 0;
     // Only HTTP addresses given: the TCP default does not apply.
     if (http_flag->count() > 0 && app.count("--nsqd-tcp-address") == 0 && !std::getenv("NSQD_TCP_ADDRESS"))
       o.nsqd_tcp_addresses.clear();

@@ -50,10 +50,11 @@ int main(int argc, char** argv) {
   pipekit::cli::add_duration_option(app, "--connect-timeout", o.connect_timeout, "Timeout for each connection attempt");
   bool deflate = false;
   int deflate_level = 6;
-  app.add_flag("--deflate", deflate, "Negotiate deflate compression in IDENTIFY");
+  auto* deflate_flag = app.add_flag("--deflate", deflate, "Negotiate deflate compression in IDENTIFY");
   app.add_option("--deflate-level", deflate_level, "Deflate level asked for (1-9; the broker may cap it)")
       ->check(CLI::Range(1, 9))
       ->default_str("6");
+  app.add_flag("--snappy", o.snappy, "Negotiate snappy compression in IDENTIFY")->excludes(deflate_flag);
   app.add_option("--output-dir", o.output_dir, "Archive mode: write files in DIR (FIN after fsync) instead of stdout");
   app.add_option("--filename-format", o.filename_format, "Archive file names: <TOPIC>, <HOST>, <DATETIME>, <REV>")
       ->default_str("<TOPIC>.<HOST><REV>.<DATETIME>.log");

@@ -20,4 +20,7 @@ complete -c nsq-pub -l raw -d 'Publish lines as they are (default: each must be 
 complete -c nsq-pub -l rejects -r -f -d 'Write rejected lines to FILE as JSON Lines (they are always logged)'
 complete -c nsq-pub -l retry-timeout -r -f -d 'Give up on a message not published within this'
 complete -c nsq-pub -l connect-timeout -r -f -d 'Timeout for each connection attempt'
+complete -c nsq-pub -l deflate -d 'Negotiate deflate compression in IDENTIFY (TCP)'
+complete -c nsq-pub -l deflate-level -r -f -d 'Deflate level asked for (1-9; the broker may cap it)'
+complete -c nsq-pub -l snappy -d 'Negotiate snappy compression in IDENTIFY (TCP)'
 complete -c nsq-pub -l stats -d 'Print counts and the rate to stderr at the end'

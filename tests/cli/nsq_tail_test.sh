@@ -109,6 +109,53 @@ expect "--deflate: 0" 0
 check "--deflate: 5,000 lines intact" test "$(sort -u "$T/defl.out" | wc -l)" -eq 5000 -a "$(grep -c '^{"n":[0-9]*}$' "$T/defl.out")" -eq 5000
 check "--deflate: every one FINished" wait_for 5 chan_is $b1_http defl d in_flight_count 0
 
+# --- snappy: nsq-pub --snappy -> broker -> nsq-tail --snappy, bodies across 64 KiB snappy chunks --------
+make_channel $b1_http snap s
+{
+  seq 1 3000 | sed 's/.*/{"n":&}/'
+  printf '{"big":"%s"}\n' "$(head -c 150000 /dev/zero | tr '\0' x)"            # compressible, 3 chunks
+  printf '{"rnd":"%s"}\n' "$(head -c 100000 /dev/urandom | base64 -w0)"        # stored chunks
+} >"$T/snap.jsonl"
+run nsq-pub -q --snappy -t snap --nsqd-tcp-address 127.0.0.1:$b1_tcp "$T/snap.jsonl"
+expect "nsq-pub --snappy: 0" 0
+timeout 30 nsq-tail -q --snappy -t snap -c s --nsqd-tcp-address 127.0.0.1:$b1_tcp -n 3002 | cat >"$T/snap.out"
+status=${PIPESTATUS[0]}
+expect "nsq-tail --snappy: 0" 0
+if cmp -s <(sort "$T/snap.out") <(sort "$T/snap.jsonl"); then ok; else bad "--snappy: 3,002 lines intact (sorted)"; fi
+check "--snappy: every one FINished" wait_for 5 chan_is $b1_http snap s in_flight_count 0
+run nsq-tail --snappy --deflate -t snap
+expect "--snappy with --deflate: 64" 64
+
+# A client whose snappy stream is corrupt is disconnected; a snappy consumer beside it carries on.
+make_channel $b1_http snap2 s
+timeout 30 nsq-tail -q --snappy -t snap2 -c s --nsqd-tcp-address 127.0.0.1:$b1_tcp -n 200 >"$T/snap2.out" &
+tail_pid=$!
+fill $b1_tcp snap2 100
+check "snappy consumer got the first 100" wait_for 10 eval '[ "$(wc -l <"$T/snap2.out")" -eq 100 ]'
+corrupt=$(node -e '
+  const s = require("net").connect(+process.argv[1], "127.0.0.1");
+  const body = Buffer.from(JSON.stringify({ feature_negotiation: true, snappy: true }));
+  const len = Buffer.alloc(4); len.writeUInt32BE(body.length);
+  s.write(Buffer.concat([Buffer.from("  V2IDENTIFY\n"), len, body]));
+  let got = Buffer.alloc(0), sent = false;
+  s.on("data", (d) => {
+    got = Buffer.concat([got, d]);
+    if (!sent && got.length >= 4 && got.length >= 4 + got.readUInt32BE(0)) {
+      sent = true;  // the IDENTIFY response: now a stream identifier and a chunk with a wrong CRC
+      s.write(Buffer.concat([Buffer.from("ff060000734e61507059", "hex"), Buffer.from("0108000000000000", "hex"), Buffer.from("NOP\n")]));
+    }
+  });
+  s.on("close", () => { console.log(sent ? "closed" : "closed early"); process.exit(0); });
+  s.on("error", () => {});
+  setTimeout(() => { console.log("still open"); process.exit(0); }, 10000);
+' $b1_tcp)
+check "a corrupt snappy stream closes its connection" test "$corrupt" = closed
+fill $b1_tcp snap2 100
+wait $tail_pid
+status=$?
+expect "the other snappy consumer is unaffected: 0" 0
+check "it got all 200" test "$(sort -u "$T/snap2.out" | wc -l)" -eq 100 -a "$(wc -l <"$T/snap2.out")" -eq 200
+
 # --- nsqjs reads what nsq-pub wrote ------------------------------------------------------------
 make_channel $b1_http jsread js
 fill $b1_tcp jsread 500

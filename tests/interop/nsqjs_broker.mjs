@@ -1,5 +1,6 @@
 // nsqjs (npm, a real NSQ client no one here wrote) against nsq-broker: Writer PUB/MPUB/DPUB, Reader with
-// max-in-flight > 1, requeue, touch, and (when the broker has its HTTP API) /pub.
+// max-in-flight > 1, requeue, touch, deflate, snappy (nsqjs frames it with the npm snappystream package:
+// an independent implementation of snappy's framing format), and (when the broker has its HTTP API) /pub.
 // Usage: node nsqjs_broker.mjs --broker PATH/TO/nsq-broker
 import { spawn } from 'node:child_process';
 import net from 'node:net';
@@ -139,6 +140,74 @@ try {
     // makes nsqjs's inflater throw "unexpected end of file" (it would with nsqd too).
     await new Promise((resolve) => { dr.on('nsqd_closed', resolve); dr.close(); setTimeout(resolve, 2000); });
     dw.close();
+  }
+
+  // Snappy both ways: a Writer and a Reader that negotiate it. Bodies large enough (and some over
+  // 64 KiB) that frames span several snappy chunks and reads; compressible and random ones.
+  {
+    const sw = await writer({ snappy: true });
+    const bodies = [];
+    for (let i = 0; i < 400; i++) bodies.push(`snappy-${i}-${'y'.repeat(i * 7)}`);
+    for (let i = 0; i < 5; i++) bodies.push(`big-${i}-` + 'z'.repeat(70000 + i * 1000));
+    for (let i = 0; i < 20; i++) {
+      let r = `rand-${i}-`;
+      for (let j = 0; j < 3000; j++) r += String.fromCharCode(33 + Math.floor(Math.random() * 90));
+      bodies.push(r);
+    }
+    const seen = new Map();
+    let sr;
+    const done = new Promise((resolve) => {
+      sr = reader('js_snappy', 'ch', { maxInFlight: 30, snappy: true }, (m) => {
+        const b = m.body.toString();
+        seen.set(b, (seen.get(b) || 0) + 1);
+        m.finish();
+        if (seen.size === bodies.length) resolve();
+      });
+    });
+    await publish(sw, 'js_snappy', bodies.slice(0, 200));
+    for (const b of bodies.slice(200)) await publish(sw, 'js_snappy', b);
+    await withTimeout(done, 20000, 'snappy messages');
+    await sleep(300);  // a duplicate would show up by now
+    const count = [...seen.values()].reduce((a, b) => a + b, 0);
+    check('snappy: every message arrived intact, once', bodies.every((b) => seen.get(b) === 1) && count === bodies.length,
+      `${seen.size} distinct, ${count} received, ${bodies.length} sent`);
+    // The broker's /stats shows the snappy clients, as nsqd's does.
+    const stats = await new Promise((resolve) => {
+      http.get({ host: '127.0.0.1', port: httpPort, path: '/stats?format=json&topic=js_snappy' }, (res) => {
+        let t = '';
+        res.on('data', (d) => { t += d; });
+        res.on('end', () => resolve(t));
+      }).on('error', () => resolve(''));
+    });
+    if (stats !== '') {
+      const j = JSON.parse(stats);
+      const topic = (j.topics || []).find((t) => t.topic_name === 'js_snappy');
+      const clients = topic ? topic.channels.flatMap((c) => c.clients) : [];
+      check('snappy: /stats shows the consumer with snappy true', clients.length === 1 && clients[0].snappy === true &&
+        clients[0].deflate === false, JSON.stringify(clients.map((c) => [c.snappy, c.deflate])));
+    }
+    await new Promise((resolve) => { sr.on('nsqd_closed', resolve); sr.close(); setTimeout(resolve, 2000); });
+    sw.close();
+  }
+
+  // Both deflate and snappy asked for: E_IDENTIFY_FAILED, as nsqd (nsqjs refuses to ask, so a raw socket does).
+  {
+    const reply = await withTimeout(new Promise((resolve) => {
+      const s = net.connect(tcpPort, '127.0.0.1', () => {
+        const body = Buffer.from(JSON.stringify({ feature_negotiation: true, deflate: true, snappy: true }));
+        const len = Buffer.alloc(4);
+        len.writeUInt32BE(body.length);
+        s.write(Buffer.concat([Buffer.from('  V2IDENTIFY\n'), len, body]));
+      });
+      let got = Buffer.alloc(0);
+      s.on('data', (d) => { got = Buffer.concat([got, d]); });
+      s.on('close', () => resolve(got));
+      s.on('error', () => {});
+    }), 10000, 'IDENTIFY reply');
+    const type = reply.length >= 8 ? reply.readUInt32BE(4) : -1;
+    const text = reply.subarray(8).toString();
+    check('deflate and snappy together: E_IDENTIFY_FAILED, then closed', type === 1 && text.startsWith('E_IDENTIFY_FAILED'),
+      `${type} ${text}`);
   }
 
   // HTTP /pub, consumed over TCP (when the HTTP API is there).

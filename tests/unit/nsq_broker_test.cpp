@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <filesystem>
+#include <random>
 #include <set>
 
 #include <unistd.h>
@@ -22,6 +23,7 @@
 #include <nlohmann/json.hpp>
 
 #include "pipekit/nsq/broker.hpp"
+#include "pipekit/nsq/compress.hpp"
 #include "pipekit/nsq/protocol.hpp"
 
 namespace net = boost::asio;
@@ -63,7 +65,21 @@ class client {
     timeval tv{static_cast<time_t>(ms.count() / 1000), static_cast<suseconds_t>((ms.count() % 1000) * 1000)};
     ::setsockopt(socket_.native_handle(), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
   }
-  void send(const std::string& bytes) { net::write(socket_, net::buffer(bytes)); }
+  // Through the negotiated compression, if any.
+  void send(const std::string& bytes) {
+    if (!codec_) return send_raw(bytes);
+    std::string wire;
+    codec_.encoder->encode(bytes, wire);
+    send_raw(wire);
+  }
+  void send_raw(const std::string& bytes) { net::write(socket_, net::buffer(bytes)); }
+  // After the IDENTIFY response: both directions compressed; what was read past it is compressed.
+  void compress(stream_codec c) {
+    codec_ = std::move(c);
+    std::string rest;
+    rest.swap(buf_);
+    REQUIRE(codec_.decoder->decode(rest, buf_));
+  }
   void cmd(const std::string& line) { send(line + "\n"); }
   void cmd(const std::string& line, const std::string& body) {
     std::string out;
@@ -85,7 +101,8 @@ class client {
       ssize_t got = ::recv(socket_.native_handle(), tmp, sizeof tmp, 0);
       if (got < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return {-2, ""};
       if (got <= 0) return {-1, "closed"};
-      buf_.append(tmp, static_cast<std::size_t>(got));
+      if (!codec_) buf_.append(tmp, static_cast<std::size_t>(got));
+      else if (!codec_.decoder->decode(std::string_view(tmp, static_cast<std::size_t>(got)), buf_)) return {-3, "corrupt"};
     }
   }
   // The next frame that is not a heartbeat (heartbeats are answered with NOP, as clients do).
@@ -145,6 +162,7 @@ class client {
   net::io_context io_;
   tcp::socket socket_;
   std::string buf_;
+  stream_codec codec_;
 };
 
 }  // namespace
@@ -387,6 +405,36 @@ TEST_CASE("nsq-broker: fatal errors close only their connection", "[nsq]") {
     CHECK(c.response() == "OK");
     c.cmd("SUB t c");
     CHECK(c.error() == "E_INVALID cannot SUB with heartbeats disabled");
+    CHECK(c.closed());
+  }
+  SECTION("deflate and snappy together") {
+    client c(port);
+    c.identify({{"feature_negotiation", true}, {"deflate", true}, {"snappy", true}});
+    CHECK(c.error() == "E_IDENTIFY_FAILED cannot enable both deflate and snappy compression");
+    CHECK(c.closed());
+  }
+  SECTION("a corrupt snappy stream") {
+    client c(port);
+    c.identify({{"feature_negotiation", true}, {"snappy", true}});
+    CHECK(nlohmann::json::parse(c.response())["snappy"] == true);
+    c.compress(make_snappy_codec());
+    CHECK(c.response() == "OK");
+    c.pub("ok_snappy", "fine so far");
+    // A chunk whose checksum is wrong (the stream identifier went out with the PUB).
+    std::string wire;
+    make_snappy_encoder()->encode("NOP\n", wire);
+    wire = wire.substr(10);
+    wire[4] = static_cast<char>(wire[4] ^ 0x55);
+    c.send_raw(wire);
+    CHECK(c.closed());
+  }
+  SECTION("an unknown unskippable snappy chunk") {
+    client c(port);
+    c.identify({{"feature_negotiation", true}, {"snappy", true}});
+    CHECK(nlohmann::json::parse(c.response())["snappy"] == true);
+    c.compress(make_snappy_codec());
+    CHECK(c.response() == "OK");
+    c.send_raw(std::string(snappy_frame::identifier_chunk) + std::string("\x02\x04\x00\x00", 4) + "abcd");
     CHECK(c.closed());
   }
   SECTION("AUTH is disabled") {
@@ -751,4 +799,58 @@ TEST_CASE("nsq-broker --data-path: overflow goes to disk and a clean restart los
   CHECK(delivered.size() == 10);
   CHECK(c.silent_for(100ms));
   fs::remove_all(dir);
+}
+
+TEST_CASE("nsq-broker: snappy and deflate compress both directions after IDENTIFY", "[nsq]") {
+  running_broker rb;
+  auto port = rb.b.tcp_port();
+  const bool snappy = GENERATE(true, false);
+  INFO((snappy ? "snappy" : "deflate"));
+  auto negotiate = [&](client& c, const std::string& id) {
+    nlohmann::json ask = {{"feature_negotiation", true}, {"client_id", id}};
+    ask[snappy ? "snappy" : "deflate"] = true;
+    c.identify(ask);
+    auto features = nlohmann::json::parse(c.response());
+    CHECK(features["snappy"] == snappy);
+    CHECK(features["deflate"] == !snappy);
+    c.compress(snappy ? make_snappy_codec() : make_deflate_codec(6));
+    CHECK(c.response() == "OK");  // the first compressed frame
+  };
+  client consumer(port);
+  negotiate(consumer, "consumer");
+  consumer.subscribe("zt", "ch", 100);
+  client producer(port);
+  negotiate(producer, "producer");
+  // Bodies across snappy's 64 KiB chunks, random and compressible, PUB and MPUB.
+  std::vector<std::string> bodies;
+  std::mt19937 rng(5);
+  for (std::size_t n : {std::size_t{1}, std::size_t{1000}, std::size_t{65536}, std::size_t{70000}, std::size_t{300000}}) {
+    std::string r(n, '\0');
+    for (auto& ch : r) ch = static_cast<char>(rng());
+    bodies.push_back(r);
+    bodies.push_back(std::string(n, 'a'));
+  }
+  for (const auto& b : bodies) producer.pub("zt", b);
+  std::string mpub;
+  append_mpub(mpub, "zt", std::vector<std::string>{"m1", "m2", std::string(100000, 'm')});
+  producer.send(mpub);
+  CHECK(producer.response() == "OK");
+  bodies.insert(bodies.end(), {"m1", "m2", std::string(100000, 'm')});
+  for (const auto& want : bodies) {
+    std::string storage;
+    auto m = consumer.msg(storage);
+    REQUIRE(m.body.size() == want.size());
+    REQUIRE(m.body == want);
+    consumer.cmd("FIN " + std::string(m.id));
+  }
+  consumer.cmd("NOP");
+  CHECK(consumer.silent_for(200ms));
+  // /stats says which compression each client uses, as nsqd's does.
+  auto j = nlohmann::json::parse(http(rb.b.http_port(), "GET", "/stats?format=json&topic=zt").body);
+  auto& cl = j["topics"][0]["channels"][0]["clients"][0];
+  CHECK(cl["client_id"] == "consumer");
+  CHECK(cl["snappy"] == snappy);
+  CHECK(cl["deflate"] == !snappy);
+  consumer.cmd("CLS");
+  CHECK(consumer.response() == "CLOSE_WAIT");
 }

@@ -10,7 +10,6 @@
 #include <boost/asio/post.hpp>
 #include <boost/asio/write.hpp>
 #include <nlohmann/json.hpp>
-#include <zlib.h>
 
 #include "pipekit/cli/error.hpp"
 #include "pipekit/cli/exit_code.hpp"
@@ -646,50 +645,19 @@ void broker::impl::shutdown() {
 
 // --- a connection ----------------------------------------------------------------------------
 
-// Raw deflate both ways (RFC 1951, no zlib header), as Go's compress/flate and nsqd use.
-struct zlib_streams {
-  z_stream def{};
-  z_stream inf{};
-  bool def_ok = false;
-  bool inf_ok = false;
-  ~zlib_streams() {
-    if (def_ok) deflateEnd(&def);
-    if (inf_ok) inflateEnd(&inf);
-  }
-};
-
 connection::~connection() = default;
 
-bool connection::start_deflate(int level) {
-  auto z = std::make_unique<zlib_streams>();
-  z->def_ok = deflateInit2(&z->def, level, Z_DEFLATED, -15, 8, Z_DEFAULT_STRATEGY) == Z_OK;
-  z->inf_ok = inflateInit2(&z->inf, -15) == Z_OK;
-  if (!z->def_ok || !z->inf_ok) return false;
-  z_ = std::move(z);
-  return true;
-}
-
-bool connection::inflate_into_input(const char* data, std::size_t n) {
-  z_stream& zs = z_->inf;
-  zs.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(data));
-  zs.avail_in = static_cast<uInt>(n);
-  while (zs.avail_in > 0) {
-    if (in_.size() - in_len_ < 16 * 1024) in_.resize(std::max(in_.size() * 2, in_len_ + read_chunk));
-    zs.next_out = reinterpret_cast<Bytef*>(in_.data() + in_len_);
-    zs.avail_out = static_cast<uInt>(in_.size() - in_len_);
-    int rc = ::inflate(&zs, Z_SYNC_FLUSH);
-    in_len_ = in_.size() - zs.avail_out;
-    if (rc == Z_BUF_ERROR && zs.avail_out > 0) break;  // needs more input
-    if (rc != Z_OK && rc != Z_BUF_ERROR) {
-      log::warn("TCP: client({}): bad deflate stream", info.remote_address);
-      return false;
-    }
-  }
-  return true;
+// Decodes compressed input onto the end of the commands in in_.
+bool connection::decode_into_input(std::string_view data) {
+  in_.resize(in_len_);
+  const bool ok = codec_.decoder->decode(data, in_);
+  in_len_ = in_.size();
+  if (!ok) log::warn("TCP: client({}): {}; closing", info.remote_address, codec_.decoder->error());
+  return ok;
 }
 
 connection::connection(broker::impl& b, tcp::socket socket, std::uint64_t id)
-    : b_(b), socket_(std::move(socket)), timer_(b.io), in_(read_chunk) {
+    : b_(b), socket_(std::move(socket)), timer_(b.io), in_(read_chunk, '\0') {
   info.id = id;
   boost::system::error_code ec;
   auto ep = socket_.remote_endpoint(ec);
@@ -714,14 +682,14 @@ void connection::start() {
 
 void connection::read() {
   if (closed_ || fatal_) return;
-  if (z_) {
+  if (codec_) {
     raw_.resize(read_chunk);
     socket_.async_read_some(asio::buffer(raw_), [self = shared_from_this()](const boost::system::error_code& ec,
                                                                           std::size_t n) {
       if (ec) return self->close();
       if (self->closed_) return;
       std::size_t before = self->in_len_;
-      if (!self->inflate_into_input(self->raw_.data(), n)) return self->close();
+      if (!self->decode_into_input(std::string_view(self->raw_.data(), n))) return self->close();
       std::size_t got = self->in_len_ - before;
       self->in_len_ = before;
       self->on_read(got);
@@ -762,11 +730,11 @@ void connection::on_read(std::size_t n) {
   }
   std::size_t pos = parse_input();
   while (switch_input_ && !closed_ && !fatal_) {
-    // IDENTIFY started deflate: what follows it in the buffer is already compressed.
+    // IDENTIFY started compression: what follows it in the buffer is already compressed.
     switch_input_ = false;
     std::string rest(in_.data() + pos, in_len_ - pos);
     in_len_ = 0;
-    if (!inflate_into_input(rest.data(), rest.size())) return close();
+    if (!decode_into_input(rest)) return close();
     pos = parse_input();
   }
   if (closed_) return;
@@ -906,10 +874,12 @@ void connection::identify(const command& cmd) {
   if (!d.feature_negotiation) return respond("OK");
   if (d.deflate && d.snappy)
     return fail(client_error{"E_IDENTIFY_FAILED", "cannot enable both deflate and snappy compression", true});
-  const bool deflate = d.deflate && !z_;
+  // Compression is negotiated once (nsqd takes IDENTIFY only in its first state).
+  const bool deflate = d.deflate && !codec_;
+  const bool snappy = d.snappy && !codec_;
   int level = d.deflate_level >= 1 && d.deflate_level <= 9 ? static_cast<int>(d.deflate_level) : 6;
   level = std::min(level, max_deflate_level);
-  // nsqd's response; snappy and TLS are not offered (yet), AUTH is disabled.
+  // nsqd's response; TLS is not offered (yet), AUTH is disabled.
   nlohmann::json r = {
       {"max_rdy_count", b_.opts.max_rdy_count},
       {"version", "1.3.0"},
@@ -919,19 +889,26 @@ void connection::identify(const command& cmd) {
       {"deflate", deflate},
       {"deflate_level", deflate ? level : 0},
       {"max_deflate_level", max_deflate_level},
-      {"snappy", false},
+      {"snappy", snappy},
       {"sample_rate", info.sample_rate},
       {"auth_required", false},
       {"output_buffer_size", info.output_buffer_size},
       {"output_buffer_timeout", info.output_buffer_timeout_ms},
   };
   respond(r.dump());
-  if (deflate) {
-    if (!start_deflate(level)) return fail(client_error{"E_IDENTIFY_FAILED", "IDENTIFY failed deflate", true});
-    info.deflate = true;
-    switch_input_ = true;
-    respond("OK");  // the first compressed frame
+  if (!deflate && !snappy) return;
+  // As nsqd: the response goes out as it is, then both directions switch, and an OK is the first
+  // compressed frame. (nsqd puts TLS first, then snappy or deflate on top.)
+  try {
+    codec_ = snappy ? make_snappy_codec() : make_deflate_codec(level);
+  } catch (const std::exception& e) {
+    return fail(client_error{"E_IDENTIFY_FAILED", std::string("IDENTIFY failed ") + e.what(), true});
   }
+  log::debug("TCP: client({}) upgrading connection to {}", info.remote_address, snappy ? "snappy" : "deflate");
+  info.deflate = deflate;
+  info.snappy = snappy;
+  switch_input_ = true;
+  respond("OK");  // staged: the first compressed frame
 }
 
 void connection::subscribe(const command& cmd) {
@@ -1032,20 +1009,10 @@ void connection::request_flush() {
 
 void connection::flush() {
   if (closed_ || write_pending_) return;
-  if (z_ && (!stage_.empty() || finish_deflate_)) {
-    const int mode = finish_deflate_ ? Z_FINISH : Z_SYNC_FLUSH;
-    finish_deflate_ = false;
-    z_stream& zs = z_->def;
-    zs.next_in = reinterpret_cast<Bytef*>(stage_.data());
-    zs.avail_in = static_cast<uInt>(stage_.size());
-    do {
-      std::size_t at = out_.size();
-      out_.resize(at + stage_.size() + 64);
-      zs.next_out = reinterpret_cast<Bytef*>(out_.data() + at);
-      zs.avail_out = static_cast<uInt>(out_.size() - at);
-      ::deflate(&zs, mode);
-      out_.resize(out_.size() - zs.avail_out);
-    } while (zs.avail_in > 0 || zs.avail_out == 0);
+  if (codec_ && (!stage_.empty() || finish_stream_)) {
+    if (!stage_.empty()) codec_.encoder->encode(stage_, out_);
+    if (finish_stream_) codec_.encoder->finish(out_);
+    finish_stream_ = false;
     stage_.clear();
   }
   if (out_.empty()) {
@@ -1109,7 +1076,7 @@ void connection::drain() {
   if (closed_) return;
   fatal_ = true;  // no more reading; closes once the output is written
   timer_.cancel();
-  if (z_) finish_deflate_ = true;
+  if (codec_) finish_stream_ = true;
   flush();
 }
 

@@ -64,7 +64,7 @@ json client_json(const client_info& c) {
           {"connect_ts", c.connect_ts},
           {"sample_rate", c.sample_rate},
           {"deflate", c.deflate},
-          {"snappy", false},
+          {"snappy", c.snappy},
           {"user_agent", c.user_agent},
           {"tls", false},
           {"tls_cipher_suite", ""},

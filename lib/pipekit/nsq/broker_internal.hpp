@@ -21,6 +21,7 @@
 #include <boost/unordered/unordered_flat_map.hpp>
 
 #include "pipekit/nsq/broker.hpp"
+#include "pipekit/nsq/compress.hpp"
 #include "pipekit/nsq/disk_queue.hpp"
 #include "pipekit/nsq/protocol.hpp"
 
@@ -237,6 +238,7 @@ struct client_info {
   std::int64_t msg_timeout_ms = 0;
   std::int64_t pub_counts = 0;
   bool deflate = false;
+  bool snappy = false;
 };
 
 struct broker::impl {
@@ -316,7 +318,7 @@ class connection : public std::enable_shared_from_this<connection> {
   ~connection();
   void start();
   void close();  // idempotent; requeues what this client had in flight
-  void drain();  // shutdown: write what is buffered (and deflate's final block), then close
+  void drain();  // shutdown: write what is buffered (and the compressed stream's end), then close
   bool closed() const noexcept { return closed_; }
 
   // Delivery (called by the broker for a channel this client consumes).
@@ -349,24 +351,24 @@ class connection : public std::enable_shared_from_this<connection> {
   void identify(const command& cmd);
   void subscribe(const command& cmd);
   void fin_req_touch(const command& cmd);
-  // Deflate (negotiated in IDENTIFY): frames are staged, then compressed into out_ at flush.
-  std::string& frames() noexcept { return z_ ? stage_ : out_; }
-  bool start_deflate(int level);
-  bool inflate_into_input(const char* data, std::size_t n);
+  // Compression (deflate or snappy, negotiated in IDENTIFY): frames are staged, then compressed
+  // into out_ at flush; what is read is decoded into in_.
+  std::string& frames() noexcept { return codec_ ? stage_ : out_; }
+  bool decode_into_input(std::string_view data);
   std::size_t parse_input();
 
   broker::impl& b_;
   tcp::socket socket_;
   asio::steady_timer timer_;
-  std::vector<char> in_;
+  std::string in_;  // in_len_ bytes of commands; the rest is room to read into
   std::size_t in_len_ = 0;
   std::string out_;
   std::string writing_;
   std::string stage_;
-  std::unique_ptr<struct zlib_streams> z_;
-  std::vector<char> raw_;  // compressed input, read before inflating
-  bool switch_input_ = false;
-  bool finish_deflate_ = false;  // the rest of in_ is compressed (deflate started mid-buffer)
+  stream_codec codec_;
+  std::vector<char> raw_;  // compressed input, read before decoding
+  bool switch_input_ = false;    // the rest of in_ is compressed (compression started mid-buffer)
+  bool finish_stream_ = false;   // drain: end the compressed stream (deflate's final block)
   bool magic_ok_ = false;
   bool write_pending_ = false;
   bool flush_posted_ = false;

@@ -1,7 +1,6 @@
 #include "pipekit/nsq/client.hpp"
 
 #include <unistd.h>
-#include <zlib.h>
 
 #include <boost/asio/connect.hpp>
 #include <boost/asio/io_context.hpp>
@@ -41,18 +40,6 @@ bool split_address(const std::string& address, std::string& host, std::string& p
 
 }  // namespace
 
-// Raw deflate both ways (RFC 1951, no zlib header), as nsqd and go-nsq use after IDENTIFY.
-struct client::zstreams {
-  z_stream def{};
-  z_stream inf{};
-  bool def_ok = false;
-  bool inf_ok = false;
-  ~zstreams() {
-    if (def_ok) deflateEnd(&def);
-    if (inf_ok) inflateEnd(&inf);
-  }
-};
-
 struct client::impl {
   explicit impl(net::io_context& io) : resolver(io), socket(io), timer(io) {}
   tcp::resolver resolver;
@@ -75,6 +62,7 @@ nlohmann::json identify_body(const client_options& o) {
     body["deflate"] = true;
     body["deflate_level"] = o.deflate_level;
   }
+  if (o.snappy) body["snappy"] = true;
   return body;
 }
 
@@ -128,20 +116,9 @@ void client::flush() {
 }
 
 void client::write_more() {
-  if (z_) {
+  if (codec_) {
     writing_.clear();
-    auto& d = z_->def;
-    d.next_in = reinterpret_cast<Bytef*>(out_.data());
-    d.avail_in = static_cast<uInt>(out_.size());
-    do {
-      std::size_t old = writing_.size();
-      std::size_t room = out_.size() / 2 + 1024;
-      writing_.resize(old + room);
-      d.next_out = reinterpret_cast<Bytef*>(writing_.data() + old);
-      d.avail_out = static_cast<uInt>(room);
-      ::deflate(&d, Z_SYNC_FLUSH);
-      writing_.resize(old + room - d.avail_out);
-    } while (d.avail_out == 0 || d.avail_in > 0);
+    codec_.encoder->encode(out_, writing_);
     out_.clear();
   } else {
     writing_.swap(out_);
@@ -166,6 +143,18 @@ void client::read_more() {
     in_.erase(0, in_pos_);
     in_pos_ = 0;
   }
+  if (codec_) {
+    // Compressed: what is read goes through the decoder onto the end of in_.
+    raw_.resize(read_size);
+    impl_->socket.async_read_some(net::buffer(raw_), [self = shared_from_this()](boost::system::error_code ec,
+                                                                                std::size_t n) {
+      if (self->closed_) return;
+      if (ec) return self->fail(ec == net::error::eof ? "closed by the broker" : ec.message());
+      if (!self->decode_into_in(std::string_view(self->raw_).substr(0, n))) return;
+      self->on_read(n);
+    });
+    return;
+  }
   std::size_t old = in_.size();
   in_.resize(old + read_size);
   impl_->socket.async_read_some(net::buffer(in_.data() + old, read_size),
@@ -174,12 +163,6 @@ void client::read_more() {
                                   if (self->closed_) return;
                                   if (ec) {
                                     return self->fail(ec == net::error::eof ? "closed by the broker" : ec.message());
-                                  }
-                                  if (self->z_) {
-                                    // Compressed: what was read goes through inflate into in_.
-                                    std::string raw = self->in_.substr(old, n);
-                                    self->in_.resize(old);
-                                    if (!self->inflate_into_in(raw)) return self->fail("bad deflate stream from the broker");
                                   }
                                   self->on_read(n);
                                 });
@@ -207,30 +190,30 @@ bool client::handle_frame(const frame& f) {
         return true;
       }
       if (!ready_) {
+        if (!identified_) {
+          identified_ = true;
+          identify_ = nlohmann::json::object();
+          if (!f.data.empty() && f.data.front() == '{') {
+            identify_ = nlohmann::json::parse(f.data, nullptr, false);
+            if (identify_.is_discarded()) {
+              fail("IDENTIFY answered with invalid JSON");
+              return false;
+            }
+          }
+          if (identify_.is_object() && (identify_.value("deflate", false) || identify_.value("snappy", false))) {
+            // From here on both directions are compressed; what follows the response in the
+            // buffer was already compressed by the broker, starting with an OK (as nsqd sends):
+            // ready once that OK is here, so it is not taken for the answer to a command.
+            if (!start_compression()) return false;
+            std::string rest = in_.substr(in_pos_);
+            in_.resize(in_pos_);
+            return decode_into_in(rest);
+          }
+        } else if (f.data != "OK") {
+          fail(fmt::format("compression started, but the broker answered \"{}\" instead of OK", f.data));
+          return false;
+        }
         ready_ = true;
-        identify_ = nlohmann::json::object();
-        if (!f.data.empty() && f.data.front() == '{') {
-          identify_ = nlohmann::json::parse(f.data, nullptr, false);
-          if (identify_.is_discarded()) {
-            fail("IDENTIFY answered with invalid JSON");
-            return false;
-          }
-        }
-        if (identify_.is_object() && identify_.value("deflate", false)) {
-          // From here on both directions are compressed; what follows the response in the
-          // buffer was already compressed by the broker.
-          int level = identify_.value("deflate_level", 6);
-          if (!start_compression(level < 1 || level > 9 ? 6 : level)) {
-            fail("deflate could not start");
-            return false;
-          }
-          std::string rest = in_.substr(in_pos_);
-          in_.resize(in_pos_);
-          if (!inflate_into_in(rest)) {
-            fail("bad deflate stream from the broker");
-            return false;
-          }
-        }
         impl_->timer.cancel();
         watchdog();
         if (handlers_.on_ready) handlers_.on_ready(identify_);
@@ -259,29 +242,31 @@ bool client::handle_frame(const frame& f) {
   return false;
 }
 
-bool client::start_compression(int level) {
-  z_ = std::make_unique<zstreams>();
-  z_->def_ok = deflateInit2(&z_->def, level, Z_DEFLATED, -15, 8, Z_DEFAULT_STRATEGY) == Z_OK;
-  z_->inf_ok = inflateInit2(&z_->inf, -15) == Z_OK;
-  return z_->def_ok && z_->inf_ok;
-}
-
-bool client::inflate_into_in(std::string_view raw) {
-  auto& z = z_->inf;
-  z.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(raw.data()));
-  z.avail_in = static_cast<uInt>(raw.size());
-  while (z.avail_in > 0) {
-    std::size_t old = in_.size();
-    std::size_t room = std::max<std::size_t>(raw.size() * 4, 64 * 1024);
-    in_.resize(old + room);
-    z.next_out = reinterpret_cast<Bytef*>(in_.data() + old);
-    z.avail_out = static_cast<uInt>(room);
-    int rc = ::inflate(&z, Z_SYNC_FLUSH);
-    in_.resize(old + room - z.avail_out);
-    if (rc != Z_OK && rc != Z_BUF_ERROR && rc != Z_STREAM_END) return false;
-    if (rc == Z_BUF_ERROR && z.avail_out != 0) break;
+bool client::start_compression() {
+  const bool snappy = identify_.value("snappy", false);
+  if (snappy && identify_.value("deflate", false)) {
+    fail("the broker enabled both deflate and snappy");
+    return false;
+  }
+  try {
+    if (snappy) {
+      codec_ = make_snappy_codec();
+    } else {
+      int level = identify_.value("deflate_level", 6);
+      codec_ = make_deflate_codec(level < 1 || level > 9 ? 6 : level);
+    }
+  } catch (const std::exception& e) {
+    fail(fmt::format("compression could not start: {}", e.what()));
+    return false;
   }
   return true;
+}
+
+// False (and the connection failed) for a corrupt stream.
+bool client::decode_into_in(std::string_view raw) {
+  if (codec_.decoder->decode(raw, in_)) return true;
+  fail(fmt::format("from the broker: {}", codec_.decoder->error()));
+  return false;
 }
 
 // A broker that has said nothing for two heartbeat intervals is gone (nsqd closes a client

@@ -8,6 +8,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "pipekit/nsq/compress.hpp"
 #include "pipekit/nsq/protocol.hpp"
 
 namespace boost::asio {
@@ -32,6 +33,7 @@ struct client_options {
   std::string user_agent;  // default: "pipekit/<version>"
   std::size_t max_frame = 64u << 20;
   int deflate_level = 0;  // 1..9: ask for deflate (raw, both ways) in IDENTIFY; 0: no compression
+  bool snappy = false;    // ask for snappy (framing format, both ways) in IDENTIFY; not with deflate
 };
 
 class client : public std::enable_shared_from_this<client> {
@@ -78,8 +80,8 @@ class client : public std::enable_shared_from_this<client> {
   bool handle_frame(const frame& f);
   void write_more();
   void watchdog();
-  bool inflate_into_in(std::string_view raw);
-  bool start_compression(int level);
+  bool decode_into_in(std::string_view raw);
+  bool start_compression();
 
   std::unique_ptr<impl> impl_;
   client_options options_;
@@ -89,13 +91,13 @@ class client : public std::enable_shared_from_this<client> {
   std::string out_;
   std::string writing_;
   bool writing_active_ = false;
+  bool identified_ = false;  // IDENTIFY answered (ready_ waits for compression's OK when negotiated)
   bool ready_ = false;
   bool closed_ = false;
   nlohmann::json identify_;
   std::chrono::steady_clock::time_point last_read_;
-  struct zstreams;
-  std::unique_ptr<zstreams> z_;  // set once deflate was negotiated
-  std::string raw_;              // compressed bytes read
+  stream_codec codec_;  // set once deflate or snappy was negotiated
+  std::string raw_;     // compressed bytes read
 };
 
 // The IDENTIFY body pipekit's clients send.

@@ -579,6 +579,8 @@ void publisher::connect(broker& br) {
   client_options co;
   co.address = br.address;
   co.connect_timeout = o_.connect_timeout;
+  co.deflate_level = o_.deflate_level;
+  co.snappy = o_.snappy;
   client::handlers h;
   h.on_ready = [this, &br](const json& id) { on_ready(br, id); };
   h.on_response = [this, &br](std::string_view d) { on_response(br, d); };

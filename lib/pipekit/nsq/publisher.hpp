@@ -30,6 +30,8 @@ struct publish_options {
   std::string rejects_path;                        // JSON Lines of rejects; empty: log only
   std::chrono::milliseconds retry_timeout{30000};  // give up on a message after this long
   std::chrono::milliseconds connect_timeout{5000};
+  int deflate_level = 0;                           // 1..9: negotiate deflate in IDENTIFY (TCP); 0: none
+  bool snappy = false;                             // negotiate snappy in IDENTIFY (TCP; not with deflate)
   bool stats = false;                              // counts and rate on stderr at the end
   bool progress = false;                           // a progress line on stderr every second
 };
