@@ -57,11 +57,15 @@ int main(int argc, char** argv) {
   app.add_option("--rejects", o.rejects_path, "Write rejected lines to FILE as JSON Lines (they are always logged)");
   pipekit::cli::add_duration_option(app, "--retry-timeout", o.retry_timeout, "Give up on a message not published within this");
   pipekit::cli::add_duration_option(app, "--connect-timeout", o.connect_timeout, "Timeout for each connection attempt");
+  std::string auth_secret_file;
+  app.add_option("--auth-secret-file", auth_secret_file,
+                 "File holding the secret for AUTH, when the broker requires it (else env NSQ_AUTH_SECRET)");
   app.add_flag("--stats", o.stats, "Print counts and the rate to stderr at the end");
 
   return pipekit::cli::run_main(app, log, argc, argv, [&] {
     if (o.message && !o.inputs.empty()) pipekit::fatal(pipekit::exit_code::usage, "--message and input files exclude each other");
     if (defer_flag->count() > 0) o.defer = defer;
+    o.auth_secret = pipekit::cli::read_secret(auth_secret_file, "NSQ_AUTH_SECRET", "--auth-secret-file");
     // Only HTTP addresses given: the TCP default does not apply.
     if (http_flag->count() > 0 && app.count("--nsqd-tcp-address") == 0 && !std::getenv("NSQD_TCP_ADDRESS"))
       o.nsqd_tcp_addresses.clear();

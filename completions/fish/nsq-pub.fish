@@ -20,4 +20,5 @@ complete -c nsq-pub -l raw -d 'Publish lines as they are (default: each must be 
 complete -c nsq-pub -l rejects -r -f -d 'Write rejected lines to FILE as JSON Lines (they are always logged)'
 complete -c nsq-pub -l retry-timeout -r -f -d 'Give up on a message not published within this'
 complete -c nsq-pub -l connect-timeout -r -f -d 'Timeout for each connection attempt'
+complete -c nsq-pub -l auth-secret-file -r -f -d 'File holding the secret for AUTH, when the broker requires it (else env NSQ_AUTH_SECRET)'
 complete -c nsq-pub -l stats -d 'Print counts and the rate to stderr at the end'

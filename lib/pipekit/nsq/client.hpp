@@ -32,6 +32,7 @@ struct client_options {
   std::string user_agent;  // default: "pipekit/<version>"
   std::size_t max_frame = 64u << 20;
   int deflate_level = 0;  // 1..9: ask for deflate (raw, both ways) in IDENTIFY; 0: no compression
+  std::string auth_secret;  // sent with AUTH when the broker's IDENTIFY answer says auth_required
 };
 
 class client : public std::enable_shared_from_this<client> {
@@ -76,6 +77,8 @@ class client : public std::enable_shared_from_this<client> {
   void read_more();
   void on_read(std::size_t n);
   bool handle_frame(const frame& f);
+  bool handshake(std::string_view data);
+  bool become_ready();
   void write_more();
   void watchdog();
   bool inflate_into_in(std::string_view raw);
@@ -89,6 +92,8 @@ class client : public std::enable_shared_from_this<client> {
   std::string out_;
   std::string writing_;
   bool writing_active_ = false;
+  enum class stage { identify, upgraded, auth, ready };
+  stage stage_ = stage::identify;
   bool ready_ = false;
   bool closed_ = false;
   nlohmann::json identify_;

@@ -271,6 +271,7 @@ void consumer::connect(const conn_ptr& c) {
   co.heartbeat_interval = o_.heartbeat_interval;
   co.msg_timeout = o_.msg_timeout;
   co.deflate_level = o_.deflate_level;
+  co.auth_secret = o_.auth_secret;
   c->subscribed = false;
   c->cls_sent = false;
   c->rdy = 0;

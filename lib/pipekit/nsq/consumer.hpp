@@ -25,6 +25,7 @@ struct tail_options {
   std::chrono::milliseconds msg_timeout{0};  // 0: the broker's default
   std::chrono::milliseconds connect_timeout{5000};
   int deflate_level = 0;  // 1..9: negotiate deflate in IDENTIFY; 0: none
+  std::string auth_secret;  // for AUTH, when a broker requires it
   int output_fd = 1;
   // Archive mode (nsq_to_file): lines to files in output_dir instead of stdout, FIN after fsync.
   std::string output_dir;

@@ -30,6 +30,7 @@ struct publish_options {
   std::string rejects_path;                        // JSON Lines of rejects; empty: log only
   std::chrono::milliseconds retry_timeout{30000};  // give up on a message after this long
   std::chrono::milliseconds connect_timeout{5000};
+  std::string auth_secret;                         // for AUTH, when a broker requires it
   bool stats = false;                              // counts and rate on stderr at the end
   bool progress = false;                           // a progress line on stderr every second
 };
