@@ -34,6 +34,8 @@ int main(int argc, char** argv) {
   app.add_option("--broadcast-address", o.broadcast_address,
                  "address registered with lookupd (default: the TCP listen IP, 127.0.0.1 for any)");
   app.add_option("--lookupd-tcp-address", o.lookupd_tcp_addresses, "lookupd TCP address (may be given multiple times)");
+  app.add_option("--auth-http-address", o.auth_http_addresses,
+                 "<addr>:<port> or a full url to query auth server (may be given multiple times)");
   app.add_option("--data-path", o.data_path, "path to store disk-backed messages");
   app.add_flag("--durable", o.durable,
                "answer OK to PUB/MPUB/DPUB (and HTTP /pub, /mpub) only once the message is fsynced (needs --data-path)");

@@ -64,12 +64,16 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(1, 9))
       ->default_str("6");
   app.add_flag("--snappy", o.snappy, "Negotiate snappy compression in IDENTIFY (TCP)")->excludes(deflate_flag);
+  std::string auth_secret_file;
+  app.add_option("--auth-secret-file", auth_secret_file,
+                 "File holding the secret for AUTH, when the broker requires it (else env NSQ_AUTH_SECRET)");
   app.add_flag("--stats", o.stats, "Print counts and the rate to stderr at the end");
 
   return pipekit::cli::run_main(app, log, argc, argv, [&] {
     if (o.message && !o.inputs.empty()) pipekit::fatal(pipekit::exit_code::usage, "--message and input files exclude each other");
     if (defer_flag->count() > 0) o.defer = defer;
     o.deflate_level = deflate ? deflate_level : 0;
+    o.auth_secret = pipekit::cli::read_secret(auth_secret_file, "NSQ_AUTH_SECRET", "--auth-secret-file");
     // Only HTTP addresses given: the TCP default does not apply.
     if (http_flag->count() > 0 && app.count("--nsqd-tcp-address") == 0 && !std::getenv("NSQD_TCP_ADDRESS"))
       o.nsqd_tcp_addresses.clear();

@@ -55,6 +55,9 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(1, 9))
       ->default_str("6");
   app.add_flag("--snappy", o.snappy, "Negotiate snappy compression in IDENTIFY")->excludes(deflate_flag);
+  std::string auth_secret_file;
+  app.add_option("--auth-secret-file", auth_secret_file,
+                 "File holding the secret for AUTH, when the broker requires it (else env NSQ_AUTH_SECRET)");
   app.add_option("--output-dir", o.output_dir, "Archive mode: write files in DIR (FIN after fsync) instead of stdout");
   app.add_option("--filename-format", o.filename_format, "Archive file names: <TOPIC>, <HOST>, <DATETIME>, <REV>")
       ->default_str("<TOPIC>.<HOST><REV>.<DATETIME>.log");
@@ -68,6 +71,7 @@ int main(int argc, char** argv) {
 
   return pipekit::cli::run_main(app, log, argc, argv, [&] {
     o.deflate_level = deflate ? deflate_level : 0;
+    o.auth_secret = pipekit::cli::read_secret(auth_secret_file, "NSQ_AUTH_SECRET", "--auth-secret-file");
     if (o.sync_interval.count() <= 0) pipekit::fatal(pipekit::exit_code::usage, "--sync-interval must be positive");
     if (o.lookupd_poll_interval.count() <= 0) {
       pipekit::fatal(pipekit::exit_code::usage, "--lookupd-poll-interval must be positive");

@@ -9,6 +9,7 @@ complete -c nsq-broker -l tcp-address -r -f -d '<addr>:<port> to listen on for T
 complete -c nsq-broker -l http-address -r -f -d '<addr>:<port> to listen on for HTTP clients'
 complete -c nsq-broker -l broadcast-address -r -f -d 'address registered with lookupd (default: the TCP listen IP, 127.0.0.1 for any)'
 complete -c nsq-broker -l lookupd-tcp-address -r -f -d 'lookupd TCP address (may be given multiple times)'
+complete -c nsq-broker -l auth-http-address -r -f -d '<addr>:<port> or a full url to query auth server (may be given multiple times)'
 complete -c nsq-broker -l data-path -r -f -d 'path to store disk-backed messages'
 complete -c nsq-broker -l durable -d 'answer OK to PUB/MPUB/DPUB (and HTTP /pub, /mpub) only once the message is fsynced (needs --data-path)'
 complete -c nsq-broker -l mem-queue-size -r -f -d 'number of messages to keep in memory (per topic/channel)'

@@ -23,4 +23,5 @@ complete -c nsq-pub -l connect-timeout -r -f -d 'Timeout for each connection att
 complete -c nsq-pub -l deflate -d 'Negotiate deflate compression in IDENTIFY (TCP)'
 complete -c nsq-pub -l deflate-level -r -f -d 'Deflate level asked for (1-9; the broker may cap it)'
 complete -c nsq-pub -l snappy -d 'Negotiate snappy compression in IDENTIFY (TCP)'
+complete -c nsq-pub -l auth-secret-file -r -f -d 'File holding the secret for AUTH, when the broker requires it (else env NSQ_AUTH_SECRET)'
 complete -c nsq-pub -l stats -d 'Print counts and the rate to stderr at the end'

@@ -19,6 +19,7 @@ complete -c nsq-tail -l connect-timeout -r -f -d 'Timeout for each connection at
 complete -c nsq-tail -l deflate -d 'Negotiate deflate compression in IDENTIFY'
 complete -c nsq-tail -l deflate-level -r -f -d 'Deflate level asked for (1-9; the broker may cap it)'
 complete -c nsq-tail -l snappy -d 'Negotiate snappy compression in IDENTIFY'
+complete -c nsq-tail -l auth-secret-file -r -f -d 'File holding the secret for AUTH, when the broker requires it (else env NSQ_AUTH_SECRET)'
 complete -c nsq-tail -l output-dir -r -f -d 'Archive mode: write files in DIR (FIN after fsync) instead of stdout'
 complete -c nsq-tail -l filename-format -r -f -d 'Archive file names: <TOPIC>, <HOST>, <DATETIME>, <REV>'
 complete -c nsq-tail -l rotate-size -r -f -d 'Archive: start a new file after this many bytes (0: never)'

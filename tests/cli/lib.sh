@@ -132,14 +132,15 @@ daemon_pids=()
 trap 'for p in "${daemon_pids[@]}"; do kill -9 $p 2>/dev/null; wait $p 2>/dev/null; done; rm -rf "$T"' EXIT
 # start_daemon NAME PROGRAM [FLAGS...]: PROGRAM --tcp-address/--http-address on free ports (the
 # TCP port FIXED_TCP when set, to restart a daemon where its clients expect it), then waits (30 s)
-# until its /ping answers. Sets ${NAME}_tcp, ${NAME}_http and ${NAME}_pid.
+# until its /ping answers. Sets ${NAME}_tcp, ${NAME}_http and ${NAME}_pid. It runs with -q unless
+# DAEMON_LOG_FLAG says otherwise ("" for the default log level).
 start_daemon() {
   local name=$1 program=$2 tcp http pid
   shift 2
   tcp=${FIXED_TCP:-$(free_port)}
   http=$(free_port)
   while [ "$http" = "$tcp" ]; do http=$(free_port); done
-  "$program" --tcp-address 127.0.0.1:$tcp --http-address 127.0.0.1:$http -q "$@" 2>>"$T/$name.log" &
+  "$program" --tcp-address 127.0.0.1:$tcp --http-address 127.0.0.1:$http ${DAEMON_LOG_FLAG--q} "$@" 2>>"$T/$name.log" &
   pid=$!
   daemon_pids+=($pid)
   if ! wait_for 30 eval '[ "$(http_get '$http' /ping 2>/dev/null)" = OK ] || ! kill -0 '$pid' 2>/dev/null' ||

@@ -1,6 +1,7 @@
 // Consumes N messages of a topic/channel with nsqjs (npm, an NSQ client no one here wrote) and
 // prints each body on a line. Exits 0 after N, 1 when they do not all arrive within --timeout ms.
 // Usage: node nsq_consume.mjs --nsqd HOST:PORT --topic T --channel C --count N [--timeout MS] [--max-in-flight N]
+// NSQ_AUTH_SECRET in the environment: sent with AUTH when the broker requires it.
 import nsq from 'nsqjs';
 
 const arg = (name, dflt) => {
@@ -12,6 +13,7 @@ const timeout = Number(arg('timeout', '20000'));
 const reader = new nsq.Reader(arg('topic'), arg('channel', 'check'), {
   nsqdTCPAddresses: [arg('nsqd')],
   maxInFlight: Number(arg('max-in-flight', '500')),
+  ...(process.env.NSQ_AUTH_SECRET ? { authSecret: process.env.NSQ_AUTH_SECRET } : {}),
 });
 let got = 0;
 const out = [];

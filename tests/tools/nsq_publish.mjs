@@ -1,6 +1,7 @@
 // Publishes messages with nsqjs (npm, an NSQ client no one here wrote): each stdin line is one
 // message, base64-encoded with --base64 (so bodies may hold newlines or any bytes), else as it is.
 // Usage: node nsq_publish.mjs --nsqd HOST:PORT --topic T [--base64] < lines
+// NSQ_AUTH_SECRET in the environment: sent with AUTH when the broker requires it.
 import nsq from 'nsqjs';
 import readline from 'node:readline';
 
@@ -14,7 +15,8 @@ const bodies = [];
 for await (const line of readline.createInterface({ input: process.stdin })) {
   bodies.push(base64 ? Buffer.from(line, 'base64') : Buffer.from(line));
 }
-const w = new nsq.Writer(host, Number(port));
+const w = new nsq.Writer(host, Number(port),
+  process.env.NSQ_AUTH_SECRET ? { authSecret: process.env.NSQ_AUTH_SECRET } : {});
 w.on('ready', () => {
   w.publish(arg('topic'), bodies, (err) => {
     if (err) {

@@ -15,13 +15,19 @@
 #include <string>
 #include <thread>
 
+#include <atomic>
+#include <mutex>
+
 #include <boost/asio/connect.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/read.hpp>
 #include <boost/asio/write.hpp>
 #include <nlohmann/json.hpp>
 
+#include "pipekit/net/http_server.hpp"
+#include "pipekit/nsq/auth.hpp"
 #include "pipekit/nsq/broker.hpp"
 #include "pipekit/nsq/compress.hpp"
 #include "pipekit/nsq/protocol.hpp"
@@ -440,7 +446,7 @@ TEST_CASE("nsq-broker: fatal errors close only their connection", "[nsq]") {
   SECTION("AUTH is disabled") {
     client c(port);
     c.cmd("AUTH", "secret");
-    CHECK(c.error() == "E_AUTH_DISABLED AUTH Disabled");
+    CHECK(c.error() == "E_AUTH_DISABLED AUTH disabled");
     CHECK(c.closed());
   }
   client p(port);
@@ -853,4 +859,184 @@ TEST_CASE("nsq-broker: snappy and deflate compress both directions after IDENTIF
   CHECK(cl["deflate"] == !snappy);
   consumer.cmd("CLS");
   CHECK(consumer.response() == "CLOSE_WAIT");
+}
+
+// --- AUTH ------------------------------------------------------------------------------------
+
+TEST_CASE("nsq auth: answers parsed and checked, permissions matched as nsqd does", "[nsq]") {
+  auth_state a;
+  std::string err;
+  REQUIRE(parse_auth_answer(R"({"ttl":60,"identity":"alice","identity_url":"https://id/alice","authorizations":[
+      {"topic":"^orders","channels":[".*"],"permissions":["publish","subscribe"]},
+      {"topic":"audit","channels":["^archive$"],"permissions":["subscribe"]}]})",
+                            a, err));
+  CHECK(a.ttl_s == 60);
+  CHECK(a.identity == "alice");
+  CHECK(a.identity_url == "https://id/alice");
+  CHECK(a.allows("orders", ""));          // publish: the channel pattern must match ""
+  CHECK(a.allows("orders.eu", "any"));    // unanchored at the end
+  CHECK_FALSE(a.allows("old-orders", ""));
+  CHECK_FALSE(a.allows("audit", ""));     // subscribe only
+  CHECK(a.allows("the-audit-log", "archive"));  // unanchored pattern matches inside
+  CHECK_FALSE(a.allows("audit", "archive2"));
+
+  REQUIRE(parse_auth_answer(R"({"status_code":200,"status_txt":"OK","data":{"ttl":5,"authorizations":[]}})", a, err));
+  CHECK(a.ttl_s == 5);
+  CHECK(a.grants.empty());
+  CHECK_FALSE(parse_auth_answer(R"({"ttl":0,"authorizations":[]})", a, err));
+  CHECK(err == "invalid TTL 0 (must be >0)");
+  CHECK_FALSE(parse_auth_answer(R"({"ttl":1,"authorizations":[{"topic":".*","channels":[],"permissions":["admin"]}]})", a, err));
+  CHECK(err == "unknown permission admin");
+  CHECK_FALSE(parse_auth_answer(R"({"ttl":1,"authorizations":[{"topic":"(","channels":[],"permissions":[]}]})", a, err));
+  CHECK_THAT(err, Catch::StartsWith("unable to compile pattern \"(\""));
+  CHECK_FALSE(parse_auth_answer("<html>", a, err));
+
+  auto r = make_auth_request("127.0.0.1:4181", "10.0.0.1", false, "", "s3cret+&=");
+  CHECK(r.address == "127.0.0.1:4181");
+  CHECK(r.target == "/auth?common_name=&remote_ip=10.0.0.1&secret=s3cret%2B%26%3D&tls=false");
+  r = make_auth_request("http://auth.local:80/v1/check?x=1", "::1", true, "cn one", "s");
+  CHECK(r.address == "auth.local:80");
+  CHECK(r.target == "/v1/check?x=1&common_name=cn+one&remote_ip=%3A%3A1&secret=s&tls=true");
+}
+
+namespace {
+
+// A stand-in for an nsq auth server (nsq's auth HTTP protocol; no implementation of it is in
+// Debian or npm), built on pipekit's own HTTP server: secrets map to canned answers.
+struct auth_server {
+  net::io_context io;
+  pipekit::net::http_server server{io};
+  std::thread thread;
+  std::atomic<int> requests{0};
+  std::mutex mu;
+  std::string last_remote_ip, last_tls;
+  auth_server() {
+    server.route("GET", "/auth", [this](const pipekit::net::http_request& r) {
+      ++requests;
+      {
+        std::lock_guard g(mu);
+        last_remote_ip = r.param("remote_ip") ? *r.param("remote_ip") : "?";
+        last_tls = r.param("tls") ? *r.param("tls") : "?";
+      }
+      const std::string secret = r.param("secret") ? *r.param("secret") : "";
+      const nlohmann::json orders = {{"topic", "^orders$"}, {"channels", {".*"}}, {"permissions", {"publish", "subscribe"}}};
+      if (secret == "alice")
+        return pipekit::net::json_response({{"ttl", 3600}, {"identity", "alice"}, {"identity_url", "https://id/alice"},
+                                            {"authorizations", {orders}}});
+      if (secret == "short") return pipekit::net::json_response({{"ttl", 1}, {"identity", "short"}, {"authorizations", {orders}}});
+      if (secret == "nobody") return pipekit::net::json_response({{"ttl", 60}, {"identity", "nobody"}, {"authorizations", nlohmann::json::array()}});
+      return pipekit::net::json_error(403, "FORBIDDEN");
+    });
+    server.listen("127.0.0.1:0");
+    thread = std::thread([this] { io.run(); });
+  }
+  ~auth_server() {
+    net::post(io, [this] { server.stop(); });
+    thread.join();
+  }
+  std::string address() const { return "127.0.0.1:" + std::to_string(server.port()); }
+};
+
+std::uint16_t closed_port() {
+  net::io_context io;
+  tcp::acceptor a(io, {net::ip::make_address("127.0.0.1"), 0});
+  return a.local_endpoint().port();
+}
+
+}  // namespace
+
+TEST_CASE("nsq-broker AUTH against an auth server (--auth-http-address)", "[nsq]") {
+  auth_server as;
+  auto o = running_broker::make_options();
+  // The first is down: the broker tries the next (from a random start, so both orders happen).
+  o.auth_http_addresses = {"127.0.0.1:" + std::to_string(closed_port()), "http://" + as.address() + "/auth"};
+  running_broker rb(o);
+  const auto port = rb.b.tcp_port();
+
+  SECTION("IDENTIFY says auth_required; PUB and SUB before AUTH: E_AUTH_FIRST") {
+    client c(port);
+    c.identify({{"feature_negotiation", true}});
+    CHECK(nlohmann::json::parse(c.response())["auth_required"] == true);
+    c.cmd("PUB orders", "x");
+    CHECK(c.error() == "E_AUTH_FIRST AUTH required before PUB");
+    CHECK(c.closed());
+    client d(port);
+    d.cmd("SUB orders ch");
+    CHECK(d.error() == "E_AUTH_FIRST AUTH required before SUB");
+  }
+  SECTION("a good secret: identity answered, allowed topics work, others E_UNAUTHORIZED") {
+    client c(port);
+    // AUTH and the PUB after it in one write: the PUB waits for the auth server's answer.
+    std::string out;
+    append_command(out, "AUTH", "alice");
+    append_command(out, "PUB orders", "first");
+    c.send(out);
+    auto j = nlohmann::json::parse(c.response());
+    CHECK(j == nlohmann::json{{"identity", "alice"}, {"identity_url", "https://id/alice"}, {"permission_count", 1}});
+    CHECK(c.response() == "OK");
+    {
+      std::lock_guard g(as.mu);
+      CHECK(as.last_remote_ip == "127.0.0.1");
+      CHECK(as.last_tls == "false");
+    }
+    c.cmd("AUTH", "alice");
+    CHECK(c.error() == "E_INVALID AUTH already set");
+    client s(port);
+    s.cmd("AUTH", "alice");
+    s.response();
+    s.subscribe("orders", "ch", 5);
+    std::string buf;
+    CHECK(s.msg(buf).body == "first");
+    auto stats = nlohmann::json::parse(http(rb.b.http_port(), "GET", "/stats?format=json&topic=orders").body);
+    auto cl = stats["topics"][0]["channels"][0]["clients"][0];
+    CHECK(cl["authed"] == true);
+    CHECK(cl["auth_identity"] == "alice");
+    CHECK(cl["auth_identity_url"] == "https://id/alice");
+    client u(port);
+    u.cmd("AUTH", "alice");
+    u.response();
+    u.cmd("PUB payments", "x");
+    CHECK(u.error() == R"(E_UNAUTHORIZED AUTH failed for PUB on "payments" "")");
+    CHECK(u.closed());
+  }
+  SECTION("a refused secret: E_AUTH_FAILED, saying no more; no authorizations: E_UNAUTHORIZED") {
+    client c(port);
+    c.cmd("AUTH", "mallory");
+    CHECK(c.error() == "E_AUTH_FAILED AUTH failed");
+    CHECK(c.closed());
+    client d(port);
+    d.cmd("AUTH", "nobody");
+    CHECK(d.error() == "E_UNAUTHORIZED AUTH no authorizations found");
+  }
+  SECTION("an expired authorization is fetched again before the next PUB") {
+    client c(port);
+    c.cmd("AUTH", "short");
+    c.response();
+    const int before = as.requests.load();
+    c.pub("orders", "one");
+    CHECK(as.requests.load() == before);  // still valid: no request
+    std::this_thread::sleep_for(1100ms);  // the answer's ttl is 1 s: let it expire
+    c.pub("orders", "two");
+    CHECK(as.requests.load() == before + 1);
+  }
+  client p(port);  // the broker is still up after every failure
+  p.cmd("AUTH", "alice");
+  CHECK(nlohmann::json::parse(p.response())["identity"] == "alice");
+}
+
+TEST_CASE("nsq-broker AUTH: every auth server down -> E_AUTH_FAILED; without one, AUTH is disabled", "[nsq]") {
+  auto o = running_broker::make_options();
+  o.auth_http_addresses = {"127.0.0.1:" + std::to_string(closed_port())};
+  {
+    running_broker rb(o);
+    client c(rb.b.tcp_port());
+    c.cmd("AUTH", "alice");
+    CHECK(c.error() == "E_AUTH_FAILED AUTH failed");
+  }
+  running_broker plain;
+  client c(plain.b.tcp_port());
+  c.identify({{"feature_negotiation", true}});
+  CHECK(nlohmann::json::parse(c.response())["auth_required"] == false);
+  c.cmd("AUTH", "alice");
+  CHECK(c.error() == "E_AUTH_DISABLED AUTH disabled");
 }

@@ -3,7 +3,11 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstdio>
+#include <cstring>
+#include <cstdlib>
 #include <exception>
+#include <fstream>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -142,6 +146,22 @@ int run_main(CLI::App& app, const log_flags& log_opts, int argc, char** argv, co
     log::error("internal error: unknown exception");
     return exit_code::software;
   }
+}
+
+std::string read_secret(const std::string& file, const char* env, std::string_view flag) {
+  if (!file.empty()) {
+    std::ifstream in(file, std::ios::binary);
+    if (!in) fatal(exit_code::no_input, "{} {}: cannot be read: {}", flag, file, std::strerror(errno));
+    std::ostringstream ss;
+    ss << in.rdbuf();
+    std::string s = ss.str();
+    if (!s.empty() && s.back() == '\n') s.pop_back();
+    if (!s.empty() && s.back() == '\r') s.pop_back();
+    if (s.empty()) fatal(exit_code::data_error, "{} {}: the file is empty", flag, file);
+    return s;
+  }
+  const char* v = std::getenv(env);
+  return v ? std::string(v) : std::string();
 }
 
 }  // namespace pipekit::cli

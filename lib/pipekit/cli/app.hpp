@@ -35,6 +35,11 @@ CLI::Option* add_duration_option(CLI::App& app, const std::string& name, std::ch
 // "250ms", "30s", "5m", "1h": how such defaults are written.
 std::string format_duration(std::chrono::milliseconds d);
 
+// A secret never comes from argv: from `file` when given (one trailing newline stripped; an
+// unreadable file exits 66 naming it, an empty one 65), else from the environment variable `env`,
+// else "". `flag` names the file's flag in messages.
+std::string read_secret(const std::string& file, const char* env, std::string_view flag);
+
 // Sets up the program's name, --version (name, version, git commit) and the hidden
 // --completions=bash|zsh|fish|flags that prints completions generated from the flag tree.
 void init_app(CLI::App& app, std::string_view tool);

@@ -14,6 +14,8 @@
 #include "pipekit/cli/error.hpp"
 #include "pipekit/cli/exit_code.hpp"
 #include "pipekit/log/log.hpp"
+#include "pipekit/net/http_client.hpp"
+#include "pipekit/nsq/auth.hpp"
 #include "pipekit/nsq/broker_internal.hpp"
 #include "pipekit/nsq/disk_queue.hpp"
 #include "pipekit/nsq/names.hpp"
@@ -728,6 +730,10 @@ void connection::on_read(std::size_t n) {
     std::memmove(in_.data(), in_.data() + 4, in_len_ - 4);
     in_len_ -= 4;
   }
+  process_input();
+}
+
+void connection::process_input() {
   std::size_t pos = parse_input();
   while (switch_input_ && !closed_ && !fatal_) {
     // IDENTIFY started compression: what follows it in the buffer is already compressed.
@@ -743,20 +749,25 @@ void connection::on_read(std::size_t n) {
     in_len_ -= pos;
   }
   request_flush();
-  read();
+  if (!auth_pending_) read();
 }
 
 // Parses and runs the commands in in_; returns the bytes they took.
 std::size_t connection::parse_input() {
   std::size_t pos = 0;
   parse_context ctx;
-  while (pos < in_len_ && !fatal_ && !closed_ && !switch_input_) {
+  while (pos < in_len_ && !fatal_ && !closed_ && !switch_input_ && !auth_pending_) {
     ctx.state = info.state;
     ctx.heartbeats_enabled = heartbeat_ns_ > 0;
     parse_result r = parse_command(std::string_view(in_.data() + pos, in_len_ - pos), b_.limits, ctx);
     if (r.status == parse_status::need_more) break;
     if (r.status == parse_status::error) {
       fail(r.err);
+      break;
+    }
+    if (auth_expired() && (r.cmd.type == command_type::pub || r.cmd.type == command_type::mpub ||
+                           r.cmd.type == command_type::dpub || r.cmd.type == command_type::sub)) {
+      query_auth(true);  // the command runs again, parsed anew, once the auth server answered
       break;
     }
     pos += r.consumed;
@@ -772,17 +783,17 @@ bool connection::handle(const command& cmd) {
     case command_type::pub:
     case command_type::mpub:
     case command_type::dpub:
-      pub(cmd);
+      if (check_auth(cmd)) pub(cmd);
       return !fatal_;
     case command_type::identify:
       identify(cmd);
       return !fatal_;
     case command_type::auth:
-      fail(client_error{"E_AUTH_DISABLED", "AUTH Disabled", true});
-      return false;
+      auth(cmd);
+      return !fatal_ && !auth_pending_;
     case command_type::sub:
-      subscribe(cmd);
-      return true;
+      if (check_auth(cmd)) subscribe(cmd);
+      return !fatal_;
     case command_type::rdy:
       if (cmd.ignored) return true;
       info.ready_count = cmd.count;
@@ -879,7 +890,7 @@ void connection::identify(const command& cmd) {
   const bool snappy = d.snappy && !codec_;
   int level = d.deflate_level >= 1 && d.deflate_level <= 9 ? static_cast<int>(d.deflate_level) : 6;
   level = std::min(level, max_deflate_level);
-  // nsqd's response; TLS is not offered (yet), AUTH is disabled.
+  // nsqd's response; TLS is not offered (yet).
   nlohmann::json r = {
       {"max_rdy_count", b_.opts.max_rdy_count},
       {"version", "1.3.0"},
@@ -891,7 +902,7 @@ void connection::identify(const command& cmd) {
       {"max_deflate_level", max_deflate_level},
       {"snappy", snappy},
       {"sample_rate", info.sample_rate},
-      {"auth_required", false},
+      {"auth_required", !b_.opts.auth_http_addresses.empty()},
       {"output_buffer_size", info.output_buffer_size},
       {"output_buffer_timeout", info.output_buffer_timeout_ms},
   };
@@ -909,6 +920,98 @@ void connection::identify(const command& cmd) {
   info.snappy = snappy;
   switch_input_ = true;
   respond("OK");  // staged: the first compressed frame
+}
+
+// --- AUTH -------------------------------------------------------------------------------------
+
+void connection::auth(const command& cmd) {
+  if (auth_) return fail(client_error{"E_INVALID", "AUTH already set", true});
+  if (b_.opts.auth_http_addresses.empty()) return fail(client_error{"E_AUTH_DISABLED", "AUTH disabled", true});
+  auth_secret_.assign(cmd.body);
+  query_auth(false);
+}
+
+bool connection::auth_expired() const { return auth_ && steady_ns() >= auth_expires_ns_; }
+
+bool connection::check_auth(const command& cmd) {
+  if (b_.opts.auth_http_addresses.empty()) return true;
+  const char* name = cmd.type == command_type::pub    ? "PUB"
+                     : cmd.type == command_type::mpub ? "MPUB"
+                     : cmd.type == command_type::dpub ? "DPUB"
+                                                      : "SUB";
+  if (!auth_) {
+    fail(client_error{"E_AUTH_FIRST", fmt::format("AUTH required before {}", name), true});
+    return false;
+  }
+  const std::string_view channel_name = cmd.type == command_type::sub ? cmd.channel : std::string_view();
+  if (!auth_->allows(cmd.topic, channel_name)) {
+    log::warn("TCP: client({}) identity \"{}\": no permission to {} \"{}\" \"{}\"", info.remote_address,
+              auth_->identity, name, cmd.topic, channel_name);
+    fail(client_error{"E_UNAUTHORIZED", fmt::format("AUTH failed for {} on \"{}\" \"{}\"", name, cmd.topic, channel_name),
+                      true});
+    return false;
+  }
+  return true;
+}
+
+// Asks the auth servers in turn, from a random one, until one gives a valid answer.
+void connection::query_auth(bool refresh) {
+  auth_pending_ = true;
+  const std::size_t n = b_.opts.auth_http_addresses.size();
+  on_auth(refresh, 0, static_cast<std::size_t>(std::rand()) % n, {}, nullptr);
+}
+
+void connection::on_auth(bool refresh, std::size_t attempt, std::size_t start, std::string error, auth_state* state) {
+  if (closed_) return;
+  const auto& servers = b_.opts.auth_http_addresses;
+  if (!state && attempt < servers.size()) {
+    const std::string& server = servers[(start + attempt) % servers.size()];
+    std::string ip = info.remote_address.substr(0, info.remote_address.rfind(':'));
+    if (ip.size() >= 2 && ip.front() == '[') ip = ip.substr(1, ip.size() - 2);
+    auth_request req = make_auth_request(server, ip, false, "", auth_secret_);
+    net::http_get_options ho;
+    ho.accept = "application/vnd.nsq; version=1.0";
+    net::async_http_get(b_.io, req.address, req.target, ho,
+                        [self = shared_from_this(), refresh, attempt, start, server, error](net::http_get_result r) mutable {
+                          std::string why;
+                          auto st = std::make_unique<auth_state>();
+                          if (r.status == 0) why = r.error;
+                          else if (r.status != 200) why = fmt::format("got response {}", r.status);
+                          else if (!parse_auth_answer(r.body, *st, why)) st.reset();
+                          if (!why.empty()) {
+                            why = fmt::format("{}failed to auth against {} - {}", error.empty() ? "" : error + "; ", server, why);
+                            return self->on_auth(refresh, attempt + 1, start, std::move(why), nullptr);
+                          }
+                          self->on_auth(refresh, attempt, start, {}, st.get());
+                        });
+    return;
+  }
+  auth_pending_ = false;
+  if (!state) {
+    // The reason stays in the log: the client learns only that AUTH failed.
+    log::warn("TCP: client({}) AUTH failed: {}", info.remote_address, error);
+    fail(client_error{"E_AUTH_FAILED", "AUTH failed", true});
+    return;
+  }
+  auth_ = std::make_unique<auth_state>(std::move(*state));
+  auth_expires_ns_ = steady_ns() + auth_->ttl_s * 1'000'000'000;
+  info.authed = true;
+  info.auth_identity = auth_->identity;
+  info.auth_identity_url = auth_->identity_url;
+  if (!refresh) {
+    if (auth_->grants.empty()) {
+      log::warn("TCP: client({}) identity \"{}\": AUTH no authorizations found", info.remote_address, auth_->identity);
+      fail(client_error{"E_UNAUTHORIZED", "AUTH no authorizations found", true});
+      return;
+    }
+    log::info("TCP: client({}) AUTH as \"{}\" ({} authorizations, ttl {} s)", info.remote_address, auth_->identity,
+              auth_->grants.size(), auth_->ttl_s);
+    respond(nlohmann::json{{"identity", auth_->identity},
+                           {"identity_url", auth_->identity_url},
+                           {"permission_count", auth_->grants.size()}}
+                .dump());
+  }
+  process_input();
 }
 
 void connection::subscribe(const command& cmd) {
@@ -1125,6 +1228,12 @@ void broker::start() {
   impl& b = *impl_;
   if (b.opts.durable && b.opts.data_path.empty())
     fatal(exit_code::config, "--durable needs --data-path; durable messages live in its disk queues");
+  for (const auto& a : b.opts.auth_http_addresses) {
+    if (a.rfind("https://", 0) == 0)
+      fatal(exit_code::config, "--auth-http-address {}: https is not supported; use http:// (on a trusted network)", a);
+    if (auto scheme = a.find("://"); scheme != std::string::npos && a.rfind("http://", 0) != 0)
+      fatal(exit_code::config, "--auth-http-address {}: only http:// URLs", a);
+  }
   tcp::endpoint ep = parse_listen_address("--tcp-address", b.opts.tcp_address);
   auto addr = ep.address();
   boost::system::error_code ec;

@@ -20,6 +20,9 @@ struct broker_options {
   std::string http_address = "127.0.0.1:4151";  // empty: no HTTP listener
   std::string broadcast_address;                // empty: the TCP listen address's IP (127.0.0.1 for any)
   std::vector<std::string> lookupd_tcp_addresses;
+  // AUTH (nsqd's --auth-http-address): auth servers, "host:port" or "http://host:port/path"; empty:
+  // AUTH disabled. Each is asked in turn (from a random one) until one answers.
+  std::vector<std::string> auth_http_addresses;
   std::string data_path;  // where the disk queues and metadata live (empty: memory only)
   // OK to PUB/MPUB/DPUB (and 200 to HTTP /pub, /mpub) only once the message is fsynced; requires
   // data_path. Every message of a non-ephemeral topic goes through its disk queue.

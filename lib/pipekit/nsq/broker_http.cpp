@@ -51,7 +51,7 @@ std::int64_t rss_bytes() {
 }
 
 json client_json(const client_info& c) {
-  return {{"client_id", c.client_id},
+  json j = {{"client_id", c.client_id},
           {"hostname", c.hostname},
           {"version", "V2"},
           {"remote_address", c.remote_address},
@@ -72,6 +72,12 @@ json client_json(const client_info& c) {
           {"tls_negotiated_protocol", ""},
           {"tls_negotiated_protocol_is_mutual", false},
           {"pub_counts", json::array()}};
+  if (c.authed) {  // nsqd leaves these out when empty
+    j["authed"] = true;
+    if (!c.auth_identity.empty()) j["auth_identity"] = c.auth_identity;
+    if (!c.auth_identity_url.empty()) j["auth_identity_url"] = c.auth_identity_url;
+  }
+  return j;
 }
 
 json latency_json() { return {{"count", 0}, {"percentiles", nullptr}, {"topic", ""}, {"channel", ""}, {"host", ""}}; }

@@ -166,6 +166,7 @@ class message_queue {
 
 class connection;
 struct topic;
+struct auth_state;  // pipekit/nsq/auth.hpp
 
 struct in_flight_entry {
   message msg;
@@ -239,6 +240,9 @@ struct client_info {
   std::int64_t pub_counts = 0;
   bool deflate = false;
   bool snappy = false;
+  bool authed = false;
+  std::string auth_identity;
+  std::string auth_identity_url;
 };
 
 struct broker::impl {
@@ -355,6 +359,14 @@ class connection : public std::enable_shared_from_this<connection> {
   // into out_ at flush; what is read is decoded into in_.
   std::string& frames() noexcept { return codec_ ? stage_ : out_; }
   bool decode_into_input(std::string_view data);
+  // AUTH (--auth-http-address): the auth server is asked asynchronously; meanwhile this
+  // connection reads and runs nothing more, then goes on with what it had buffered.
+  void auth(const command& cmd);
+  bool check_auth(const command& cmd);  // false: failed (fatal) for PUB/MPUB/DPUB/SUB
+  bool auth_expired() const;
+  void query_auth(bool refresh);
+  void on_auth(bool refresh, std::size_t attempt, std::size_t start, std::string error, auth_state* state);
+  void process_input();  // runs what is buffered, then reads on (unless waiting for the auth server)
   std::size_t parse_input();
 
   broker::impl& b_;
@@ -379,6 +391,10 @@ class connection : public std::enable_shared_from_this<connection> {
   std::int64_t heartbeat_ns_ = 0;
   std::int64_t msg_timeout_ns_ = 0;
   std::size_t flush_at_ = 16 * 1024;
+  std::unique_ptr<auth_state> auth_;
+  std::string auth_secret_;
+  std::int64_t auth_expires_ns_ = 0;
+  bool auth_pending_ = false;    // waiting for the auth server: nothing is read or run meanwhile
   std::string held_;             // framed answers held for a sync (--durable)
   std::size_t held_count_ = 0;   // publishes among them
 };

@@ -9,6 +9,8 @@
 #include <boost/asio/write.hpp>
 #include <fmt/format.h>
 
+#include "pipekit/log/log.hpp"
+
 #include "pipekit_version.hpp"
 
 namespace pipekit::nsq {
@@ -182,6 +184,67 @@ void client::on_read(std::size_t) {
   if (!closed_) read_more();
 }
 
+// Before commands may go: IDENTIFY's answer, the OK that follows a compression upgrade, then
+// AUTH when the broker requires it (nsqd --auth-http-address).
+bool client::handshake(std::string_view data) {
+  switch (stage_) {
+    case stage::identify:
+      identify_ = nlohmann::json::object();
+      if (!data.empty() && data.front() == '{') {
+        identify_ = nlohmann::json::parse(data, nullptr, false);
+        if (identify_.is_discarded()) {
+          fail("IDENTIFY answered with invalid JSON");
+          return false;
+        }
+      }
+      if (identify_.is_object() && (identify_.value("deflate", false) || identify_.value("snappy", false))) {
+        // From here on both directions are compressed; what follows the response in the
+        // buffer was already compressed by the broker, starting with an OK (as nsqd sends).
+        if (!start_compression()) return false;
+        stage_ = stage::upgraded;
+        std::string rest = in_.substr(in_pos_);
+        in_.resize(in_pos_);
+        return decode_into_in(rest);
+      }
+      break;
+    case stage::upgraded:
+      if (data != "OK") {
+        fail(fmt::format("expected OK after the compression upgrade, got \"{}\"", data));
+        return false;
+      }
+      break;
+    case stage::auth: {
+      auto j = nlohmann::json::parse(data, nullptr, false);
+      log::debug("{}: AUTH as \"{}\" ({} permissions)", options_.address,
+                 j.is_object() ? j.value("identity", std::string()) : std::string(),
+                 j.is_object() ? j.value("permission_count", 0) : 0);
+      return become_ready();
+    }
+    case stage::ready:
+      break;
+  }
+  if (stage_ != stage::auth && identify_.is_object() && identify_.value("auth_required", false)) {
+    if (options_.auth_secret.empty()) {
+      fail("the broker requires AUTH; give the secret with --auth-secret-file or NSQ_AUTH_SECRET");
+      return false;
+    }
+    stage_ = stage::auth;
+    append_command(out_, "AUTH", options_.auth_secret);
+    flush();
+    return true;
+  }
+  return become_ready();
+}
+
+bool client::become_ready() {
+  stage_ = stage::ready;
+  ready_ = true;
+  impl_->timer.cancel();
+  watchdog();
+  if (handlers_.on_ready) handlers_.on_ready(identify_);
+  return !closed_;
+}
+
 bool client::handle_frame(const frame& f) {
   switch (f.type) {
     case frame_type::response:
@@ -189,41 +252,12 @@ bool client::handle_frame(const frame& f) {
         send("NOP\n");
         return true;
       }
-      if (!ready_) {
-        if (!identified_) {
-          identified_ = true;
-          identify_ = nlohmann::json::object();
-          if (!f.data.empty() && f.data.front() == '{') {
-            identify_ = nlohmann::json::parse(f.data, nullptr, false);
-            if (identify_.is_discarded()) {
-              fail("IDENTIFY answered with invalid JSON");
-              return false;
-            }
-          }
-          if (identify_.is_object() && (identify_.value("deflate", false) || identify_.value("snappy", false))) {
-            // From here on both directions are compressed; what follows the response in the
-            // buffer was already compressed by the broker, starting with an OK (as nsqd sends):
-            // ready once that OK is here, so it is not taken for the answer to a command.
-            if (!start_compression()) return false;
-            std::string rest = in_.substr(in_pos_);
-            in_.resize(in_pos_);
-            return decode_into_in(rest);
-          }
-        } else if (f.data != "OK") {
-          fail(fmt::format("compression started, but the broker answered \"{}\" instead of OK", f.data));
-          return false;
-        }
-        ready_ = true;
-        impl_->timer.cancel();
-        watchdog();
-        if (handlers_.on_ready) handlers_.on_ready(identify_);
-        return !closed_;
-      }
+      if (!ready_) return handshake(f.data);
       if (handlers_.on_response) handlers_.on_response(f.data);
       return !closed_;
     case frame_type::error:
       if (!ready_) {
-        fail(fmt::format("IDENTIFY failed: {}", f.data));
+        fail(fmt::format("{} failed: {}", stage_ == stage::auth ? "AUTH" : "IDENTIFY", f.data));
         return false;
       }
       if (handlers_.on_error) handlers_.on_error(f.data);

@@ -34,6 +34,7 @@ struct client_options {
   std::size_t max_frame = 64u << 20;
   int deflate_level = 0;  // 1..9: ask for deflate (raw, both ways) in IDENTIFY; 0: no compression
   bool snappy = false;    // ask for snappy (framing format, both ways) in IDENTIFY; not with deflate
+  std::string auth_secret;  // sent with AUTH when the broker's IDENTIFY answer says auth_required
 };
 
 class client : public std::enable_shared_from_this<client> {
@@ -78,6 +79,8 @@ class client : public std::enable_shared_from_this<client> {
   void read_more();
   void on_read(std::size_t n);
   bool handle_frame(const frame& f);
+  bool handshake(std::string_view data);
+  bool become_ready();
   void write_more();
   void watchdog();
   bool decode_into_in(std::string_view raw);
@@ -91,7 +94,10 @@ class client : public std::enable_shared_from_this<client> {
   std::string out_;
   std::string writing_;
   bool writing_active_ = false;
-  bool identified_ = false;  // IDENTIFY answered (ready_ waits for compression's OK when negotiated)
+  // IDENTIFY answered, then the OK that starts compression (when negotiated), then AUTH (when
+  // required): ready_ only after them, so none of their answers is taken for a command's.
+  enum class stage { identify, upgraded, auth, ready };
+  stage stage_ = stage::identify;
   bool ready_ = false;
   bool closed_ = false;
   nlohmann::json identify_;

@@ -272,6 +272,7 @@ void consumer::connect(const conn_ptr& c) {
   co.msg_timeout = o_.msg_timeout;
   co.deflate_level = o_.deflate_level;
   co.snappy = o_.snappy;
+  co.auth_secret = o_.auth_secret;
   c->subscribed = false;
   c->cls_sent = false;
   c->rdy = 0;

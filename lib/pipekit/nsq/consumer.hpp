@@ -26,6 +26,7 @@ struct tail_options {
   std::chrono::milliseconds connect_timeout{5000};
   int deflate_level = 0;  // 1..9: negotiate deflate in IDENTIFY; 0: none
   bool snappy = false;    // negotiate snappy in IDENTIFY (not with deflate)
+  std::string auth_secret;  // for AUTH, when a broker requires it
   int output_fd = 1;
   // Archive mode (nsq_to_file): lines to files in output_dir instead of stdout, FIN after fsync.
   std::string output_dir;

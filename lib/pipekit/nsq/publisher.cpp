@@ -581,6 +581,7 @@ void publisher::connect(broker& br) {
   co.connect_timeout = o_.connect_timeout;
   co.deflate_level = o_.deflate_level;
   co.snappy = o_.snappy;
+  co.auth_secret = o_.auth_secret;
   client::handlers h;
   h.on_ready = [this, &br](const json& id) { on_ready(br, id); };
   h.on_response = [this, &br](std::string_view d) { on_response(br, d); };
@@ -654,7 +655,9 @@ void publisher::failed(broker& br, span s, std::string_view code, const std::str
       return reject(s, "unavailable", fmt::format("not published within --retry-timeout: {}", why));
     return queue_back(br, std::move(s));
   }
-  if (s.size() > 1) {
+  // Refusals of the topic itself (not of one message) reject the whole command at once.
+  const bool topic_refused = code == "E_UNAUTHORIZED" || code == "E_AUTH_FIRST" || code == "E_BAD_TOPIC";
+  if (s.size() > 1 && !topic_refused) {
     // One bad message fails the whole MPUB: send them one by one to find it.
     for (std::uint32_t i = s.end; i-- > s.begin;) queue_front(br, {s.b, i, i + 1});
     return;

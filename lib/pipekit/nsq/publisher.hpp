@@ -32,6 +32,7 @@ struct publish_options {
   std::chrono::milliseconds connect_timeout{5000};
   int deflate_level = 0;                           // 1..9: negotiate deflate in IDENTIFY (TCP); 0: none
   bool snappy = false;                             // negotiate snappy in IDENTIFY (TCP; not with deflate)
+  std::string auth_secret;                         // for AUTH, when a broker requires it
   bool stats = false;                              // counts and rate on stderr at the end
   bool progress = false;                           // a progress line on stderr every second
 };
