@@ -12,6 +12,9 @@
 
 #include <fmt/format.h>
 
+#include <zlib.h>
+
+#include "pipekit/io/crc32c.hpp"
 #include "pipekit/nsq/disk_queue.hpp"
 
 namespace fs = std::filesystem;
@@ -316,4 +319,61 @@ TEST_CASE("disk queue: empty drops everything; a damaged metadata file keeps eve
   REQUIRE(rec.warnings.size() == 1);
   CHECK_THAT(rec.warnings[0], Catch::Contains("unreadable metadata"));
   CHECK(read_all(*q) == expected(10, 15));
+}
+
+namespace {
+
+std::string le32(std::uint32_t v) {
+  std::string b(4, '\0');
+  for (int i = 0; i < 4; ++i) b[static_cast<std::size_t>(i)] = static_cast<char>((v >> (8 * i)) & 0xff);
+  return b;
+}
+std::string read_file(const fs::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+}
+// A version 1 segment, as queues were written before CRC-32C: zlib's CRC-32 of (length, payload).
+void write_v1_segment(const fs::path& dir, int from, int to) {
+  std::ofstream out(dir / "t.diskqueue.000000.dat", std::ios::binary);
+  for (int i = from; i < to; ++i) {
+    std::string r = record(i), len = le32(static_cast<std::uint32_t>(r.size()));
+    uLong crc = ::crc32(0L, reinterpret_cast<const Bytef*>(len.data()), 4);
+    crc = ::crc32(crc, reinterpret_cast<const Bytef*>(r.data()), static_cast<uInt>(r.size()));
+    out << len << le32(static_cast<std::uint32_t>(crc)) << r;
+  }
+}
+
+}  // namespace
+
+TEST_CASE("disk queue: version 2 checksums with CRC-32C; a version 1 queue stays readable and stays v1", "[nsq]") {
+  SECTION("a new queue is version 2: CRC-32C of the length bytes and the payload") {
+    temp_dir d;
+    auto q = open_queue(d.path);
+    put_all(*q, 0, 1);
+    REQUIRE(q->sync().ok());
+    std::string seg = read_file(d.path / "t.diskqueue.000000.dat"), r = record(0);
+    REQUIRE(seg.size() == 8 + r.size());
+    CHECK(seg.substr(0, 4) == le32(static_cast<std::uint32_t>(r.size())));
+    CHECK(seg.substr(4, 4) == le32(pipekit::io::crc32c(r, pipekit::io::crc32c(seg.substr(0, 4)))));
+    q->close();
+    CHECK(read_file(d.path / "t.diskqueue.meta").rfind("pipekit-disk-queue 2\n", 0) == 0);
+  }
+  SECTION("version 1 with its metadata, or without (found from the first record)") {
+    const bool with_meta = GENERATE(true, false);
+    INFO("with metadata: " << with_meta);
+    temp_dir d;
+    write_v1_segment(d.path, 0, 50);
+    if (with_meta) std::ofstream(d.path / "t.diskqueue.meta") << "pipekit-disk-queue 1\n0 0\n";
+    disk_recovery rec;
+    auto q = open_queue(d.path, {}, &rec);
+    CHECK(rec.records == 50);
+    CHECK(rec.set_aside.empty());
+    put_all(*q, 50, 80);  // appended in the queue's own version
+    q->close();
+    CHECK(read_file(d.path / "t.diskqueue.meta").rfind("pipekit-disk-queue 1\n", 0) == 0);
+    disk_recovery again;
+    q = open_queue(d.path, {}, &again);
+    CHECK(again.set_aside.empty());
+    CHECK(read_all(*q) == expected(0, 80));
+  }
 }

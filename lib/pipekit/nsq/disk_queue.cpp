@@ -13,14 +13,19 @@
 
 #include <fmt/format.h>
 
+#include "pipekit/io/crc32c.hpp"
+
 namespace pipekit::nsq {
 namespace {
 
 namespace fs = std::filesystem;
 
-constexpr std::size_t header_size = 8;  // u32 length, u32 crc32 of (length bytes, payload); little-endian
+constexpr std::size_t header_size = 8;  // u32 length, u32 checksum of (length bytes, payload); little-endian
 constexpr std::size_t read_chunk = 256 * 1024;
-constexpr std::string_view meta_magic = "pipekit-disk-queue 1";
+// Version 2 checksums records with CRC-32C, version 1 (queues written before it) with zlib's CRC-32;
+// a queue keeps its version for life (docs/disk-queue.md).
+constexpr std::string_view meta_magic_v1 = "pipekit-disk-queue 1";
+constexpr std::string_view meta_magic_v2 = "pipekit-disk-queue 2";
 
 void put_u32(char* p, std::uint32_t v) {
   for (int i = 0; i < 4; ++i) p[i] = static_cast<char>((v >> (8 * i)) & 0xff);
@@ -30,7 +35,8 @@ std::uint32_t get_u32(const char* p) {
   for (int i = 0; i < 4; ++i) v |= std::uint32_t{static_cast<unsigned char>(p[i])} << (8 * i);
   return v;
 }
-std::uint32_t record_crc(const char* length_bytes, const char* payload, std::size_t size) {
+std::uint32_t record_crc(bool castagnoli, const char* length_bytes, const char* payload, std::size_t size) {
+  if (castagnoli) return io::crc32c({payload, size}, io::crc32c({length_bytes, 4}));
   uLong crc = ::crc32(0L, reinterpret_cast<const Bytef*>(length_bytes), 4);
   crc = ::crc32(crc, reinterpret_cast<const Bytef*>(payload), static_cast<uInt>(size));
   return static_cast<std::uint32_t>(crc);
@@ -119,6 +125,27 @@ disk_status disk_queue::open(const fs::path& dir, const std::string& name, const
   return {};
 }
 
+// Without metadata (a crash before the first was written) the version is the one whose checksum
+// the segment's first record has; version 2 when neither matches (the record is then set aside).
+bool disk_queue::probe_version(std::uint64_t segment) const {
+  int fd = ::open(segment_path(segment).c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return true;
+  char h[header_size];
+  std::string payload;
+  bool v1 = false;
+  if (::pread(fd, h, header_size, 0) == static_cast<ssize_t>(header_size)) {
+    std::uint32_t len = get_u32(h);
+    if (len <= options_.max_record_size) {
+      payload.resize(len);
+      if (::pread(fd, payload.data(), len, header_size) == static_cast<ssize_t>(len))
+        v1 = record_crc(true, h, payload.data(), len) != get_u32(h + 4) &&
+             record_crc(false, h, payload.data(), len) == get_u32(h + 4);
+    }
+  }
+  ::close(fd);
+  return !v1;
+}
+
 // The metadata holds only the consumed position; the end of the data is whatever the segments
 // hold, checked record by record, so nothing written before a crash is lost or misread.
 disk_status disk_queue::recover(disk_recovery& recovery) {
@@ -127,9 +154,10 @@ disk_status disk_queue::recover(disk_recovery& recovery) {
     std::string magic;
     std::getline(in, magic);
     std::uint64_t seg = 0, off = 0;
-    if (magic == meta_magic && (in >> seg >> off)) {
+    if ((magic == meta_magic_v2 || magic == meta_magic_v1) && (in >> seg >> off)) {
       consumed_ = {seg, off};
       meta_ok = true;
+      castagnoli_ = magic == meta_magic_v2;
     } else {
       recovery.warnings.push_back(fmt::format("{}: unreadable metadata; every record on disk is kept",
                                               meta_path().string()));
@@ -155,6 +183,7 @@ disk_status disk_queue::recover(disk_recovery& recovery) {
     segments.erase(segments.begin());
   }
   if (!segments.empty() && segments.front() != consumed_.segment) consumed_ = {segments.front(), 0};
+  if (!meta_ok && !segments.empty()) castagnoli_ = probe_version(segments.front());
 
   for (std::uint64_t s : segments) {
     disk_status st = scan_segment(s, s == consumed_.segment ? consumed_.offset : 0, recovery);
@@ -229,7 +258,7 @@ disk_status disk_queue::scan_segment(std::uint64_t segment, std::uint64_t from, 
       break;
     }
     h = buf.data() + (off - buf_offset);
-    if (record_crc(h, h + header_size, len) != get_u32(h + 4)) {
+    if (record_crc(castagnoli_, h, h + header_size, len) != get_u32(h + 4)) {
       bad = "checksum mismatch";
       break;
     }
@@ -305,7 +334,7 @@ disk_status disk_queue::put(std::span<const char> record) {
   chunk& c = pending_.back();
   char h[header_size];
   put_u32(h, static_cast<std::uint32_t>(record.size()));
-  put_u32(h + 4, record_crc(h, record.data(), record.size()));
+  put_u32(h + 4, record_crc(castagnoli_, h, record.data(), record.size()));
   c.bytes.append(h, header_size);
   c.bytes.append(record.data(), record.size());
   ++c.records;
@@ -411,7 +440,8 @@ disk_status disk_queue::write_meta() {
   fs::path path = meta_path();
   fs::path tmp = path;
   tmp += ".tmp";
-  std::string text = fmt::format("{}\n{} {}\n", meta_magic, consumed_.segment, consumed_.offset);
+  std::string text = fmt::format("{}\n{} {}\n", castagnoli_ ? meta_magic_v2 : meta_magic_v1, consumed_.segment,
+                                 consumed_.offset);
   int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   if (fd < 0) return sys_fail("opening", tmp);
   int err = 0;
@@ -507,7 +537,7 @@ bool disk_queue::read(std::string& out, disk_status& status) {
         bad = "short read";
       } else {
         h = read_buf_.data() + (read_.offset - read_buf_offset_);
-        if (record_crc(h, h + header_size, len) != get_u32(h + 4)) {
+        if (record_crc(castagnoli_, h, h + header_size, len) != get_u32(h + 4)) {
           bad = "checksum mismatch";
         } else {
           out.assign(h + header_size, len);

@@ -9,7 +9,7 @@
 
 // A FIFO of byte records on disk: nsq-broker's overflow and durable store for one topic or
 // channel. The file format is specified in docs/disk-queue.md: segment files of
-// [length][crc32][payload] records and a small metadata file holding the consumed position.
+// [length][crc32c][payload] records and a small metadata file holding the consumed position.
 //
 // Thread-compatible: one owner calls everything; nothing here blocks except on the disk.
 namespace pipekit::nsq {
@@ -93,6 +93,7 @@ class disk_queue {
   std::filesystem::path segment_path(std::uint64_t segment) const;
   std::filesystem::path meta_path() const;
   disk_status recover(disk_recovery& recovery);
+  bool probe_version(std::uint64_t segment) const;
   disk_status scan_segment(std::uint64_t segment, std::uint64_t from, disk_recovery& recovery);
   disk_status set_aside(std::uint64_t segment, std::uint64_t offset, const std::string& why,
                         disk_recovery* recovery);
@@ -133,6 +134,7 @@ class disk_queue {
   std::uint64_t read_limit_ = 0;             // size of a finished segment being read
   std::uint64_t read_limit_segment_ = ~std::uint64_t{0};
   bool manual_commit_ = false;
+  bool castagnoli_ = true;  // format version 2 (CRC-32C); false: version 1 (zlib's CRC-32)
   std::string read_buf_;
   std::size_t read_buf_pos_ = 0;
   std::uint64_t read_buf_offset_ = 0;  // file offset of read_buf_[0]
