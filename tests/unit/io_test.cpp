@@ -54,6 +54,19 @@ TEST_CASE("line_reader splits lines, tolerates CRLF and keeps a last line withou
   CHECK(read_all("x\n").size() == 1);
 }
 
+TEST_CASE("line_reader says how many bytes may be read past each line (for in-place parsing)", "[io]") {
+  auto path = temp_file("ab\r\ncd\nlast");
+  pipekit::io::line_reader r(path);
+  std::vector<std::size_t> slack;
+  while (auto l = r.next()) {
+    slack.push_back(l->slack);
+    // Every byte counted is the line's own ending or a later line's: all readable.
+    CHECK(std::string_view(l->text.data(), l->text.size() + l->slack).substr(l->text.size()).size() == l->slack);
+  }
+  ::unlink(path.c_str());
+  CHECK(slack == std::vector<std::size_t>{9, 5, 0});  // "\r\ncd\nlast", "\nlast", nothing
+}
+
 TEST_CASE("line_reader handles lines spanning many reads", "[io]") {
   std::string big(200000, 'x');
   auto lines = read_all("s\n" + big + "\nt\n");

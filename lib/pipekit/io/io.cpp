@@ -77,7 +77,7 @@ std::optional<line> line_reader::next() {
       ++number_;
       if (skipping || end - begin > max_line_) return line{{}, number_, true};
       if (end > begin && base[end - 1] == '\r') --end;
-      return line{std::string_view(base + begin, end - begin), number_, false};
+      return line{std::string_view(base + begin, end - begin), number_, false, buf_.size() - end};
     }
     if (buf_.size() - start_ > max_line_) {
       // Keep nothing of an over-long line; remember to drop the rest of it.

@@ -14,6 +14,9 @@ struct line {
   std::string_view text;     // without "\n" or "\r\n"; valid until the next call to next()
   std::uint64_t number = 0;  // 1-based
   bool too_long = false;     // longer than max_line: text is empty, the line was skipped to its end
+  // Bytes that may be read past the end of text (the line ending and what follows it in the
+  // reader's buffer): enough for simdjson's padding means parsing without a copy.
+  std::size_t slack = 0;
 };
 
 // Reads lines from a file or stdin ("-"), with line numbers. CRLF endings are tolerated,

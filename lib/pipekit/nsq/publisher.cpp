@@ -139,7 +139,9 @@ class publisher {
   // --- reader thread ---
   void read_inputs();
   void read_source(const std::string& path, std::uint32_t source);
-  void add_line(std::string_view text, std::uint64_t line, std::uint32_t source, const std::string& name);
+  // slack: bytes readable past the end of text (simdjson reads up to SIMDJSON_PADDING beyond it).
+  void add_line(std::string_view text, std::uint64_t line, std::uint32_t source, const std::string& name,
+                std::size_t slack = 0);
   void wait_or_post_partial(int fd);
   void post(batch_ptr b);
   void post_all();
@@ -204,7 +206,8 @@ class publisher {
 // ---------------------------------------------------------------------------------------------
 // Reading and batching (its own thread: a slow pipe never stalls heartbeats or answers)
 
-void publisher::add_line(std::string_view text, std::uint64_t line, std::uint32_t source, const std::string& name) {
+void publisher::add_line(std::string_view text, std::uint64_t line, std::uint32_t source, const std::string& name,
+                         std::size_t slack) {
   auto reject = [&](std::string_view code, const std::string& why) {
     rejects_.add(name, line, code, why, text);
     ++read_rejects_;
@@ -239,7 +242,8 @@ void publisher::add_line(std::string_view text, std::uint64_t line, std::uint32_
   } else if (!o_.raw) {
     // simdjson validates at memory speed; numbers it cannot hold (beyond 64 bits) are still
     // valid JSON, so those lines get a second opinion.
-    auto err = json_check_.parse(text.data(), text.size(), true).error();
+    // In the reader's buffer a line is usually followed by enough bytes to parse it in place.
+    auto err = json_check_.parse(text.data(), text.size(), slack < simdjson::SIMDJSON_PADDING).error();
     if (err && (err != simdjson::NUMBER_ERROR || !json::accept(text)))
       return reject("invalid_json", "not valid JSON (use --raw to publish lines as they are)");
   }
@@ -324,7 +328,7 @@ void publisher::read_source(const std::string& path, std::uint32_t source) {
     } else if (l->text.empty()) {
       ++empty_;
     } else {
-      add_line(l->text, l->number, source, reader.source());
+      add_line(l->text, l->number, source, reader.source(), l->slack);
     }
   }
 }
