@@ -13,6 +13,7 @@
 #include "pipekit/cli/error.hpp"
 #include "pipekit/cli/exit_code.hpp"
 #include "pipekit/log/log.hpp"
+#include "pipekit/nsq/tls_options.hpp"
 #include "pipekit/nsq/publisher.hpp"
 
 namespace {
@@ -57,6 +58,7 @@ int main(int argc, char** argv) {
   app.add_option("--rejects", o.rejects_path, "Write rejected lines to FILE as JSON Lines (they are always logged)");
   pipekit::cli::add_duration_option(app, "--retry-timeout", o.retry_timeout, "Give up on a message not published within this");
   pipekit::cli::add_duration_option(app, "--connect-timeout", o.connect_timeout, "Timeout for each connection attempt");
+  pipekit::nsq::add_tls_client_flags(app, o.tls);
   app.add_flag("--stats", o.stats, "Print counts and the rate to stderr at the end");
 
   return pipekit::cli::run_main(app, log, argc, argv, [&] {

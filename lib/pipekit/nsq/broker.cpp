@@ -715,8 +715,8 @@ void connection::read() {
   if (closed_ || fatal_) return;
   if (z_) {
     raw_.resize(read_chunk);
-    socket_.async_read_some(asio::buffer(raw_), [self = shared_from_this()](const boost::system::error_code& ec,
-                                                                          std::size_t n) {
+    read_some(asio::buffer(raw_), [self = shared_from_this()](const boost::system::error_code& ec,
+                                                                std::size_t n) {
       if (ec) return self->close();
       if (self->closed_) return;
       std::size_t before = self->in_len_;
@@ -728,7 +728,7 @@ void connection::read() {
     return;
   }
   if (in_.size() - in_len_ < read_chunk / 4) in_.resize(std::max(in_.size() * 2, in_len_ + read_chunk));
-  socket_.async_read_some(asio::buffer(in_.data() + in_len_, in_.size() - in_len_),
+  read_some(asio::buffer(in_.data() + in_len_, in_.size() - in_len_),
                           [self = shared_from_this()](const boost::system::error_code& ec, std::size_t n) {
                             if (ec) {
                               if (ec != asio::error::eof && ec != asio::error::operation_aborted &&
@@ -760,6 +760,7 @@ void connection::on_read(std::size_t n) {
     in_len_ -= 4;
   }
   std::size_t pos = parse_input();
+  if (tls_pending_ && !closed_) return after_identify_tls(pos);
   while (switch_input_ && !closed_ && !fatal_) {
     // IDENTIFY started deflate: what follows it in the buffer is already compressed.
     switch_input_ = false;
@@ -781,7 +782,10 @@ void connection::on_read(std::size_t n) {
 std::size_t connection::parse_input() {
   std::size_t pos = 0;
   parse_context ctx;
-  while (pos < in_len_ && !fatal_ && !closed_ && !switch_input_) {
+  while (pos < in_len_ && !fatal_ && !closed_ && !switch_input_ && !tls_pending_) {
+    if (b_.opts.tls_required != tls_required_mode::no && !info.tls &&
+        tls_refuses(std::string_view(in_.data() + pos, in_len_ - pos)))
+      break;
     ctx.state = info.state;
     ctx.heartbeats_enabled = heartbeat_ns_ > 0;
     parse_result r = parse_command(std::string_view(in_.data() + pos, in_len_ - pos), b_.limits, ctx);
@@ -906,15 +910,16 @@ void connection::identify(const command& cmd) {
   if (d.deflate && d.snappy)
     return fail(client_error{"E_IDENTIFY_FAILED", "cannot enable both deflate and snappy compression", true});
   const bool deflate = d.deflate && !z_;
+  const bool tls = d.tls_v1 && b_.tls && !tls_ && !tls_pending_ && !holding();
   int level = d.deflate_level >= 1 && d.deflate_level <= 9 ? static_cast<int>(d.deflate_level) : 6;
   level = std::min(level, max_deflate_level);
-  // nsqd's response; snappy and TLS are not offered (yet), AUTH is disabled.
+  // nsqd's response; snappy is not offered (yet), AUTH is disabled.
   nlohmann::json r = {
       {"max_rdy_count", b_.opts.max_rdy_count},
       {"version", "1.3.0"},
       {"max_msg_timeout", b_.opts.max_msg_timeout.count()},
       {"msg_timeout", info.msg_timeout_ms},
-      {"tls_v1", false},
+      {"tls_v1", tls},
       {"deflate", deflate},
       {"deflate_level", deflate ? level : 0},
       {"max_deflate_level", max_deflate_level},
@@ -925,6 +930,10 @@ void connection::identify(const command& cmd) {
       {"output_buffer_timeout", info.output_buffer_timeout_ms},
   };
   respond(r.dump());
+  if (tls) {
+    begin_tls();      // the response above goes out in plain text, the rest through TLS
+    respond("OK");    // the first frame inside TLS
+  }
   if (deflate) {
     if (!start_deflate(level)) return fail(client_error{"E_IDENTIFY_FAILED", "IDENTIFY failed deflate", true});
     info.deflate = true;
@@ -1031,6 +1040,17 @@ void connection::request_flush() {
 
 void connection::flush() {
   if (closed_ || write_pending_) return;
+  if (tls_pending_) {
+    // The IDENTIFY response goes out in plain text; once written, the handshake starts.
+    if (tls_plain_.empty()) return start_tls_handshake();
+    write_pending_ = true;
+    writing_.swap(tls_plain_);
+    tls_plain_.clear();
+    write_all(asio::buffer(writing_), [self = shared_from_this()](const boost::system::error_code& ec, std::size_t) {
+      self->on_write(ec);
+    });
+    return;
+  }
   if (z_ && (!stage_.empty() || finish_deflate_)) {
     const int mode = finish_deflate_ ? Z_FINISH : Z_SYNC_FLUSH;
     finish_deflate_ = false;
@@ -1053,7 +1073,7 @@ void connection::flush() {
   }
   write_pending_ = true;
   writing_.swap(out_);
-  asio::async_write(socket_, asio::buffer(writing_),
+  write_all(asio::buffer(writing_),
                    [self = shared_from_this()](const boost::system::error_code& ec, std::size_t) {
                      self->on_write(ec);
                    });
@@ -1157,6 +1177,7 @@ void broker::start() {
   impl& b = *impl_;
   if (b.opts.durable && b.opts.data_path.empty())
     fatal(exit_code::config, "--durable needs --data-path; durable messages live in its disk queues");
+  b.load_tls();
   tcp::endpoint ep = parse_listen_address("--tcp-address", b.opts.tcp_address);
   auto addr = ep.address();
   boost::system::error_code ec;

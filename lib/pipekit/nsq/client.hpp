@@ -21,6 +21,9 @@ class io_context;
 // nsq-tail (messages, FIN/REQ/TOUCH).
 namespace pipekit::nsq {
 
+class tls_context;
+class tls_session;
+
 struct client_options {
   std::string address;  // "host:port" of the broker's TCP listener
   std::chrono::milliseconds connect_timeout{5000};
@@ -32,6 +35,9 @@ struct client_options {
   std::string user_agent;  // default: "pipekit/<version>"
   std::size_t max_frame = 64u << 20;
   int deflate_level = 0;  // 1..9: ask for deflate (raw, both ways) in IDENTIFY; 0: no compression
+  // Set: ask for tls_v1 in IDENTIFY and upgrade (the certificate checked against the address's
+  // host unless the context skips verification); a broker that does not offer TLS is refused.
+  std::shared_ptr<tls_context> tls;
 };
 
 class client : public std::enable_shared_from_this<client> {
@@ -67,6 +73,9 @@ class client : public std::enable_shared_from_this<client> {
   const std::string& address() const noexcept { return options_.address; }
   const nlohmann::json& identify_response() const noexcept { return identify_; }
   std::size_t unsent_bytes() const noexcept { return out_.size() + writing_.size(); }
+  // The connection ended for a reason that trying again will not cure (a certificate that does
+  // not verify, a broker without TLS when TLS was asked for). Valid in on_close.
+  bool failed_permanently() const noexcept { return permanent_; }
 
   struct impl;
 
@@ -80,6 +89,9 @@ class client : public std::enable_shared_from_this<client> {
   void watchdog();
   bool inflate_into_in(std::string_view raw);
   bool start_compression(int level);
+  bool start_tls();
+  template <class Handler>
+  void read_some(char* data, std::size_t n, Handler&& h);
 
   std::unique_ptr<impl> impl_;
   client_options options_;
@@ -96,6 +108,9 @@ class client : public std::enable_shared_from_this<client> {
   struct zstreams;
   std::unique_ptr<zstreams> z_;  // set once deflate was negotiated
   std::string raw_;              // compressed bytes read
+  std::unique_ptr<tls_session> tls_;  // once the broker agreed to tls_v1
+  bool tls_ok_pending_ = false;       // handshake done; the broker's "OK" inside TLS is next
+  bool permanent_ = false;
 };
 
 // The IDENTIFY body pipekit's clients send.

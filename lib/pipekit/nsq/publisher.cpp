@@ -29,6 +29,7 @@
 #include "pipekit/log/log.hpp"
 #include "pipekit/nsq/client.hpp"
 #include "pipekit/nsq/names.hpp"
+#include "pipekit/nsq/tls.hpp"
 #include "pipekit/util/signals.hpp"
 
 namespace pipekit::nsq {
@@ -115,6 +116,7 @@ struct broker {
 class publisher {
  public:
   explicit publisher(const publish_options& o) : o_(o), rejects_(o.rejects_path), tick_(io_) {
+    if (o_.tls.wanted()) tls_ = tls_context::client(o_.tls);  // bad files end the program here
     for (const auto& a : o_.nsqd_tcp_addresses) {
       auto b = std::make_unique<broker>();
       b->address = a;
@@ -164,9 +166,11 @@ class publisher {
   void on_tick();
   void maybe_finish();
   void stop(int signal);
+  void give_up(const std::string& why);
 
   const publish_options& o_;
   net::io_context io_;
+  std::shared_ptr<tls_context> tls_;  // --tls: one context for every connection
   reject_sink rejects_;
   std::vector<std::string> sources_;
   std::vector<std::unique_ptr<broker>> brokers_;
@@ -185,6 +189,7 @@ class publisher {
   bool reader_blocked_ = false;    // in read(2), holding no line
   bool reader_abandoned_ = false;  // stopped while blocked: the io thread finished without it
   std::exception_ptr reader_error_;
+  std::exception_ptr give_up_;  // a broker failed in a way retries will not cure
 
   // io thread only
   std::deque<span> waiting_;  // ready to send, no broker free (round-robin, failover)
@@ -571,6 +576,7 @@ void publisher::connect(broker& br) {
   client_options co;
   co.address = br.address;
   co.connect_timeout = o_.connect_timeout;
+  co.tls = tls_;
   client::handlers h;
   h.on_ready = [this, &br](const json& id) { on_ready(br, id); };
   h.on_response = [this, &br](std::string_view d) { on_response(br, d); };
@@ -617,6 +623,8 @@ void publisher::on_error(broker& br, std::string_view data) {
 
 void publisher::on_close(broker& br, const std::string& why) {
   if (finished_) return;
+  // A certificate that does not verify will not on the next try either: say so and stop.
+  if (br.conn && br.conn->failed_permanently()) return give_up(fmt::format("{}: {}", br.address, why));
   log::warn("{}: {}; reconnecting in {} ms", br.address, why, br.backoff.count());
   auto in_flight = std::move(br.in_flight);
   br.in_flight.clear();
@@ -726,6 +734,24 @@ void publisher::maybe_finish() {
   io_.stop();
 }
 
+// Ends the run at once with exit_code::unavailable (lines not yet published are neither
+// published nor rejected; the message says why). The reader is left behind as on a signal.
+void publisher::give_up(const std::string& why) {
+  give_up_ = std::make_exception_ptr(fatal_error(exit_code::unavailable, why));
+  finished_ = true;
+  {
+    std::lock_guard lock(mu_);
+    reader_abandoned_ = true;
+  }
+  room_.notify_all();
+  for (auto& br : brokers_) {
+    if (br->conn) br->conn->close();
+    br->retry_timer->cancel();
+  }
+  tick_.cancel();
+  io_.stop();
+}
+
 void publisher::stop(int signal) {
   if (stopping_.exchange(true)) {
     log::warn("second signal: exiting without waiting for the brokers");
@@ -763,6 +789,7 @@ publish_result publisher::run() {
   }
   if (abandoned) reader.detach();
   else reader.join();
+  if (give_up_) std::rethrow_exception(give_up_);
   if (o_.progress) std::fputc('\n', stderr);
   rejects_.flush();
   {

@@ -5,6 +5,8 @@
 #include <string>
 #include <vector>
 
+#include "pipekit/nsq/tls_options.hpp"
+
 // nsq-pub as a library: lines in, messages published to one or more brokers, every line either
 // acknowledged (OK from its broker) or reported as a reject with its reason.
 namespace pipekit::nsq {
@@ -30,6 +32,7 @@ struct publish_options {
   std::string rejects_path;                        // JSON Lines of rejects; empty: log only
   std::chrono::milliseconds retry_timeout{30000};  // give up on a message after this long
   std::chrono::milliseconds connect_timeout{5000};
+  tls_client_options tls;  // enabled: every TCP connection upgrades to TLS (verified) or fails
   bool stats = false;                              // counts and rate on stderr at the end
   bool progress = false;                           // a progress line on stderr every second
 };
