@@ -715,8 +715,7 @@ void connection::read() {
   if (closed_ || fatal_) return;
   if (z_) {
     raw_.resize(read_chunk);
-    read_some(asio::buffer(raw_), [self = shared_from_this()](const boost::system::error_code& ec,
-                                                                std::size_t n) {
+    read_some(asio::buffer(raw_), [self = shared_from_this()](const boost::system::error_code& ec, std::size_t n) {
       if (ec) return self->close();
       if (self->closed_) return;
       std::size_t before = self->in_len_;

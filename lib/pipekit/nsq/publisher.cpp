@@ -190,6 +190,9 @@ class publisher {
   bool reader_abandoned_ = false;  // stopped while blocked: the io thread finished without it
   std::exception_ptr reader_error_;
   std::exception_ptr give_up_;  // a broker failed in a way retries will not cure
+ public:
+  bool reader_detached_ = false;  // run() left the reader thread behind (it may still use *this)
+ private:
 
   // io thread only
   std::deque<span> waiting_;  // ready to send, no broker free (round-robin, failover)
@@ -739,6 +742,7 @@ void publisher::maybe_finish() {
 void publisher::give_up(const std::string& why) {
   give_up_ = std::make_exception_ptr(fatal_error(exit_code::unavailable, why));
   finished_ = true;
+  stopping_ = true;  // the reader takes no more lines
   {
     std::lock_guard lock(mu_);
     reader_abandoned_ = true;
@@ -789,7 +793,11 @@ publish_result publisher::run() {
   }
   if (abandoned) reader.detach();
   else reader.join();
-  if (give_up_) std::rethrow_exception(give_up_);
+  reader_detached_ = abandoned;
+  if (give_up_) {
+    rejects_.flush();
+    std::rethrow_exception(give_up_);
+  }
   if (o_.progress) std::fputc('\n', stderr);
   rejects_.flush();
   {
@@ -822,8 +830,15 @@ publish_result publish(const publish_options& options) {
   }
   for (const auto& in : options.inputs)
     if (in != "-" && ::access(in.c_str(), R_OK) != 0) fatal(exit_code::no_input, "{}: cannot be read", in);
-  publisher p(options);
-  return p.run();
+  auto p = std::make_unique<publisher>(options);
+  try {
+    return p->run();
+  } catch (...) {
+    // A reader left behind (blocked in read(2), or finishing its line) may still touch the
+    // publisher: it lives until the program, which is ending with this error, exits.
+    if (p->reader_detached_) (void)p.release();
+    throw;
+  }
 }
 
 int exit_status(const publish_result& r) {
