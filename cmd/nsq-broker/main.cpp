@@ -64,7 +64,27 @@ int main(int argc, char** argv) {
   pipekit::cli::add_duration_option(app, "--max-heartbeat-interval", o.max_heartbeat_interval,
                "maximum client configurable duration of time between client heartbeats");
 
+  // TLS (nsqd's flags). Keys and certificates are named by file, never given on the command line.
+  app.add_option("--tls-cert", o.tls_cert, "path to certificate file (PEM); with --tls-key, TCP clients may negotiate TLS");
+  app.add_option("--tls-key", o.tls_key, "path to key file (PEM)");
+  app.add_option("--tls-root-ca-file", o.tls_root_ca_file, "path to certificate authority file (verifies client certificates)");
+  app.add_option("--tls-client-auth-policy", o.tls_client_auth_policy,
+                 "client certificate auth policy ('require' or 'require-verify'); makes TLS required")
+      ->check(CLI::IsMember({"require", "require-verify"}));
+  std::string tls_required;
+  auto* tls_required_flag =
+      app.add_option("--tls-required", tls_required,
+                     "require TLS for client connections (true, false, tcp-https; alone: true; default: false)")
+          ->expected(0, 1);
+  app.add_option("--tls-min-version", o.tls_min_version,
+                 "minimum TLS version acceptable ('tls1.0', 'tls1.1', 'tls1.2' or 'tls1.3')")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"tls1.0", "tls1.1", "tls1.2", "tls1.3"}));
+
   return pipekit::cli::run_main(app, log, argc, argv, [&] {
+    if (tls_required_flag->count() > 0 && tls_required.empty()) tls_required = "true";  // a bare --tls-required
+    if (tls_required_flag->count() > 0 && !pipekit::nsq::parse_tls_required(tls_required, o.tls_required))
+      pipekit::fatal(pipekit::exit_code::usage, "--tls-required {}: want true, false or tcp-https", tls_required);
     pipekit::nsq::broker b(o);
     b.start();
     boost::asio::io_context signals;

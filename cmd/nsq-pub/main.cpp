@@ -13,6 +13,7 @@
 #include "pipekit/cli/error.hpp"
 #include "pipekit/cli/exit_code.hpp"
 #include "pipekit/log/log.hpp"
+#include "pipekit/nsq/tls_options.hpp"
 #include "pipekit/nsq/publisher.hpp"
 
 namespace {
@@ -67,6 +68,7 @@ int main(int argc, char** argv) {
   std::string auth_secret_file;
   app.add_option("--auth-secret-file", auth_secret_file,
                  "File holding the secret for AUTH, when the broker requires it (else env NSQ_AUTH_SECRET)");
+  pipekit::nsq::add_tls_client_flags(app, o.tls);
   app.add_flag("--stats", o.stats, "Print counts and the rate to stderr at the end");
 
   return pipekit::cli::run_main(app, log, argc, argv, [&] {

@@ -8,6 +8,7 @@
 #include "pipekit/cli/error.hpp"
 #include "pipekit/cli/exit_code.hpp"
 #include "pipekit/log/log.hpp"
+#include "pipekit/nsq/tls_options.hpp"
 #include "pipekit/nsq/consumer.hpp"
 
 namespace {
@@ -48,6 +49,7 @@ int main(int argc, char** argv) {
                                     "Message timeout asked for in IDENTIFY (default: the broker's)")
       ->default_str("");
   pipekit::cli::add_duration_option(app, "--connect-timeout", o.connect_timeout, "Timeout for each connection attempt");
+  pipekit::nsq::add_tls_client_flags(app, o.tls);
   bool deflate = false;
   int deflate_level = 6;
   auto* deflate_flag = app.add_flag("--deflate", deflate, "Negotiate deflate compression in IDENTIFY");

@@ -159,3 +159,27 @@ start_broker() {
   shift
   start_daemon "$name" nsq-broker "$@"
 }
+
+# make_tls_certs DIR: with the openssl CLI, a CA (ca.pem), a server certificate it signs for
+# 127.0.0.1 and localhost (server.pem, server.key), a client certificate (client.pem,
+# client.key), one the CA signs for another host only (wronghost.pem, wronghost.key), and a
+# second, unrelated CA (other-ca.pem) to verify against and fail.
+make_tls_certs() {
+  local d=$1 n
+  mkdir -p "$d"
+  (
+    cd "$d" || exit 1
+    for n in ca other-ca; do
+      openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj "/CN=pipekit test $n" \
+        -keyout $n.key -out $n.pem 2>/dev/null || exit 1
+    done
+    printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth\n' >server.ext
+    printf 'extendedKeyUsage=clientAuth\n' >client.ext
+    printf 'subjectAltName=DNS:elsewhere.invalid\nextendedKeyUsage=serverAuth\n' >wronghost.ext
+    for n in server client wronghost; do
+      openssl req -newkey rsa:2048 -nodes -subj "/CN=pipekit test $n" -keyout $n.key -out $n.csr 2>/dev/null &&
+        openssl x509 -req -in $n.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 2 -extfile $n.ext \
+          -out $n.pem 2>/dev/null || exit 1
+    done
+  )
+}

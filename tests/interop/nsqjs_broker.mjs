@@ -1,8 +1,13 @@
 // nsqjs (npm, a real NSQ client no one here wrote) against nsq-broker: Writer PUB/MPUB/DPUB, Reader with
 // max-in-flight > 1, requeue, touch, deflate, snappy (nsqjs frames it with the npm snappystream package:
-// an independent implementation of snappy's framing format), and (when the broker has its HTTP API) /pub.
+// an independent implementation of snappy's framing format), (when the broker has its HTTP API) /pub,
+// and TLS (tls_v1, with deflate on top, client certificates, --tls-required) with certificates the
+// openssl CLI makes.
 // Usage: node nsqjs_broker.mjs --broker PATH/TO/nsq-broker
-import { spawn } from 'node:child_process';
+import { spawn, execFileSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import net from 'node:net';
 import http from 'node:http';
 import nsq from 'nsqjs';
@@ -37,8 +42,8 @@ async function waitListening() {
   throw new Error('nsq-broker did not start');
 }
 
-function writer(opts = {}) {
-  const w = new nsq.Writer('127.0.0.1', tcpPort, opts);
+function writer(opts = {}, port = tcpPort) {
+  const w = new nsq.Writer('127.0.0.1', port, opts);
   return new Promise((resolve, reject) => {
     w.on('ready', () => resolve(w));
     w.on('error', reject);
@@ -48,12 +53,184 @@ function writer(opts = {}) {
 const publish = (w, topic, msgs) => new Promise((res, rej) => w.publish(topic, msgs, (e) => (e ? rej(e) : res())));
 const deferPublish = (w, topic, msg, ms) => new Promise((res, rej) => w.deferPublish(topic, msg, ms, (e) => (e ? rej(e) : res())));
 
-function reader(topic, channel, opts, onMessage) {
-  const r = new nsq.Reader(topic, channel, { nsqdTCPAddresses: [addr], ...opts });
+function reader(topic, channel, opts, onMessage, address = addr) {
+  const r = new nsq.Reader(topic, channel, { nsqdTCPAddresses: [address], ...opts });
   r.on('message', (m) => onMessage(m, r));
   r.on('error', (e) => console.log(`reader error: ${e.message}`));
   r.connect();
   return r;
+}
+
+// --- TLS --------------------------------------------------------------------------------------
+const extraBrokers = [];
+// A CA, a server certificate it signs for 127.0.0.1 and localhost, a client certificate.
+function makeCerts() {
+  const d = fs.mkdtempSync(path.join(os.tmpdir(), 'pipekit-nsqjs-tls-'));
+  const ssl = (...a) => execFileSync('openssl', a, { cwd: d, stdio: ['ignore', 'ignore', 'pipe'] });
+  ssl('req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '2', '-subj', '/CN=pipekit test ca', '-keyout', 'ca.key', '-out', 'ca.pem');
+  fs.writeFileSync(path.join(d, 'server.ext'), 'subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth\n');
+  fs.writeFileSync(path.join(d, 'client.ext'), 'extendedKeyUsage=clientAuth\n');
+  for (const n of ['server', 'client']) {
+    ssl('req', '-newkey', 'rsa:2048', '-nodes', '-subj', `/CN=pipekit test ${n}`, '-keyout', `${n}.key`, '-out', `${n}.csr`);
+    ssl('x509', '-req', '-in', `${n}.csr`, '-CA', 'ca.pem', '-CAkey', 'ca.key', '-CAcreateserial', '-days', '2',
+      '-extfile', `${n}.ext`, '-out', `${n}.pem`);
+  }
+  const read = (n) => fs.readFileSync(path.join(d, n));
+  return { dir: d, ca: read('ca.pem'), cert: read('client.pem'), key: read('client.key') };
+}
+
+async function startBroker(args) {
+  const port = await freePort();
+  const http = await freePort();
+  const b = spawn(brokerPath, ['--tcp-address', `127.0.0.1:${port}`, '--http-address', `127.0.0.1:${http}`, '-q', ...args],
+    { stdio: ['ignore', 'inherit', 'inherit'] });
+  extraBrokers.push(b);
+  for (let i = 0; i < 200; i++) {
+    const ok = await new Promise((resolve) => {
+      const s = net.connect(port, '127.0.0.1', () => { s.destroy(); resolve(true); });
+      s.on('error', () => resolve(false));
+    });
+    if (ok) return { port, http, proc: b };
+    await sleep(50);
+  }
+  throw new Error(`nsq-broker ${args.join(' ')} did not start`);
+}
+
+const getJSON = (port, p) => new Promise((resolve, reject) => {
+  http.get({ host: '127.0.0.1', port, path: p }, (res) => {
+    let s = '';
+    res.on('data', (d) => (s += d));
+    res.on('end', () => { try { resolve(JSON.parse(s)); } catch (e) { reject(e); } });
+  }).on('error', reject);
+});
+
+// A raw connection: magic, IDENTIFY asking for tls_v1, the plain response; then `after` is written
+// instead of a ClientHello. Resolves with what the broker did: 'closed' or the bytes it sent.
+function garbageAfterIdentify(port, after) {
+  return new Promise((resolve) => {
+    const s = net.connect(port, '127.0.0.1');
+    const body = JSON.stringify({ feature_negotiation: true, tls_v1: true, client_id: 'garbage' });
+    const len = Buffer.alloc(4); len.writeUInt32BE(body.length);
+    let got = Buffer.alloc(0), sent = false;
+    s.on('connect', () => s.write(Buffer.concat([Buffer.from('  V2IDENTIFY\n'), len, Buffer.from(body)])));
+    s.on('data', (d) => {
+      got = Buffer.concat([got, d]);
+      if (!sent && got.length >= 4 && got.length >= 4 + got.readUInt32BE(0)) {
+        sent = true;
+        const resp = JSON.parse(got.subarray(8, 4 + got.readUInt32BE(0)).toString());
+        got = got.subarray(4 + got.readUInt32BE(0));
+        if (!resp.tls_v1) { s.destroy(); resolve('no tls_v1'); return; }
+        s.write(after);
+      }
+    });
+    // A TLS alert record (type 21) is all a broken handshake may get back.
+    s.on('close', () => resolve(got.length === 0 ? 'closed' : got[0] === 0x15 && got.length === 7 ? 'closed after an alert'
+      : `sent ${got.length} bytes`));
+    s.on('error', () => {});
+    setTimeout(() => { s.destroy(); resolve('still open after 10 s'); }, 10000);
+  });
+}
+
+async function tlsTests() {
+  const certs = makeCerts();
+  const tlsArgs = ['--tls-cert', path.join(certs.dir, 'server.pem'), '--tls-key', path.join(certs.dir, 'server.key')];
+  const tb = await startBroker(tlsArgs);
+  const taddr = `127.0.0.1:${tb.port}`;
+
+  // Writer and Reader with tls: true, the broker's certificate verified against the CA.
+  {
+    const tw = await writer({ tls: true, ca: certs.ca }, tb.port);
+    const bodies = [];
+    for (let i = 0; i < 200; i++) bodies.push(`tls-${i}`);
+    const seen = new Set();
+    let tr;
+    let stats = null;
+    const done = new Promise((resolve) => {
+      tr = reader('js_tls', 'ch', { maxInFlight: 20, tls: true, ca: certs.ca }, async (m) => {
+        seen.add(m.body.toString());
+        if (!stats) stats = getJSON(tb.http, '/stats?format=json&topic=js_tls').catch(() => null);
+        m.finish();
+        if (seen.size === bodies.length) resolve();
+      }, taddr);
+    });
+    await publish(tw, 'js_tls', bodies.slice(0, 100));
+    for (const b of bodies.slice(100)) await publish(tw, 'js_tls', b);
+    await withTimeout(done, 10000, 'tls messages');
+    check('tls: every message arrived', bodies.every((b) => seen.has(b)), `${seen.size}/${bodies.length}`);
+    const st = await stats;
+    const c = st && st.topics[0] && st.topics[0].channels[0] && st.topics[0].channels[0].clients[0];
+    check('tls: /stats shows the client as TLS', c && c.tls === true && /^TLS1\.[23]$/.test(c.tls_version) &&
+      c.tls_cipher_suite.startsWith('TLS_'), JSON.stringify(c));
+    await new Promise((resolve) => { tr.on('nsqd_closed', resolve); tr.close(); setTimeout(resolve, 2000); });
+    tw.close();
+  }
+
+  // TLS with deflate on top (tlsVerification off, as a client that trusts the network would).
+  {
+    const tw = await writer({ tls: true, tlsVerification: false, deflate: true }, tb.port);
+    const bodies = [];
+    for (let i = 0; i < 200; i++) bodies.push(`tls-deflate-${i}-${'y'.repeat(300)}`);
+    const seen = new Set();
+    let tr;
+    const done = new Promise((resolve) => {
+      tr = reader('js_tls_deflate', 'ch', { maxInFlight: 20, tls: true, tlsVerification: false, deflate: true }, (m) => {
+        seen.add(m.body.toString());
+        m.finish();
+        if (seen.size === bodies.length) resolve();
+      }, taddr);
+    });
+    await publish(tw, 'js_tls_deflate', bodies.slice(0, 100));
+    for (const b of bodies.slice(100)) await publish(tw, 'js_tls_deflate', b);
+    await withTimeout(done, 10000, 'tls+deflate messages');
+    check('tls+deflate: every message arrived intact', bodies.every((b) => seen.has(b)), `${seen.size}/${bodies.length}`);
+    await new Promise((resolve) => { tr.on('nsqd_closed', resolve); tr.close(); setTimeout(resolve, 2000); });
+    tw.close();
+  }
+
+  // Garbage where the ClientHello should be closes that connection only.
+  {
+    const tw = await writer({ tls: true, ca: certs.ca }, tb.port);
+    const r1 = await garbageAfterIdentify(tb.port, 'GET / HTTP/1.1\r\nHost: x\r\n\r\n');
+    check('garbage instead of a ClientHello: closed, nothing sent', r1 === 'closed', r1);
+    const r2 = await garbageAfterIdentify(tb.port, Buffer.from([0x16, 0x03, 0x01, 0xff, 0xff, 1, 2, 3, 4, 5]));
+    check('a broken ClientHello: closed, at most a TLS alert sent', r2 === 'closed' || r2 === 'closed after an alert', r2);
+    await publish(tw, 'js_tls_after', 'still fine');
+    check('a TLS writer connected before is unaffected', true);
+    const tw2 = await writer({ tls: true, ca: certs.ca }, tb.port);
+    await publish(tw2, 'js_tls_after', 'new one fine');
+    check('a new TLS writer connects after the garbage', true);
+    tw.close(); tw2.close();
+  }
+
+  // --tls-client-auth-policy require-verify (TLS required): a plain Writer's PUB is refused as nsqd
+  // refuses it, a TLS Writer without a certificate is refused, one with a certificate publishes.
+  {
+    const mb = await startBroker([...tlsArgs, '--tls-root-ca-file', path.join(certs.dir, 'ca.pem'),
+      '--tls-client-auth-policy', 'require-verify', '--tls-required', 'tcp-https']);
+    const pw = await writer({}, mb.port);
+    const plainErr = await new Promise((resolve) => {
+      pw.on('error', (e) => resolve(String(e && e.message)));
+      pw.publish('js_mtls', 'plain', (e) => resolve(e ? String(e.message || e) : 'published'));
+      setTimeout(() => resolve('no answer'), 5000);
+    });
+    check('tls required: a plain PUB is refused with nsqd\'s E_INVALID', /cannot PUB in current state \(TLS required\)/.test(plainErr), plainErr);
+    pw.close();
+    const noCert = await Promise.race([
+      writer({ tls: true, ca: certs.ca }, mb.port).then((w) =>
+        new Promise((resolve) => {
+          w.on('error', (e) => resolve(`error: ${e.message}`));
+          w.on('closed', () => resolve('closed'));
+          w.publish('js_mtls', 'no cert', (e) => resolve(e ? `error: ${e.message || e}` : 'published'));
+        })).catch((e) => `error: ${e.message}`),
+      sleep(8000).then(() => 'no answer'),
+    ]);
+    check('require-verify: a client without a certificate cannot publish', noCert !== 'published' && noCert !== 'no answer', noCert);
+    const cw = await writer({ tls: true, ca: certs.ca, cert: certs.cert, key: certs.key }, mb.port);
+    await publish(cw, 'js_mtls', 'with cert');
+    check('require-verify: a client with a certificate from the CA publishes', true);
+    cw.close();
+  }
+  fs.rmSync(certs.dir, { recursive: true, force: true });
 }
 
 try {
@@ -233,12 +410,15 @@ try {
     }
   }
   w.close();
+
+  await tlsTests();
 } catch (e) {
   failed++;
   console.log(`FAIL: ${e.message}`);
 } finally {
   broker.kill('SIGTERM');
 }
+for (const b of extraBrokers) b.kill('SIGTERM');
 const code = await new Promise((resolve) => broker.on('exit', (c) => resolve(c)));
 check('nsq-broker exits 0 on SIGTERM', code === 0, `exit ${code}`);
 console.log(`${passed} passed, ${failed} failed`);

@@ -686,8 +686,7 @@ void connection::read() {
   if (closed_ || fatal_) return;
   if (codec_) {
     raw_.resize(read_chunk);
-    socket_.async_read_some(asio::buffer(raw_), [self = shared_from_this()](const boost::system::error_code& ec,
-                                                                          std::size_t n) {
+    read_some(asio::buffer(raw_), [self = shared_from_this()](const boost::system::error_code& ec, std::size_t n) {
       if (ec) return self->close();
       if (self->closed_) return;
       std::size_t before = self->in_len_;
@@ -699,7 +698,7 @@ void connection::read() {
     return;
   }
   if (in_.size() - in_len_ < read_chunk / 4) in_.resize(std::max(in_.size() * 2, in_len_ + read_chunk));
-  socket_.async_read_some(asio::buffer(in_.data() + in_len_, in_.size() - in_len_),
+  read_some(asio::buffer(in_.data() + in_len_, in_.size() - in_len_),
                           [self = shared_from_this()](const boost::system::error_code& ec, std::size_t n) {
                             if (ec) {
                               if (ec != asio::error::eof && ec != asio::error::operation_aborted &&
@@ -735,6 +734,7 @@ void connection::on_read(std::size_t n) {
 
 void connection::process_input() {
   std::size_t pos = parse_input();
+  if (tls_pending_ && !closed_) return after_identify_tls(pos);
   while (switch_input_ && !closed_ && !fatal_) {
     // IDENTIFY started compression: what follows it in the buffer is already compressed.
     switch_input_ = false;
@@ -756,7 +756,10 @@ void connection::process_input() {
 std::size_t connection::parse_input() {
   std::size_t pos = 0;
   parse_context ctx;
-  while (pos < in_len_ && !fatal_ && !closed_ && !switch_input_ && !auth_pending_) {
+  while (pos < in_len_ && !fatal_ && !closed_ && !switch_input_ && !auth_pending_ && !tls_pending_) {
+    if (b_.opts.tls_required != tls_required_mode::no && !info.tls &&
+        tls_refuses(std::string_view(in_.data() + pos, in_len_ - pos)))
+      break;
     ctx.state = info.state;
     ctx.heartbeats_enabled = heartbeat_ns_ > 0;
     parse_result r = parse_command(std::string_view(in_.data() + pos, in_len_ - pos), b_.limits, ctx);
@@ -885,18 +888,19 @@ void connection::identify(const command& cmd) {
   if (!d.feature_negotiation) return respond("OK");
   if (d.deflate && d.snappy)
     return fail(client_error{"E_IDENTIFY_FAILED", "cannot enable both deflate and snappy compression", true});
-  // Compression is negotiated once (nsqd takes IDENTIFY only in its first state).
+  // Compression and TLS are negotiated once (nsqd takes IDENTIFY only in its first state).
   const bool deflate = d.deflate && !codec_;
   const bool snappy = d.snappy && !codec_;
+  const bool tls = d.tls_v1 && b_.tls && !tls_ && !tls_pending_ && !holding();
   int level = d.deflate_level >= 1 && d.deflate_level <= 9 ? static_cast<int>(d.deflate_level) : 6;
   level = std::min(level, max_deflate_level);
-  // nsqd's response; TLS is not offered (yet).
+  // nsqd's response.
   nlohmann::json r = {
       {"max_rdy_count", b_.opts.max_rdy_count},
       {"version", "1.3.0"},
       {"max_msg_timeout", b_.opts.max_msg_timeout.count()},
       {"msg_timeout", info.msg_timeout_ms},
-      {"tls_v1", false},
+      {"tls_v1", tls},
       {"deflate", deflate},
       {"deflate_level", deflate ? level : 0},
       {"max_deflate_level", max_deflate_level},
@@ -907,9 +911,13 @@ void connection::identify(const command& cmd) {
       {"output_buffer_timeout", info.output_buffer_timeout_ms},
   };
   respond(r.dump());
+  if (tls) {
+    begin_tls();      // the response above goes out in plain text, the rest through TLS
+    respond("OK");    // the first frame inside TLS
+  }
   if (!deflate && !snappy) return;
   // As nsqd: the response goes out as it is, then both directions switch, and an OK is the first
-  // compressed frame. (nsqd puts TLS first, then snappy or deflate on top.)
+  // compressed frame. nsqd puts TLS first, then snappy or deflate on top: so here.
   try {
     codec_ = snappy ? make_snappy_codec() : make_deflate_codec(level);
   } catch (const std::exception& e) {
@@ -968,7 +976,7 @@ void connection::on_auth(bool refresh, std::size_t attempt, std::size_t start, s
     const std::string& server = servers[(start + attempt) % servers.size()];
     std::string ip = info.remote_address.substr(0, info.remote_address.rfind(':'));
     if (ip.size() >= 2 && ip.front() == '[') ip = ip.substr(1, ip.size() - 2);
-    auth_request req = make_auth_request(server, ip, false, "", auth_secret_);
+    auth_request req = make_auth_request(server, ip, info.tls, info.tls_info.peer_common_name, auth_secret_);
     net::http_get_options ho;
     ho.accept = "application/vnd.nsq; version=1.0";
     net::async_http_get(b_.io, req.address, req.target, ho,
@@ -1112,6 +1120,17 @@ void connection::request_flush() {
 
 void connection::flush() {
   if (closed_ || write_pending_) return;
+  if (tls_pending_) {
+    // The IDENTIFY response goes out in plain text; once written, the handshake starts.
+    if (tls_plain_.empty()) return start_tls_handshake();
+    write_pending_ = true;
+    writing_.swap(tls_plain_);
+    tls_plain_.clear();
+    write_all(asio::buffer(writing_), [self = shared_from_this()](const boost::system::error_code& ec, std::size_t) {
+      self->on_write(ec);
+    });
+    return;
+  }
   if (codec_ && (!stage_.empty() || finish_stream_)) {
     if (!stage_.empty()) codec_.encoder->encode(stage_, out_);
     if (finish_stream_) codec_.encoder->finish(out_);
@@ -1124,7 +1143,7 @@ void connection::flush() {
   }
   write_pending_ = true;
   writing_.swap(out_);
-  asio::async_write(socket_, asio::buffer(writing_),
+  write_all(asio::buffer(writing_),
                    [self = shared_from_this()](const boost::system::error_code& ec, std::size_t) {
                      self->on_write(ec);
                    });
@@ -1228,6 +1247,7 @@ void broker::start() {
   impl& b = *impl_;
   if (b.opts.durable && b.opts.data_path.empty())
     fatal(exit_code::config, "--durable needs --data-path; durable messages live in its disk queues");
+  b.load_tls();
   for (const auto& a : b.opts.auth_http_addresses) {
     if (a.rfind("https://", 0) == 0)
       fatal(exit_code::config, "--auth-http-address {}: https is not supported; use http:// (on a trusted network)", a);

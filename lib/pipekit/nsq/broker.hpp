@@ -10,9 +10,16 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace pipekit::nsq {
+
+// nsqd's --tls-required: false; tcp-https (TLS for TCP clients, plain HTTP still served); true
+// (TCP clients must upgrade before any command but IDENTIFY; plain HTTP answers 403 TLS_REQUIRED).
+enum class tls_required_mode { no, tcp_https, yes };
+// nsqd's spellings: "tcp-https", or a Go boolean (true, false, 1, 0, t, f; any case).
+bool parse_tls_required(std::string_view text, tls_required_mode& out);
 
 // Member initialisers are nsqd's defaults (nsqd/options.go), durations in milliseconds.
 struct broker_options {
@@ -27,6 +34,14 @@ struct broker_options {
   // OK to PUB/MPUB/DPUB (and 200 to HTTP /pub, /mpub) only once the message is fsynced; requires
   // data_path. Every message of a non-ephemeral topic goes through its disk queue.
   bool durable = false;
+
+  // TLS for TCP clients (nsqd's --tls-* flags): with a certificate and key, IDENTIFY offers tls_v1.
+  std::string tls_cert;
+  std::string tls_key;
+  std::string tls_root_ca_file;        // CAs for client certificates
+  std::string tls_client_auth_policy;  // "", "require", "require-verify" (either makes TLS required)
+  tls_required_mode tls_required = tls_required_mode::no;
+  std::string tls_min_version = "tls1.2";  // nsqd's default is tls1.0; pipekit's is the secure one
 
   std::int64_t mem_queue_size = 10000;
   std::int64_t max_msg_size = 1024 * 1024;
@@ -54,8 +69,9 @@ class broker {
   broker(const broker&) = delete;
   broker& operator=(const broker&) = delete;
 
-  // Binds the listeners. Throws pipekit::fatal_error (exit_code::config for a bad address,
-  // exit_code::unavailable when it cannot listen).
+  // Loads the TLS certificate and key (when given) and binds the listeners. Throws
+  // pipekit::fatal_error (exit_code::config for a bad address or TLS setting, exit_code::no_input
+  // for a TLS file that cannot be read, exit_code::unavailable when it cannot listen).
   void start();
   std::uint16_t tcp_port() const;
   std::uint16_t http_port() const;  // 0 when there is no HTTP listener

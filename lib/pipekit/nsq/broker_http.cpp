@@ -66,11 +66,11 @@ json client_json(const client_info& c) {
           {"deflate", c.deflate},
           {"snappy", c.snappy},
           {"user_agent", c.user_agent},
-          {"tls", false},
-          {"tls_cipher_suite", ""},
-          {"tls_version", ""},
-          {"tls_negotiated_protocol", ""},
-          {"tls_negotiated_protocol_is_mutual", false},
+          {"tls", c.tls},
+          {"tls_cipher_suite", c.tls_info.cipher_suite},
+          {"tls_version", c.tls_info.version},
+          {"tls_negotiated_protocol", c.tls_info.negotiated_protocol},
+          {"tls_negotiated_protocol_is_mutual", c.tls_info.negotiated_protocol_is_mutual},
           {"pub_counts", json::array()}};
   if (c.authed) {  // nsqd leaves these out when empty
     j["authed"] = true;
@@ -328,7 +328,7 @@ class frontend final : public http_frontend {
 
   template <class Fn>
   void topic_route(const std::string& path, bool must_exist, Fn fn) {
-    server_.route("POST", path, [this, must_exist, fn](const http_request& req) {
+    route("POST", path, [this, must_exist, fn](const http_request& req) {
       std::string name;
       http_response e;
       if (!topic_param(req, name, e)) return e;
@@ -340,7 +340,7 @@ class frontend final : public http_frontend {
   }
   template <class Fn>
   void channel_route(const std::string& path, bool must_exist, Fn fn) {
-    server_.route("POST", path, [this, must_exist, fn](const http_request& req) {
+    route("POST", path, [this, must_exist, fn](const http_request& req) {
       std::string tname, cname;
       http_response e;
       if (!topic_param(req, tname, e)) return e;
@@ -359,11 +359,19 @@ class frontend final : public http_frontend {
     });
   }
 
+  // nsqd: with --tls-required=true the plain HTTP listener answers every route 403 TLS_REQUIRED
+  // (nsqd adds "https_port"; there is no HTTPS listener here).
+  void route(std::string method, std::string path, pipekit::net::http_handler h) {
+    if (b_.opts.tls_required == tls_required_mode::yes)
+      h = [](const http_request&) { return pipekit::net::json_error(403, "TLS_REQUIRED"); };
+    server_.route(std::move(method), std::move(path), std::move(h));
+  }
+
   void routes() {
     auto ping = [](const http_request&) { return ok_text("OK"); };
-    server_.route("GET", "/ping", ping);
-    server_.route("HEAD", "/ping", ping);
-    server_.route("GET", "/info", [this](const http_request&) {
+    route("GET", "/ping", ping);
+    route("HEAD", "/ping", ping);
+    route("GET", "/info", [this](const http_request&) {
       return ok_json({{"version", nsqd_version},
                       {"broadcast_address", b_.broadcast_address()},
                       {"hostname", b_.broadcast_address()},
@@ -371,9 +379,9 @@ class frontend final : public http_frontend {
                       {"tcp_port", b_.tcp_port},
                       {"start_time", b_.start_ns / 1000000000}});
     });
-    server_.route("POST", "/pub", [this](const http_request& r) { return pub(r); });
-    server_.route("POST", "/mpub", [this](const http_request& r) { return mpub(r); });
-    server_.route("GET", "/stats", [this](const http_request& req) {
+    route("POST", "/pub", [this](const http_request& r) { return pub(r); });
+    route("POST", "/mpub", [this](const http_request& r) { return mpub(r); });
+    route("GET", "/stats", [this](const http_request& req) {
       stats_query q;
       if (const std::string* t = req.param("topic")) q.topic = *t;
       if (const std::string* c = req.param("channel")) q.channel = *c;
@@ -383,7 +391,7 @@ class frontend final : public http_frontend {
       if (format && *format == "json") return ok_json(stats(b_, q));
       return ok_text(stats_text_of(b_, q));
     });
-    server_.route("GET", "/metrics", [this](const http_request&) {
+    route("GET", "/metrics", [this](const http_request&) {
       http_response r = ok_text(metrics(b_));
       r.content_type = "text/plain; version=0.0.4; charset=utf-8";
       return r;
@@ -398,9 +406,9 @@ class frontend final : public http_frontend {
     channel_route("/channel/empty", true, [this](topic&, channel* c) { b_.empty_channel(*c); });
     channel_route("/channel/pause", true, [this](topic&, channel* c) { b_.pause_channel(*c, true); });
     channel_route("/channel/unpause", true, [this](topic&, channel* c) { b_.pause_channel(*c, false); });
-    server_.route("GET", "/config/nsqlookupd_tcp_addresses",
+    route("GET", "/config/nsqlookupd_tcp_addresses",
                   [this](const http_request&) { return ok_json(b_.opts.lookupd_tcp_addresses); });
-    server_.route("PUT", "/config/nsqlookupd_tcp_addresses", [this](const http_request& req) {
+    route("PUT", "/config/nsqlookupd_tcp_addresses", [this](const http_request& req) {
       auto j = json::parse(req.body, nullptr, false);
       if (j.is_discarded() || !j.is_array()) return err(400, "INVALID_VALUE");
       std::vector<std::string> v;

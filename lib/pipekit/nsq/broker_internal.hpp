@@ -18,12 +18,14 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <boost/asio/write.hpp>
 #include <boost/unordered/unordered_flat_map.hpp>
 
 #include "pipekit/nsq/broker.hpp"
 #include "pipekit/nsq/compress.hpp"
 #include "pipekit/nsq/disk_queue.hpp"
 #include "pipekit/nsq/protocol.hpp"
+#include "pipekit/nsq/tls.hpp"
 
 namespace pipekit::nsq {
 
@@ -243,6 +245,8 @@ struct client_info {
   bool authed = false;
   std::string auth_identity;
   std::string auth_identity_url;
+  bool tls = false;
+  tls_state tls_info;  // once tls
 };
 
 struct broker::impl {
@@ -254,6 +258,8 @@ struct broker::impl {
   std::uint16_t tcp_port = 0;
   std::uint16_t http_port = 0;
   std::unique_ptr<class http_frontend> http;
+  std::shared_ptr<tls_context> tls;  // --tls-cert/--tls-key given: tls_v1 is offered
+  void load_tls();                    // broker_tls.cpp; at start()
   asio::steady_timer scan_timer{io};
   asio::steady_timer stop_timer{io};
   parse_limits limits;
@@ -368,6 +374,16 @@ class connection : public std::enable_shared_from_this<connection> {
   void on_auth(bool refresh, std::size_t attempt, std::size_t start, std::string error, auth_state* state);
   void process_input();  // runs what is buffered, then reads on (unless waiting for the auth server)
   std::size_t parse_input();
+  // TLS (broker_tls.cpp): IDENTIFY with tls_v1 moves what is buffered (its response) aside to be
+  // written in plain text; the handshake follows, then everything else goes through tls_.
+  void begin_tls();
+  void after_identify_tls(std::size_t parsed);
+  void start_tls_handshake();
+  bool tls_refuses(std::string_view input);  // --tls-required: a command before TLS fails
+  template <class Handler>
+  void read_some(asio::mutable_buffer b, Handler&& h);
+  template <class Handler>
+  void write_all(asio::const_buffer b, Handler&& h);
 
   broker::impl& b_;
   tcp::socket socket_;
@@ -381,6 +397,9 @@ class connection : public std::enable_shared_from_this<connection> {
   std::vector<char> raw_;  // compressed input, read before decoding
   bool switch_input_ = false;    // the rest of in_ is compressed (compression started mid-buffer)
   bool finish_stream_ = false;   // drain: end the compressed stream (deflate's final block)
+  std::unique_ptr<tls_session> tls_;  // after the handshake began; the socket stays socket_
+  std::string tls_plain_;             // the IDENTIFY response (and what was before it), in plain text
+  bool tls_pending_ = false;          // IDENTIFY negotiated TLS; the handshake has not finished
   bool magic_ok_ = false;
   bool write_pending_ = false;
   bool flush_posted_ = false;
@@ -398,6 +417,18 @@ class connection : public std::enable_shared_from_this<connection> {
   std::string held_;             // framed answers held for a sync (--durable)
   std::size_t held_count_ = 0;   // publishes among them
 };
+
+template <class Handler>
+void connection::read_some(asio::mutable_buffer b, Handler&& h) {
+  if (tls_) tls_->async_read_some(b, std::forward<Handler>(h));
+  else socket_.async_read_some(b, std::forward<Handler>(h));
+}
+
+template <class Handler>
+void connection::write_all(asio::const_buffer b, Handler&& h) {
+  if (tls_) tls_->async_write(b, std::forward<Handler>(h));
+  else asio::async_write(socket_, b, std::forward<Handler>(h));
+}
 
 std::string stats_json(broker::impl& b, std::string_view topic_filter, std::string_view channel_filter,
                        bool include_clients);

@@ -5,12 +5,13 @@
 #include <boost/asio/connect.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/ssl/error.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/write.hpp>
 #include <fmt/format.h>
 
 #include "pipekit/log/log.hpp"
-
+#include "pipekit/nsq/tls.hpp"
 #include "pipekit_version.hpp"
 
 namespace pipekit::nsq {
@@ -60,6 +61,7 @@ nlohmann::json identify_body(const client_options& o) {
   if (o.msg_timeout.count() > 0) body["msg_timeout"] = o.msg_timeout.count();
   if (o.output_buffer_size != 0) body["output_buffer_size"] = o.output_buffer_size;
   if (o.output_buffer_timeout.count() != 0) body["output_buffer_timeout"] = o.output_buffer_timeout.count();
+  if (o.tls) body["tls_v1"] = true;
   if (o.deflate_level > 0) {
     body["deflate"] = true;
     body["deflate_level"] = o.deflate_level;
@@ -127,14 +129,21 @@ void client::write_more() {
     out_.clear();
   }
   writing_active_ = true;
-  net::async_write(impl_->socket, net::buffer(writing_),
-                   [self = shared_from_this()](boost::system::error_code ec, std::size_t) {
+  auto done = [self = shared_from_this()](boost::system::error_code ec, std::size_t) {
                      self->writing_active_ = false;
                      self->writing_.clear();
                      if (self->closed_) return;
                      if (ec) return self->fail(ec.message());
                      if (!self->out_.empty()) self->write_more();
-                   });
+                   };
+  if (tls_) tls_->async_write(net::buffer(writing_), std::move(done));
+  else net::async_write(impl_->socket, net::buffer(writing_), std::move(done));
+}
+
+template <class Handler>
+void client::read_some(char* data, std::size_t n, Handler&& h) {
+  if (tls_) tls_->async_read_some(net::buffer(data, n), std::forward<Handler>(h));
+  else impl_->socket.async_read_some(net::buffer(data, n), std::forward<Handler>(h));
 }
 
 void client::read_more() {
@@ -148,8 +157,7 @@ void client::read_more() {
   if (codec_) {
     // Compressed: what is read goes through the decoder onto the end of in_.
     raw_.resize(read_size);
-    impl_->socket.async_read_some(net::buffer(raw_), [self = shared_from_this()](boost::system::error_code ec,
-                                                                                std::size_t n) {
+    read_some(raw_.data(), raw_.size(), [self = shared_from_this()](boost::system::error_code ec, std::size_t n) {
       if (self->closed_) return;
       if (ec) return self->fail(ec == net::error::eof ? "closed by the broker" : ec.message());
       if (!self->decode_into_in(std::string_view(self->raw_).substr(0, n))) return;
@@ -159,10 +167,16 @@ void client::read_more() {
   }
   std::size_t old = in_.size();
   in_.resize(old + read_size);
-  impl_->socket.async_read_some(net::buffer(in_.data() + old, read_size),
+  read_some(in_.data() + old, read_size,
                                 [self = shared_from_this(), old](boost::system::error_code ec, std::size_t n) {
                                   self->in_.resize(old + n);
                                   if (self->closed_) return;
+                                  if (ec && self->stage_ == stage::tls && ec.category() == net::error::get_ssl_category()) {
+                                    // TLS 1.3: a broker that refuses the client certificate says so
+                                    // after the client's side of the handshake has finished.
+                                    self->permanent_ = true;
+                                    return self->fail("TLS: " + self->tls_->describe(ec));
+                                  }
                                   if (ec) {
                                     return self->fail(ec == net::error::eof ? "closed by the broker" : ec.message());
                                   }
@@ -197,15 +211,18 @@ bool client::handshake(std::string_view data) {
           return false;
         }
       }
-      if (identify_.is_object() && (identify_.value("deflate", false) || identify_.value("snappy", false))) {
-        // From here on both directions are compressed; what follows the response in the
-        // buffer was already compressed by the broker, starting with an OK (as nsqd sends).
-        if (!start_compression()) return false;
-        stage_ = stage::upgraded;
-        std::string rest = in_.substr(in_pos_);
-        in_.resize(in_pos_);
-        return decode_into_in(rest);
+      if (options_.tls) {
+        stage_ = stage::tls;
+        return start_tls();
       }
+      if (compression_negotiated()) return begin_compression();
+      break;
+    case stage::tls:  // the first frame inside TLS
+      if (data != "OK") {
+        fail(fmt::format("TLS: the broker answered \"{}\" where OK was due", data));
+        return false;
+      }
+      if (compression_negotiated()) return begin_compression();
       break;
     case stage::upgraded:
       if (data != "OK") {
@@ -234,6 +251,20 @@ bool client::handshake(std::string_view data) {
     return true;
   }
   return become_ready();
+}
+
+bool client::compression_negotiated() const {
+  return identify_.is_object() && (identify_.value("deflate", false) || identify_.value("snappy", false));
+}
+
+// From here on both directions are compressed; what follows in the buffer was already compressed
+// by the broker, starting with an OK (as nsqd sends).
+bool client::begin_compression() {
+  if (!start_compression()) return false;
+  stage_ = stage::upgraded;
+  std::string rest = in_.substr(in_pos_);
+  in_.resize(in_pos_);
+  return decode_into_in(rest);
 }
 
 bool client::become_ready() {
@@ -273,6 +304,35 @@ bool client::handle_frame(const frame& f) {
     }
   }
   fail("unknown frame type from the broker");
+  return false;
+}
+
+// IDENTIFY was answered with tls_v1: the handshake, then the broker's "OK" inside TLS, then any
+// compression (nsqd's order). Reading pauses until the handshake is done. Returns false: the
+// caller stops reading frames.
+bool client::start_tls() {
+  if (!identify_.is_object() || !identify_.value("tls_v1", false)) {
+    permanent_ = true;
+    fail("the broker does not offer TLS (tls_v1 is not in its IDENTIFY response); nothing sent in plain text");
+    return false;
+  }
+  if (in_pos_ != in_.size()) {
+    fail("the broker sent data after its IDENTIFY response, before the TLS handshake");
+    return false;
+  }
+  std::string host, port;
+  split_address(options_.address, host, port);
+  tls_ = std::make_unique<tls_session>(impl_->socket, *options_.tls, false, host);
+  tls_->async_handshake(options_.connect_timeout, [self = shared_from_this()](const boost::system::error_code& ec) {
+    if (self->closed_) return;
+    if (ec) {
+      // OpenSSL's verdicts (a certificate that does not verify, an alert from the broker) will not
+      // change on a retry; a reset or a timeout might.
+      self->permanent_ = ec.category() == net::error::get_ssl_category();
+      return self->fail("TLS handshake: " + self->tls_->describe(ec));
+    }
+    self->read_more();
+  });
   return false;
 }
 

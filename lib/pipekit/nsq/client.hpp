@@ -22,6 +22,9 @@ class io_context;
 // nsq-tail (messages, FIN/REQ/TOUCH).
 namespace pipekit::nsq {
 
+class tls_context;
+class tls_session;
+
 struct client_options {
   std::string address;  // "host:port" of the broker's TCP listener
   std::chrono::milliseconds connect_timeout{5000};
@@ -35,6 +38,9 @@ struct client_options {
   int deflate_level = 0;  // 1..9: ask for deflate (raw, both ways) in IDENTIFY; 0: no compression
   bool snappy = false;    // ask for snappy (framing format, both ways) in IDENTIFY; not with deflate
   std::string auth_secret;  // sent with AUTH when the broker's IDENTIFY answer says auth_required
+  // Set: ask for tls_v1 in IDENTIFY and upgrade (the certificate checked against the address's
+  // host unless the context skips verification); a broker that does not offer TLS is refused.
+  std::shared_ptr<tls_context> tls;
 };
 
 class client : public std::enable_shared_from_this<client> {
@@ -70,6 +76,9 @@ class client : public std::enable_shared_from_this<client> {
   const std::string& address() const noexcept { return options_.address; }
   const nlohmann::json& identify_response() const noexcept { return identify_; }
   std::size_t unsent_bytes() const noexcept { return out_.size() + writing_.size(); }
+  // The connection ended for a reason that trying again will not cure (a certificate that does
+  // not verify, a broker without TLS when TLS was asked for). Valid in on_close.
+  bool failed_permanently() const noexcept { return permanent_; }
 
   struct impl;
 
@@ -81,10 +90,15 @@ class client : public std::enable_shared_from_this<client> {
   bool handle_frame(const frame& f);
   bool handshake(std::string_view data);
   bool become_ready();
+  bool compression_negotiated() const;
+  bool begin_compression();
   void write_more();
   void watchdog();
   bool decode_into_in(std::string_view raw);
   bool start_compression();
+  bool start_tls();
+  template <class Handler>
+  void read_some(char* data, std::size_t n, Handler&& h);
 
   std::unique_ptr<impl> impl_;
   client_options options_;
@@ -94,9 +108,10 @@ class client : public std::enable_shared_from_this<client> {
   std::string out_;
   std::string writing_;
   bool writing_active_ = false;
-  // IDENTIFY answered, then the OK that starts compression (when negotiated), then AUTH (when
-  // required): ready_ only after them, so none of their answers is taken for a command's.
-  enum class stage { identify, upgraded, auth, ready };
+  // IDENTIFY answered, then TLS's handshake and its OK, then the OK that starts compression (each
+  // when negotiated), then AUTH (when required): ready_ only after them, so none of their answers
+  // is taken for a command's.
+  enum class stage { identify, tls, upgraded, auth, ready };
   stage stage_ = stage::identify;
   bool ready_ = false;
   bool closed_ = false;
@@ -104,6 +119,8 @@ class client : public std::enable_shared_from_this<client> {
   std::chrono::steady_clock::time_point last_read_;
   stream_codec codec_;  // set once deflate or snappy was negotiated
   std::string raw_;     // compressed bytes read
+  std::unique_ptr<tls_session> tls_;  // once the broker agreed to tls_v1
+  bool permanent_ = false;
 };
 
 // The IDENTIFY body pipekit's clients send.

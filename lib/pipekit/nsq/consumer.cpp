@@ -36,6 +36,7 @@
 #include "pipekit/nsq/archive.hpp"
 #include "pipekit/nsq/client.hpp"
 #include "pipekit/nsq/names.hpp"
+#include "pipekit/nsq/tls.hpp"
 #include "pipekit/util/signals.hpp"
 
 namespace pipekit::nsq {
@@ -177,6 +178,7 @@ class consumer {
   explicit consumer(const tail_options& o)
       : o_(o), poll_timer_(io_), lookupd_timer_(io_), stop_timer_(io_), sync_timer_(io_) {
     channel_ = o_.channel.empty() ? ephemeral_channel_name() : o_.channel;
+    if (o_.tls.wanted()) tls_ = tls_context::client(o_.tls);  // bad files end the program here
     topic_json_ = json_string(o_.topic);
     channel_json_ = json_string(channel_);
   }
@@ -226,6 +228,7 @@ class consumer {
   std::string channel_;
   std::string topic_json_, channel_json_;
   net::io_context io_;
+  std::shared_ptr<tls_context> tls_;  // --tls: one context for every connection
   sink_kind sink_ = sink_kind::file;
   std::unique_ptr<net::posix::stream_descriptor> out_desc_;
   int saved_flags_ = -1;
@@ -247,6 +250,7 @@ class consumer {
   net::steady_timer stop_timer_;
   bool stopping_ = false;
   bool in_stop_ = false;
+  std::exception_ptr give_up_;  // a broker failed in a way retries will not cure
   std::unique_ptr<archive_writer> archive_;
   net::steady_timer sync_timer_;
   bool count_reached_ = false;
@@ -273,6 +277,7 @@ void consumer::connect(const conn_ptr& c) {
   co.deflate_level = o_.deflate_level;
   co.snappy = o_.snappy;
   co.auth_secret = o_.auth_secret;
+  co.tls = tls_;
   c->subscribed = false;
   c->cls_sent = false;
   c->rdy = 0;
@@ -355,6 +360,14 @@ void consumer::on_error(const conn_ptr& c, std::string_view data) {
 }
 
 void consumer::on_closed(const conn_ptr& c, const std::string& why) {
+  if (c->conn && c->conn->failed_permanently() && !give_up_) {
+    // A certificate that does not verify will not on the next try either: hand back what is
+    // held, then end with the reason.
+    give_up_ = std::make_exception_ptr(fatal_error(exit_code::unavailable, fmt::format("{}: {}", c->address, why)));
+    c->conn.reset();
+    c->wanted = false;
+    return stop("a broker cannot be used");
+  }
   c->conn.reset();
   c->subscribed = false;
   c->rdy = 0;
@@ -850,6 +863,7 @@ tail_result consumer::run() {
     out_desc_.reset();
     if (saved_flags_ != -1) ::fcntl(o_.output_fd, F_SETFL, saved_flags_);
   }
+  if (give_up_) std::rethrow_exception(give_up_);
   return r_;
 }
 

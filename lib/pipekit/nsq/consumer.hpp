@@ -4,6 +4,8 @@
 #include <string>
 #include <vector>
 
+#include "pipekit/nsq/tls_options.hpp"
+
 // nsq-tail as a library: one topic's channel from one or more brokers (given, or found through
 // lookupd) to stdout, each message FINished only once its line is safe: consumed by the reader
 // when stdout is a pipe (FIONREAD), written when it is a file or a terminal.
@@ -24,6 +26,7 @@ struct tail_options {
   std::chrono::milliseconds heartbeat_interval{30000};
   std::chrono::milliseconds msg_timeout{0};  // 0: the broker's default
   std::chrono::milliseconds connect_timeout{5000};
+  tls_client_options tls;  // enabled: every TCP connection upgrades to TLS (verified) or fails
   int deflate_level = 0;  // 1..9: negotiate deflate in IDENTIFY; 0: none
   bool snappy = false;    // negotiate snappy in IDENTIFY (not with deflate)
   std::string auth_secret;  // for AUTH, when a broker requires it

@@ -29,6 +29,7 @@
 #include "pipekit/log/log.hpp"
 #include "pipekit/nsq/client.hpp"
 #include "pipekit/nsq/names.hpp"
+#include "pipekit/nsq/tls.hpp"
 #include "pipekit/util/signals.hpp"
 
 namespace pipekit::nsq {
@@ -115,6 +116,7 @@ struct broker {
 class publisher {
  public:
   explicit publisher(const publish_options& o) : o_(o), rejects_(o.rejects_path), tick_(io_) {
+    if (o_.tls.wanted()) tls_ = tls_context::client(o_.tls);  // bad files end the program here
     for (const auto& a : o_.nsqd_tcp_addresses) {
       auto b = std::make_unique<broker>();
       b->address = a;
@@ -166,9 +168,11 @@ class publisher {
   void on_tick();
   void maybe_finish();
   void stop(int signal);
+  void give_up(const std::string& why);
 
   const publish_options& o_;
   net::io_context io_;
+  std::shared_ptr<tls_context> tls_;  // --tls: one context for every connection
   reject_sink rejects_;
   std::vector<std::string> sources_;
   std::vector<std::unique_ptr<broker>> brokers_;
@@ -187,6 +191,10 @@ class publisher {
   bool reader_blocked_ = false;    // in read(2), holding no line
   bool reader_abandoned_ = false;  // stopped while blocked: the io thread finished without it
   std::exception_ptr reader_error_;
+  std::exception_ptr give_up_;  // a broker failed in a way retries will not cure
+ public:
+  bool reader_detached_ = false;  // run() left the reader thread behind (it may still use *this)
+ private:
 
   // io thread only
   std::deque<span> waiting_;  // ready to send, no broker free (round-robin, failover)
@@ -586,6 +594,7 @@ void publisher::connect(broker& br) {
   co.deflate_level = o_.deflate_level;
   co.snappy = o_.snappy;
   co.auth_secret = o_.auth_secret;
+  co.tls = tls_;
   client::handlers h;
   h.on_ready = [this, &br](const json& id) { on_ready(br, id); };
   h.on_response = [this, &br](std::string_view d) { on_response(br, d); };
@@ -596,8 +605,8 @@ void publisher::connect(broker& br) {
 }
 
 void publisher::on_ready(broker& br, const json& id) {
-  result_.broker_reached = true;
-  br.backoff = backoff_min;
+  result_.broker_reached = true;  // the backoff is reset by the first OK: a broker that takes
+                                  // connections but fails every command is retried ever slower
   if (id.contains("max_msg_size")) br.max_msg_size = id.value("max_msg_size", br.max_msg_size);
   br.max_body_size = id.value("max_body_size", default_max_body_size);
   log::debug("{}: connected", br.address);
@@ -609,6 +618,7 @@ void publisher::on_response(broker& br, std::string_view data) {
     log::warn("{}: unexpected response \"{}\"", br.address, data);
     return;
   }
+  br.backoff = backoff_min;
   span s = std::move(br.in_flight.front());
   br.in_flight.pop_front();
   for (std::uint32_t i = s.begin; i < s.end; ++i) item_done(*s.b, s.b->items[i]);
@@ -632,6 +642,8 @@ void publisher::on_error(broker& br, std::string_view data) {
 
 void publisher::on_close(broker& br, const std::string& why) {
   if (finished_) return;
+  // A certificate that does not verify will not on the next try either: say so and stop.
+  if (br.conn && br.conn->failed_permanently()) return give_up(fmt::format("{}: {}", br.address, why));
   log::warn("{}: {}; reconnecting in {} ms", br.address, why, br.backoff.count());
   auto in_flight = std::move(br.in_flight);
   br.in_flight.clear();
@@ -743,6 +755,25 @@ void publisher::maybe_finish() {
   io_.stop();
 }
 
+// Ends the run at once with exit_code::unavailable (lines not yet published are neither
+// published nor rejected; the message says why). The reader is left behind as on a signal.
+void publisher::give_up(const std::string& why) {
+  give_up_ = std::make_exception_ptr(fatal_error(exit_code::unavailable, why));
+  finished_ = true;
+  stopping_ = true;  // the reader takes no more lines
+  {
+    std::lock_guard lock(mu_);
+    reader_abandoned_ = true;
+  }
+  room_.notify_all();
+  for (auto& br : brokers_) {
+    if (br->conn) br->conn->close();
+    br->retry_timer->cancel();
+  }
+  tick_.cancel();
+  io_.stop();
+}
+
 void publisher::stop(int signal) {
   if (stopping_.exchange(true)) {
     log::warn("second signal: exiting without waiting for the brokers");
@@ -780,6 +811,11 @@ publish_result publisher::run() {
   }
   if (abandoned) reader.detach();
   else reader.join();
+  reader_detached_ = abandoned;
+  if (give_up_) {
+    rejects_.flush();
+    std::rethrow_exception(give_up_);
+  }
   if (o_.progress) std::fputc('\n', stderr);
   rejects_.flush();
   {
@@ -812,8 +848,15 @@ publish_result publish(const publish_options& options) {
   }
   for (const auto& in : options.inputs)
     if (in != "-" && ::access(in.c_str(), R_OK) != 0) fatal(exit_code::no_input, "{}: cannot be read", in);
-  publisher p(options);
-  return p.run();
+  auto p = std::make_unique<publisher>(options);
+  try {
+    return p->run();
+  } catch (...) {
+    // A reader left behind (blocked in read(2), or finishing its line) may still touch the
+    // publisher: it lives until the program, which is ending with this error, exits.
+    if (p->reader_detached_) (void)p.release();
+    throw;
+  }
 }
 
 int exit_status(const publish_result& r) {

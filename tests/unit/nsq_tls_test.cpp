@@ -1,0 +1,128 @@
+#include <catch2/catch.hpp>
+
+#include <unistd.h>
+
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <string>
+
+#include "pipekit/cli/error.hpp"
+#include "pipekit/cli/exit_code.hpp"
+#include "pipekit/nsq/broker.hpp"
+#include "pipekit/nsq/tls.hpp"
+
+using namespace pipekit::nsq;
+
+TEST_CASE("--tls-required takes nsqd's values", "[nsq]") {
+  tls_required_mode m = tls_required_mode::yes;
+  CHECK(parse_tls_required("false", m));
+  CHECK(m == tls_required_mode::no);
+  for (const char* yes : {"true", "TRUE", "True", "1", "t", "T"}) {
+    INFO(yes);
+    m = tls_required_mode::no;
+    CHECK(parse_tls_required(yes, m));
+    CHECK(m == tls_required_mode::yes);
+  }
+  for (const char* no : {"false", "FALSE", "0", "f", "F"}) {
+    INFO(no);
+    m = tls_required_mode::yes;
+    CHECK(parse_tls_required(no, m));
+    CHECK(m == tls_required_mode::no);
+  }
+  CHECK(parse_tls_required("tcp-https", m));
+  CHECK(m == tls_required_mode::tcp_https);
+  CHECK(parse_tls_required("TCP-HTTPS", m));
+  for (const char* bad : {"", "yes", "no", "https", "2"}) {
+    INFO(bad);
+    CHECK_FALSE(parse_tls_required(bad, m));
+  }
+}
+
+TEST_CASE("--tls-min-version takes nsqd's names", "[nsq]") {
+  for (const char* v : {"tls1.0", "tls1.1", "tls1.2", "tls1.3"}) CHECK(valid_tls_min_version(v));
+  for (const char* v : {"", "ssl3.0", "TLS1.2", "tls1.4", "1.2"}) CHECK_FALSE(valid_tls_min_version(v));
+  CHECK(default_tls_min_version == "tls1.2");
+  CHECK(tls_client_options{}.min_version == "tls1.2");
+  CHECK(tls_server_options{}.min_version == "tls1.2");
+}
+
+TEST_CASE("TLS files: unreadable is 66, malformed is 78, each error names its flag", "[nsq]") {
+  auto dir = std::filesystem::temp_directory_path() / ("pipekit-tls-unit-" + std::to_string(::getpid()));
+  std::filesystem::create_directories(dir);
+  const std::string junk = (dir / "junk.pem").string();
+  std::ofstream(junk) << "not a certificate\n";
+  auto code_of = [](auto&& f) {
+    try {
+      f();
+    } catch (const pipekit::fatal_error& e) {
+      INFO(e.what());
+      return e.code();
+    }
+    return 0;
+  };
+  auto message_of = [](auto&& f) -> std::string {
+    try {
+      f();
+    } catch (const pipekit::fatal_error& e) {
+      return e.what();
+    }
+    return {};
+  };
+  tls_server_options s;
+  s.cert_file = (dir / "missing.pem").string();
+  s.key_file = junk;
+  CHECK(code_of([&] { tls_context::server(s); }) == pipekit::exit_code::no_input);
+  CHECK_THAT(message_of([&] { tls_context::server(s); }), Catch::Contains("--tls-cert") && Catch::Contains("missing.pem"));
+  s.cert_file = junk;
+  CHECK(code_of([&] { tls_context::server(s); }) == pipekit::exit_code::config);
+  s.key_file.clear();
+  CHECK(code_of([&] { tls_context::server(s); }) == pipekit::exit_code::config);
+
+  tls_client_options c;
+  c.enabled = true;
+  c.root_ca_file = (dir / "missing-ca.pem").string();
+  CHECK(code_of([&] { tls_context::client(c); }) == pipekit::exit_code::no_input);
+  CHECK_THAT(message_of([&] { tls_context::client(c); }), Catch::Contains("--tls-root-ca-file"));
+  c.root_ca_file = junk;
+  CHECK(code_of([&] { tls_context::client(c); }) == pipekit::exit_code::config);
+  c.root_ca_file.clear();
+  c.cert_file = junk;
+  CHECK(code_of([&] { tls_context::client(c); }) == pipekit::exit_code::usage);  // no --tls-key
+  CHECK(code_of([&] {
+          tls_client_options plain;
+          plain.enabled = true;
+          tls_context::client(plain);  // the system's store
+        }) == 0);
+  std::filesystem::remove_all(dir);
+}
+
+TEST_CASE("TLS options that only mean something with TLS turn it on", "[nsq]") {
+  tls_client_options o;
+  CHECK_FALSE(o.wanted());
+  o.min_version = "tls1.3";
+  CHECK_FALSE(o.wanted());
+  for (int i = 0; i < 4; ++i) {
+    tls_client_options t;
+    if (i == 0) t.enabled = true;
+    if (i == 1) t.root_ca_file = "ca.pem";
+    if (i == 2) t.cert_file = "client.pem";
+    if (i == 3) t.insecure_skip_verify = true;
+    CHECK(t.wanted());
+  }
+}
+
+TEST_CASE("the broker refuses to require TLS without a certificate", "[nsq]") {
+  broker_options o;
+  o.tcp_address = "127.0.0.1:0";
+  o.http_address.clear();
+  o.tls_required = tls_required_mode::tcp_https;
+  broker b(o);
+  try {
+    b.start();
+    FAIL("start() did not throw");
+  } catch (const pipekit::fatal_error& e) {
+    CHECK(e.code() == pipekit::exit_code::config);
+    CHECK_THAT(std::string(e.what()), Catch::Contains("without TLS key and cert"));
+  }
+}
