@@ -4,6 +4,7 @@
 #include <string>
 #include <string_view>
 #include <thread>
+#include <vector>
 
 #include <CLI/CLI.hpp>
 #include <boost/asio/io_context.hpp>
@@ -61,8 +62,29 @@ int main(int argc, char** argv) {
                                     "maximum requeuing timeout for a message");
   pipekit::cli::add_duration_option(app, "--max-heartbeat-interval", o.max_heartbeat_interval,
                "maximum client configurable duration of time between client heartbeats");
+  pipekit::cli::add_duration_option(app, "--msg-ttl", o.msg_ttl,
+                                    "drop messages older than this instead of delivering them (0: never)");
+  app.add_option_function<std::vector<std::string>>(
+         "--topic-msg-ttl",
+         [&o](const std::vector<std::string>& specs) {
+           for (const auto& spec : specs) try {
+               pipekit::nsq::add_topic_msg_ttl(o, spec);
+             } catch (const std::invalid_argument& e) {
+               throw CLI::ValidationError("--topic-msg-ttl", spec + ": " + e.what());
+             }
+         },
+         "--msg-ttl for one topic, overriding it (may be given multiple times; 0: never)")
+      ->type_name("TOPIC=DURATION");
+  std::string overflow = "hold";
+  app.add_option("--ephemeral-overflow", overflow,
+                 "a full #ephemeral channel (--mem-queue-size): hold the topic's messages, or drop them (counted)")
+      ->check(CLI::IsMember({"hold", "drop"}))
+      ->type_name("hold|drop")
+      ->capture_default_str();
 
   return pipekit::cli::run_main(app, log, argc, argv, [&] {
+    o.ephemeral_overflow_policy =
+        overflow == "drop" ? pipekit::nsq::ephemeral_overflow::drop : pipekit::nsq::ephemeral_overflow::hold;
     pipekit::nsq::broker b(o);
     b.start();
     boost::asio::io_context signals;

@@ -5,6 +5,7 @@
 #include <charconv>
 #include <filesystem>
 #include <fstream>
+#include <limits>
 #include <random>
 
 #include <boost/asio/post.hpp>
@@ -12,6 +13,7 @@
 #include <nlohmann/json.hpp>
 #include <zlib.h>
 
+#include "pipekit/cli/app.hpp"
 #include "pipekit/cli/error.hpp"
 #include "pipekit/cli/exit_code.hpp"
 #include "pipekit/log/log.hpp"
@@ -35,6 +37,7 @@ namespace {
 constexpr std::int64_t ns_per_ms = 1000000;
 constexpr std::size_t read_chunk = 64 * 1024;
 constexpr int max_deflate_level = 6;  // nsqd --max-deflate-level
+constexpr std::int64_t drop_report_interval_ns = 5'000'000'000;  // summaries of dropped messages
 
 // The queue behind the memory queue until the disk queue exists: encoded messages in memory.
 class memory_backend final : public backend_queue {
@@ -92,6 +95,16 @@ class disk_backend final : public backend_queue {
 }  // namespace
 
 std::unique_ptr<backend_queue> make_memory_backend() { return std::make_unique<memory_backend>(); }
+
+void add_topic_msg_ttl(broker_options& options, std::string_view spec) {
+  auto eq = spec.rfind('=');
+  if (eq == std::string_view::npos) throw std::invalid_argument("want TOPIC=DURATION");
+  std::string_view name = spec.substr(0, eq);
+  if (!is_valid_topic_name(name))
+    throw std::invalid_argument(fmt::format("\"{}\" is not a valid topic name", name));
+  auto ttl = std::chrono::duration_cast<std::chrono::milliseconds>(util::parse_duration(spec.substr(eq + 1)));
+  options.topic_msg_ttl.insert_or_assign(std::string(name), ttl);
+}
 
 std::string encode_message(const message& m) {
   std::string out;
@@ -193,6 +206,7 @@ topic& broker::impl::get_topic(std::string_view name) {
                                    make_backend(std::string(name), is_ephemeral(name)));
   if (opts.durable) t->queue.backend().manual_commit();
   t->queue.dirty_list = &dirty_queues;
+  t->msg_ttl_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(opts.msg_ttl_for(name)).count();
   log::info("TOPIC({}): created", name);
   topic& ref = *topics.emplace(std::string(name), std::move(t)).first->second;
   notify_lookupd(true, name);
@@ -246,7 +260,11 @@ void broker::impl::delete_channel(topic& t, std::string_view name) {
   c.queue.backend().destroy();
   t.channels.erase(it);
   save_metadata();
-  if (t.ephemeral && t.channels.empty()) delete_topic(t.name);
+  if (t.ephemeral && t.channels.empty()) {
+    delete_topic(t.name);
+    return;
+  }
+  pump(t);  // it may have been the full #ephemeral channel the topic waited for
 }
 
 void broker::impl::delete_topic(std::string_view name) {
@@ -281,7 +299,7 @@ void broker::impl::empty_channel(channel& c) {
   c.in_flight_pq = {};
   c.deferred.clear();
   c.deferred_pq = {};
-  for (connection* conn : c.consumers) (void)conn;
+  pump(c.owner);  // an emptied #ephemeral channel has room for the topic's backlog
 }
 
 void broker::impl::pause_topic(topic& t, bool paused) {
@@ -317,36 +335,73 @@ bool broker::impl::put_channel(channel& c, message&& m) {
   return c.queue.put(std::move(m));
 }
 
+bool broker::impl::offer(channel& c, message&& m) {
+  // nsqd's behaviour, counted: a deferred message (DPUB) is never dropped, it waits aside.
+  if (c.ephemeral && opts.ephemeral_overflow_policy == ephemeral_overflow::drop && m.defer_until_ns == 0 &&
+      c.queue.depth() >= ephemeral_capacity()) {
+    ++c.dropped_count;
+    return true;
+  }
+  return put_channel(c, std::move(m));
+}
+
+std::int64_t broker::impl::topic_room(const topic& t) const {
+  std::int64_t room = std::numeric_limits<std::int64_t>::max();
+  if (opts.ephemeral_overflow_policy != ephemeral_overflow::hold) return room;
+  for (auto& [name, c] : t.channels)
+    if (c->ephemeral) room = std::min(room, ephemeral_capacity() - c->queue.depth());
+  return room;
+}
+
 bool broker::impl::put(topic& t, message&& m) {
   ++t.message_count;
   t.message_bytes += m.body.size();
-  if (t.paused || t.channels.empty() || !t.queue.empty()) return t.queue.put(std::move(m));
+  if (t.paused || t.channels.empty() || !t.queue.empty() || topic_room(t) <= 0) return t.queue.put(std::move(m));
   // Every channel gets a copy (a slice of the same body block).
   auto last = std::prev(t.channels.end());
   for (auto it = t.channels.begin(); it != last; ++it) {
     message copy = m;
-    if (!put_channel(*it->second, std::move(copy))) return false;
+    if (!offer(*it->second, std::move(copy))) return false;
   }
-  return put_channel(*last->second, std::move(m));
+  return offer(*last->second, std::move(m));
 }
 
 void broker::impl::pump(topic& t) {
-  if (t.paused || t.channels.empty()) return;
-  message m;
-  while (t.queue.pop(m)) {
-    auto last = std::prev(t.channels.end());
-    for (auto it = t.channels.begin(); it != last; ++it) {
-      message copy = m;
-      put_channel(*it->second, std::move(copy));
-    }
-    put_channel(*last->second, std::move(m));
+  // deliver() below may ask for a pump (an #ephemeral channel drained): it runs again here.
+  if (t.pumping) {
+    t.pump_again = true;
+    return;
   }
-  for (auto& [name, c] : t.channels) deliver(*c);
+  t.pumping = true;
+  do {
+    t.pump_again = false;
+    if (t.paused || t.channels.empty()) break;
+    const std::int64_t now = t.msg_ttl_ns > 0 ? wall_ns() : 0;
+    message m;
+    // --ephemeral-overflow hold: no more than the fullest #ephemeral channel can take.
+    for (std::int64_t room = topic_room(t); room > 0 && t.queue.pop(m);) {
+      if (expired(t, m, now)) {
+        ++t.expired_count;
+        continue;
+      }
+      auto last = std::prev(t.channels.end());
+      for (auto it = t.channels.begin(); it != last; ++it) {
+        message copy = m;
+        offer(*it->second, std::move(copy));
+      }
+      offer(*last->second, std::move(m));
+      --room;
+    }
+    for (auto& [name, c] : t.channels) deliver(*c);
+  } while (t.pump_again);
+  t.pumping = false;
 }
 
 void broker::impl::deliver(channel& c) {
   if (c.paused || c.consumers.empty()) return;
+  topic& t = c.owner;
   const std::size_t n = c.consumers.size();
+  const std::int64_t now = t.msg_ttl_ns > 0 ? wall_ns() : 0;
   message m;
   while (!c.queue.empty()) {
     connection* target = nullptr;
@@ -358,8 +413,48 @@ void broker::impl::deliver(channel& c) {
         break;
       }
     }
-    if (!target || !c.queue.pop(m)) return;
+    if (!target || !c.queue.pop(m)) break;
+    if (expired(t, m, now)) {
+      c.queue.release(m);  // done with, as a FIN: --durable commits past it
+      ++c.expired_count;
+      continue;
+    }
     target->send_message(c, std::move(m));
+  }
+  // --ephemeral-overflow hold: the channel has room again, the topic's backlog resumes.
+  if (c.ephemeral && opts.ephemeral_overflow_policy == ephemeral_overflow::hold && !t.paused && !t.queue.empty() &&
+      topic_room(t) > 0)
+    pump(t);
+}
+
+void broker::impl::report_drops(std::int64_t now, bool force) {
+  auto due = [&](const drop_report& r, std::uint64_t count) {
+    return count != r.reported && (force || r.at_ns == 0 || now - r.at_ns >= drop_report_interval_ns);
+  };
+  auto ttl = [](const topic& t) {
+    return cli::format_duration(std::chrono::duration_cast<std::chrono::milliseconds>(
+        std::chrono::nanoseconds(t.msg_ttl_ns)));
+  };
+  for (auto& [tname, t] : topics) {
+    if (due(t->expired_report, t->expired_count)) {
+      log::info("TOPIC({}): {} messages expired (older than the TTL {}) before reaching a channel; {} in all", tname,
+                t->expired_count - t->expired_report.reported, ttl(*t), t->expired_count);
+      t->expired_report = {t->expired_count, now};
+    }
+    for (auto& [cname, c] : t->channels) {
+      if (due(c->expired_report, c->expired_count)) {
+        log::info("TOPIC({}): CHANNEL({}): {} messages expired (older than the TTL {}), not delivered; {} in all",
+                  tname, cname, c->expired_count - c->expired_report.reported, ttl(*t), c->expired_count);
+        c->expired_report = {c->expired_count, now};
+      }
+      if (due(c->dropped_report, c->dropped_count)) {
+        log::warn(
+            "TOPIC({}): CHANNEL({}): {} messages dropped: the #ephemeral channel held --mem-queue-size {} "
+            "(--ephemeral-overflow drop); {} in all",
+            tname, cname, c->dropped_count - c->dropped_report.reported, ephemeral_capacity(), c->dropped_count);
+        c->dropped_report = {c->dropped_count, now};
+      }
+    }
   }
 }
 
@@ -423,7 +518,11 @@ void broker::impl::scan() {
       }
       if (changed) deliver(c);
     }
+    // A topic that waited for a full #ephemeral channel (--ephemeral-overflow hold) and was not
+    // woken by a delivery: its backlog moves on now.
+    if (!t->queue.empty() && !t->paused && !t->channels.empty() && topic_room(*t) > 0) pump(*t);
   }
+  report_drops(steady_ns(), false);
   flush_dirty();
   if (!opts.data_path.empty() && now - last_sync_ns >= opts.sync_timeout.count() * ns_per_ms) sync_disk();
   if (stopping) return;
@@ -622,6 +721,7 @@ void broker::impl::shutdown() {
   if (http) http->stop();
   stop_lookup_peers();
   scan_timer.cancel();
+  report_drops(steady_ns(), true);
   std::vector<std::shared_ptr<connection>> all;
   for (auto& [id, c] : connections) all.push_back(c);
   // Consumers leave their channels first (what they had in flight goes back), then the queues are
