@@ -77,7 +77,7 @@ int main(int argc, char** argv) {
       ->type_name("TOPIC=DURATION");
   std::string overflow = "hold";
   app.add_option("--ephemeral-overflow", overflow,
-                 "a full #ephemeral channel (--mem-queue-size): hold the topic's messages, or drop them (counted)")
+                 "a full #ephemeral channel (--mem-queue-size): hold messages in the topic until it drains, or drop them (counted)")
       ->check(CLI::IsMember({"hold", "drop"}))
       ->type_name("hold|drop")
       ->capture_default_str();

@@ -21,3 +21,6 @@ complete -c nsq-broker -l msg-timeout -r -f -d 'default duration to wait before 
 complete -c nsq-broker -l max-msg-timeout -r -f -d 'maximum duration before a message will timeout'
 complete -c nsq-broker -l max-req-timeout -r -f -d 'maximum requeuing timeout for a message'
 complete -c nsq-broker -l max-heartbeat-interval -r -f -d 'maximum client configurable duration of time between client heartbeats'
+complete -c nsq-broker -l msg-ttl -r -f -d 'drop messages older than this instead of delivering them (0: never)'
+complete -c nsq-broker -l topic-msg-ttl -r -f -d '--msg-ttl for one topic, overriding it (may be given multiple times; 0: never)'
+complete -c nsq-broker -l ephemeral-overflow -r -f -d 'a full #ephemeral channel (--mem-queue-size): hold messages in the topic until it drains, or drop them (counted)'

@@ -254,6 +254,7 @@ void broker::impl::delete_channel(topic& t, std::string_view name) {
     conn->sub = nullptr;
     conn->close();
   }
+  report_drops(t, &c, steady_ns(), true);  // what it dropped since the last summary
   log::info("TOPIC({}): deleting channel({})", t.name, name);
   notify_lookupd(false, t.name, name);
   flush_dirty();
@@ -270,6 +271,7 @@ void broker::impl::delete_channel(topic& t, std::string_view name) {
 void broker::impl::delete_topic(std::string_view name) {
   auto it = topics.find(name);
   if (it == topics.end()) return;
+  report_drops(*it->second, nullptr, steady_ns(), true);
   std::unique_ptr<topic> t = std::move(it->second);
   topics.erase(it);
   for (auto& [cname, c] : t->channels) notify_lookupd(false, t->name, cname);
@@ -427,35 +429,42 @@ void broker::impl::deliver(channel& c) {
     pump(t);
 }
 
-void broker::impl::report_drops(std::int64_t now, bool force) {
-  auto due = [&](const drop_report& r, std::uint64_t count) {
-    return count != r.reported && (force || r.at_ns == 0 || now - r.at_ns >= drop_report_interval_ns);
-  };
-  auto ttl = [](const topic& t) {
-    return cli::format_duration(std::chrono::duration_cast<std::chrono::milliseconds>(
-        std::chrono::nanoseconds(t.msg_ttl_ns)));
-  };
-  for (auto& [tname, t] : topics) {
-    if (due(t->expired_report, t->expired_count)) {
-      log::info("TOPIC({}): {} messages expired (older than the TTL {}) before reaching a channel; {} in all", tname,
-                t->expired_count - t->expired_report.reported, ttl(*t), t->expired_count);
-      t->expired_report = {t->expired_count, now};
+namespace {
+bool report_due(const drop_report& r, std::uint64_t count, std::int64_t now, bool force) {
+  return count != r.reported && (force || r.at_ns == 0 || now - r.at_ns >= drop_report_interval_ns);
+}
+std::string ttl_text(const topic& t) {
+  return cli::format_duration(
+      std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::nanoseconds(t.msg_ttl_ns)));
+}
+}  // namespace
+
+void broker::impl::report_drops(topic& t, channel* only, std::int64_t now, bool force) {
+  if (!only && report_due(t.expired_report, t.expired_count, now, force)) {
+    log::info("TOPIC({}): {} messages expired (older than the TTL {}) before reaching a channel; {} in all", t.name,
+              t.expired_count - t.expired_report.reported, ttl_text(t), t.expired_count);
+    t.expired_report = {t.expired_count, now};
+  }
+  for (auto& [cname, cp] : t.channels) {
+    channel& c = *cp;
+    if (only && only != &c) continue;
+    if (report_due(c.expired_report, c.expired_count, now, force)) {
+      log::info("TOPIC({}): CHANNEL({}): {} messages expired (older than the TTL {}), not delivered; {} in all",
+                t.name, cname, c.expired_count - c.expired_report.reported, ttl_text(t), c.expired_count);
+      c.expired_report = {c.expired_count, now};
     }
-    for (auto& [cname, c] : t->channels) {
-      if (due(c->expired_report, c->expired_count)) {
-        log::info("TOPIC({}): CHANNEL({}): {} messages expired (older than the TTL {}), not delivered; {} in all",
-                  tname, cname, c->expired_count - c->expired_report.reported, ttl(*t), c->expired_count);
-        c->expired_report = {c->expired_count, now};
-      }
-      if (due(c->dropped_report, c->dropped_count)) {
-        log::warn(
-            "TOPIC({}): CHANNEL({}): {} messages dropped: the #ephemeral channel held --mem-queue-size {} "
-            "(--ephemeral-overflow drop); {} in all",
-            tname, cname, c->dropped_count - c->dropped_report.reported, ephemeral_capacity(), c->dropped_count);
-        c->dropped_report = {c->dropped_count, now};
-      }
+    if (report_due(c.dropped_report, c.dropped_count, now, force)) {
+      log::warn(
+          "TOPIC({}): CHANNEL({}): {} messages dropped: the #ephemeral channel held --mem-queue-size {} "
+          "(--ephemeral-overflow drop); {} in all",
+          t.name, cname, c.dropped_count - c.dropped_report.reported, ephemeral_capacity(), c.dropped_count);
+      c.dropped_report = {c.dropped_count, now};
     }
   }
+}
+
+void broker::impl::report_drops(std::int64_t now, bool force) {
+  for (auto& [tname, t] : topics) report_drops(*t, nullptr, now, force);
 }
 
 connection* broker::impl::find_connection(std::uint64_t id) {

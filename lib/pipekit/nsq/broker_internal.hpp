@@ -307,7 +307,10 @@ struct broker::impl {
   static bool expired(const topic& t, const message& m, std::int64_t now_ns) {
     return t.msg_ttl_ns > 0 && now_ns - m.timestamp_ns > t.msg_ttl_ns;
   }
-  void report_drops(std::int64_t now_ns, bool force);  // the rate-limited summaries
+  // The summaries of expired and dropped messages: at most one per drop_report interval unless forced
+  // (a channel or topic deleted, shutdown); of one topic (and only one of its channels when given).
+  void report_drops(std::int64_t now_ns, bool force);
+  void report_drops(topic& t, channel* only, std::int64_t now_ns, bool force);
 
   // lookupd registration (broker_lookupd.cpp).
   std::vector<std::shared_ptr<class lookup_peer>> lookup_peers;
