@@ -100,8 +100,10 @@ void encode_message_into(const message& m, std::string& out);
 bool decode_message(std::string_view bytes, message& m);
 
 // Where a topic's or channel's messages go once its memory queue (--mem-queue-size) is full.
-// The disk queue (lib/pipekit/nsq/disk_queue.hpp) implements this; until it exists, and for
-// #ephemeral topics and channels, the overflow is kept in memory, so nothing is dropped.
+// The disk queue (lib/pipekit/nsq/disk_queue.hpp) implements this; without --data-path, and for
+// #ephemeral topics and channels, the overflow is kept in memory. An #ephemeral channel takes no
+// more than --mem-queue-size from its topic (--ephemeral-overflow: broker::impl::offer, topic_room);
+// only its requeues go beyond that.
 class backend_queue {
  public:
   virtual ~backend_queue() = default;
