@@ -4,6 +4,7 @@
 #include <string>
 #include <string_view>
 #include <thread>
+#include <vector>
 
 #include <CLI/CLI.hpp>
 #include <boost/asio/io_context.hpp>
@@ -63,6 +64,25 @@ int main(int argc, char** argv) {
                                     "maximum requeuing timeout for a message");
   pipekit::cli::add_duration_option(app, "--max-heartbeat-interval", o.max_heartbeat_interval,
                "maximum client configurable duration of time between client heartbeats");
+  pipekit::cli::add_duration_option(app, "--msg-ttl", o.msg_ttl,
+                                    "drop messages older than this instead of delivering them (0: never)");
+  app.add_option_function<std::vector<std::string>>(
+         "--topic-msg-ttl",
+         [&o](const std::vector<std::string>& specs) {
+           for (const auto& spec : specs) try {
+               pipekit::nsq::add_topic_msg_ttl(o, spec);
+             } catch (const std::invalid_argument& e) {
+               throw CLI::ValidationError("--topic-msg-ttl", spec + ": " + e.what());
+             }
+         },
+         "--msg-ttl for one topic, overriding it (may be given multiple times; 0: never)")
+      ->type_name("TOPIC=DURATION");
+  std::string overflow = "hold";
+  app.add_option("--ephemeral-overflow", overflow,
+                 "a full #ephemeral channel (--mem-queue-size): hold messages in the topic until it drains, or drop them (counted)")
+      ->check(CLI::IsMember({"hold", "drop"}))
+      ->type_name("hold|drop")
+      ->capture_default_str();
 
   // TLS (nsqd's flags). Keys and certificates are named by file, never given on the command line.
   app.add_option("--tls-cert", o.tls_cert, "path to certificate file (PEM); with --tls-key, TCP clients may negotiate TLS");
@@ -85,6 +105,8 @@ int main(int argc, char** argv) {
     if (tls_required_flag->count() > 0 && tls_required.empty()) tls_required = "true";  // a bare --tls-required
     if (tls_required_flag->count() > 0 && !pipekit::nsq::parse_tls_required(tls_required, o.tls_required))
       pipekit::fatal(pipekit::exit_code::usage, "--tls-required {}: want true, false or tcp-https", tls_required);
+    o.ephemeral_overflow_policy =
+        overflow == "drop" ? pipekit::nsq::ephemeral_overflow::drop : pipekit::nsq::ephemeral_overflow::hold;
     pipekit::nsq::broker b(o);
     b.start();
     boost::asio::io_context signals;

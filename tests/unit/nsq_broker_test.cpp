@@ -525,6 +525,273 @@ http_reply http(std::uint16_t port, const std::string& method, const std::string
 
 }  // namespace
 
+namespace {
+
+nlohmann::json topic_stats(std::uint16_t hp, const std::string& topic) {
+  auto j = nlohmann::json::parse(http(hp, "GET", "/stats?format=json&topic=" + topic).body);
+  return j["topics"].empty() ? nlohmann::json::object() : j["topics"][0];
+}
+nlohmann::json channel_stats(std::uint16_t hp, const std::string& topic, const std::string& channel) {
+  auto t = topic_stats(hp, topic);
+  if (t.contains("channels"))
+    for (auto& c : t["channels"])
+      if (c["channel_name"] == channel) return c;
+  return nlohmann::json::object();
+}
+// Polls pred until it holds or 10 s pass.
+template <class Pred>
+bool eventually(Pred pred) {
+  auto deadline = std::chrono::steady_clock::now() + 10s;
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (pred()) return true;
+    std::this_thread::sleep_for(10ms);
+  }
+  return pred();
+}
+// Until messages answered OK at t0 are older than ttl (the condition is the clock itself).
+void age_past(std::chrono::steady_clock::time_point t0, std::chrono::milliseconds ttl) {
+  while (std::chrono::steady_clock::now() < t0 + ttl + 50ms) std::this_thread::sleep_for(10ms);
+}
+std::vector<std::string> numbered(const std::string& prefix, int n) {
+  std::vector<std::string> v;
+  for (int i = 0; i < n; ++i) v.push_back(prefix + std::to_string(i));
+  return v;
+}
+void mpub(client& p, const std::string& topic, const std::vector<std::string>& bodies) {
+  std::string out;
+  append_mpub(out, topic, bodies);
+  p.send(out);
+  REQUIRE(p.response() == "OK");
+}
+// Receives n messages, FINishing each; their bodies in order of arrival.
+std::vector<std::string> take(client& c, int n) {
+  std::vector<std::string> got;
+  std::string s;
+  for (int i = 0; i < n; ++i) {
+    auto f = c.next_data();
+    if (f.first != 2) break;
+    message_view m;
+    REQUIRE(parse_message(f.second, m));
+    got.emplace_back(m.body);
+    c.cmd("FIN " + std::string(m.id));
+  }
+  return got;
+}
+std::filesystem::path fresh_dir(const std::string& name) {
+  auto dir = std::filesystem::temp_directory_path() / ("nsq-broker-" + name + "-" + std::to_string(::getpid()));
+  std::filesystem::remove_all(dir);
+  return dir;
+}
+
+}  // namespace
+
+TEST_CASE("nsq-broker --msg-ttl: expired messages are dropped unsent, counted, per topic", "[nsq]") {
+  auto o = running_broker::make_options();
+  o.msg_ttl = 200ms;
+  add_topic_msg_ttl(o, "forever=0");
+  add_topic_msg_ttl(o, "long=1h");
+  CHECK_THROWS_AS(add_topic_msg_ttl(o, "bad name=1s"), std::invalid_argument);
+  CHECK_THROWS_AS(add_topic_msg_ttl(o, "x=1parsec"), std::invalid_argument);
+  CHECK_THROWS_AS(add_topic_msg_ttl(o, "nothing"), std::invalid_argument);
+  running_broker rb(o);
+  auto hp = rb.b.http_port();
+  client p(rb.b.tcp_port());
+  // "ttl" has a channel (messages wait in it); "early" has none yet (they wait in the topic).
+  CHECK(http(hp, "POST", "/channel/create?topic=ttl&channel=c").status == 200);
+  for (const char* t : {"forever", "long"}) CHECK(http(hp, "POST", std::string("/channel/create?topic=") + t + "&channel=c").status == 200);
+  mpub(p, "ttl", numbered("old", 3));
+  mpub(p, "early", numbered("old", 4));
+  mpub(p, "forever", numbered("old", 2));
+  mpub(p, "long", numbered("old", 2));
+  p.cmd("DPUB ttl 400", "deferred-past-its-ttl");
+  REQUIRE(p.response() == "OK");
+  age_past(std::chrono::steady_clock::now(), 200ms);  // stamped before the OK
+
+  client c(rb.b.tcp_port());
+  c.subscribe("ttl", "c", 10);
+  p.pub("ttl", "fresh");
+  CHECK(take(c, 1) == std::vector<std::string>{"fresh"});
+  CHECK(eventually([&] { return channel_stats(hp, "ttl", "c")["expired_count"] == 4; }));  // with the DPUB
+  CHECK(c.silent_for(100ms));
+  auto ch = channel_stats(hp, "ttl", "c");
+  CHECK(ch["message_count"] == 1);
+  CHECK(ch["depth"] == 0);
+  CHECK(ch["deferred_count"] == 0);
+  CHECK(ch["dropped_count"] == 0);
+
+  // A message REQ'd after its TTL is not delivered again.
+  p.pub("ttl", "req-me");
+  auto t1 = std::chrono::steady_clock::now();
+  std::string s;
+  auto m = c.msg(s);
+  CHECK(m.body == "req-me");
+  age_past(t1, 200ms);
+  c.cmd("REQ " + std::string(m.id) + " 0");
+  CHECK(eventually([&] { return channel_stats(hp, "ttl", "c")["expired_count"] == 5; }));
+  CHECK(c.silent_for(100ms));
+
+  // Held by the topic (no channel yet): expired when pumped, counted by the topic.
+  client e(rb.b.tcp_port());
+  e.subscribe("early", "c", 10);
+  CHECK(e.silent_for(100ms));
+  auto ts = topic_stats(hp, "early");
+  CHECK(ts["expired_count"] == 4);
+  CHECK(ts["depth"] == 0);
+  CHECK(ts["channels"][0]["expired_count"] == 0);
+
+  // --topic-msg-ttl overrides --msg-ttl, 0 meaning never.
+  for (const char* t : {"forever", "long"}) {
+    client k(rb.b.tcp_port());
+    k.subscribe(t, "c", 10);
+    CHECK(take(k, 2) == numbered("old", 2));
+    CHECK(channel_stats(hp, t, "c")["expired_count"] == 0);
+  }
+
+  auto text = http(hp, "GET", "/stats?topic=ttl").body;
+  CHECK(text.find("msgs: 2        expired: 5     dropped: 0") != std::string::npos);
+  auto metrics = http(hp, "GET", "/metrics").body;
+  CHECK(metrics.find("# TYPE nsq_channel_expired_total counter\n") != std::string::npos);
+  CHECK(metrics.find("nsq_channel_expired_total{topic=\"ttl\",channel=\"c\"} 5\n") != std::string::npos);
+  CHECK(metrics.find("nsq_topic_expired_total{topic=\"early\"} 4\n") != std::string::npos);
+  CHECK(metrics.find("nsq_channel_dropped_total{topic=\"ttl\",channel=\"c\"} 0\n") != std::string::npos);
+}
+
+TEST_CASE("nsq-broker --msg-ttl --durable: expired messages read from disk are done with", "[nsq]") {
+  auto dir = fresh_dir("ttl");
+  auto o = running_broker::make_options();
+  o.data_path = dir.string();
+  o.durable = true;
+  o.mem_queue_size = 2;
+  o.msg_ttl = 200ms;
+  {
+    running_broker rb(o);
+    auto hp = rb.b.http_port();
+    CHECK(http(hp, "POST", "/channel/create?topic=dt&channel=c").status == 200);
+    client p(rb.b.tcp_port());
+    mpub(p, "dt", numbered("old", 5));
+    age_past(std::chrono::steady_clock::now(), 200ms);
+    mpub(p, "dt", numbered("new", 3));
+    client c(rb.b.tcp_port());
+    c.subscribe("dt", "c", 10);
+    CHECK(take(c, 3) == numbered("new", 3));
+    CHECK(eventually([&] { return channel_stats(hp, "dt", "c")["expired_count"] == 5; }));
+    CHECK(c.silent_for(100ms));
+    p.pub("dt", "marker");  // its sync commits the channel past everything before it
+    CHECK(take(c, 1) == std::vector<std::string>{"marker"});
+    CHECK(eventually([&] { return channel_stats(hp, "dt", "c")["in_flight_count"] == 0; }));  // FIN read
+  }
+  o.msg_ttl = 0ms;  // without the TTL, nothing expired (or finished) comes back
+  {
+    running_broker rb(o);
+    CHECK(channel_stats(rb.b.http_port(), "dt", "c")["depth"] == 0);
+    client c(rb.b.tcp_port());
+    c.subscribe("dt", "c", 10);
+    CHECK(c.silent_for(200ms));
+  }
+  std::filesystem::remove_all(dir);
+}
+
+TEST_CASE("nsq-broker: a fresh #ephemeral channel gets a topic's whole backlog (--ephemeral-overflow hold)", "[nsq]") {
+  const bool on_disk = GENERATE(false, true);
+  INFO("--data-path: " << on_disk);
+  auto dir = fresh_dir("hold");
+  auto o = running_broker::make_options();
+  o.mem_queue_size = 10;
+  if (on_disk) o.data_path = dir.string();
+  auto rbp = std::make_unique<running_broker>(o);
+  auto& rb = *rbp;
+  auto hp = rb.b.http_port();
+  client p(rb.b.tcp_port());
+  auto bodies = numbered("m", 30);
+  mpub(p, "eh", bodies);
+  client c(rb.b.tcp_port());
+  c.subscribe("eh", "tail#ephemeral", 0);
+  // The channel holds what it may; the topic keeps the rest (on disk with --data-path).
+  auto ts = topic_stats(hp, "eh");
+  CHECK(ts["depth"] == 20);
+  CHECK(ts["backend_depth"] == 20);
+  CHECK(ts["channels"][0]["depth"] == 10);
+  // Published while the channel is full: behind the backlog, in order.
+  auto more = numbered("n", 5);
+  mpub(p, "eh", more);
+  CHECK(topic_stats(hp, "eh")["depth"] == 25);
+  bodies.insert(bodies.end(), more.begin(), more.end());
+  c.cmd("RDY 3");
+  std::vector<std::string> got;
+  // One REQ on the way: it goes back into the channel even when that is full.
+  {
+    std::string s;
+    auto m = c.msg(s);
+    CHECK(m.body == "m0");
+    c.cmd("REQ " + std::string(m.id) + " 0");
+  }
+  got = take(c, 35);
+  REQUIRE(got.size() == 35);
+  auto req = std::find(got.begin(), got.end(), "m0");
+  REQUIRE(req != got.end());
+  got.erase(req);
+  bodies.erase(bodies.begin());
+  CHECK(got == bodies);
+  CHECK(c.silent_for(100ms));
+  auto ch = channel_stats(hp, "eh", "tail#ephemeral");
+  CHECK(ch["dropped_count"] == 0);
+  CHECK(ch["message_count"] == 36);
+  CHECK(topic_stats(hp, "eh")["depth"] == 0);
+  rbp.reset();
+  std::filesystem::remove_all(dir);
+}
+
+TEST_CASE("nsq-broker: a full #ephemeral channel holds up its topic's other channels, until it goes", "[nsq]") {
+  auto o = running_broker::make_options();
+  o.mem_queue_size = 5;
+  running_broker rb(o);
+  auto hp = rb.b.http_port();
+  client keep(rb.b.tcp_port());
+  keep.subscribe("hu", "keep", 100);
+  auto slow = std::make_unique<client>(rb.b.tcp_port());
+  slow->subscribe("hu", "slow#ephemeral", 0);
+  client p(rb.b.tcp_port());
+  mpub(p, "hu", numbered("m", 12));
+  CHECK(take(keep, 5) == numbered("m", 5));
+  CHECK(keep.silent_for(100ms));
+  CHECK(topic_stats(hp, "hu")["depth"] == 7);
+  slow.reset();  // the ephemeral channel goes with its consumer; the topic moves on
+  auto all = numbered("m", 12);
+  CHECK(take(keep, 7) == std::vector<std::string>(all.begin() + 5, all.end()));
+  CHECK(eventually([&] { return topic_stats(hp, "hu")["channels"].size() == 1; }));
+}
+
+TEST_CASE("nsq-broker --ephemeral-overflow drop: a full #ephemeral channel drops, counted", "[nsq]") {
+  auto o = running_broker::make_options();
+  o.mem_queue_size = 10;
+  o.ephemeral_overflow_policy = ephemeral_overflow::drop;
+  running_broker rb(o);
+  auto hp = rb.b.http_port();
+  client p(rb.b.tcp_port());
+  mpub(p, "ed", numbered("m", 30));
+  client c(rb.b.tcp_port());
+  c.subscribe("ed", "tail#ephemeral", 0);
+  auto ts = topic_stats(hp, "ed");
+  CHECK(ts["depth"] == 0);
+  CHECK(ts["channels"][0]["depth"] == 10);
+  CHECK(ts["channels"][0]["dropped_count"] == 20);
+  c.cmd("RDY 50");
+  CHECK(take(c, 10) == numbered("m", 10));
+  CHECK(c.silent_for(100ms));
+  auto text = http(hp, "GET", "/stats?topic=ed").body;
+  CHECK(text.find("expired: 0     dropped: 20") != std::string::npos);
+  auto metrics = http(hp, "GET", "/metrics").body;
+  CHECK(metrics.find("# TYPE nsq_channel_dropped_total counter\n") != std::string::npos);
+  CHECK(metrics.find("nsq_channel_dropped_total{topic=\"ed\",channel=\"tail#ephemeral\"} 20\n") != std::string::npos);
+  // Non-ephemeral channels are never dropped from.
+  client k(rb.b.tcp_port());
+  k.subscribe("ed", "keep", 0);
+  mpub(p, "ed", numbered("x", 15));
+  auto ch = channel_stats(hp, "ed", "keep");
+  CHECK(ch["depth"] == 15);
+  CHECK(ch["dropped_count"] == 0);
+}
+
 TEST_CASE("nsq-broker HTTP: ping, info, pub, mpub and their errors", "[nsq]") {
   auto o = running_broker::make_options();
   o.max_msg_size = 100;

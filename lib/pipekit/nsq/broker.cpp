@@ -5,12 +5,14 @@
 #include <charconv>
 #include <filesystem>
 #include <fstream>
+#include <limits>
 #include <random>
 
 #include <boost/asio/post.hpp>
 #include <boost/asio/write.hpp>
 #include <nlohmann/json.hpp>
 
+#include "pipekit/cli/app.hpp"
 #include "pipekit/cli/error.hpp"
 #include "pipekit/cli/exit_code.hpp"
 #include "pipekit/log/log.hpp"
@@ -36,6 +38,7 @@ namespace {
 constexpr std::int64_t ns_per_ms = 1000000;
 constexpr std::size_t read_chunk = 64 * 1024;
 constexpr int max_deflate_level = 6;  // nsqd --max-deflate-level
+constexpr std::int64_t drop_report_interval_ns = 5'000'000'000;  // summaries of dropped messages
 
 // The queue behind the memory queue until the disk queue exists: encoded messages in memory.
 class memory_backend final : public backend_queue {
@@ -93,6 +96,16 @@ class disk_backend final : public backend_queue {
 }  // namespace
 
 std::unique_ptr<backend_queue> make_memory_backend() { return std::make_unique<memory_backend>(); }
+
+void add_topic_msg_ttl(broker_options& options, std::string_view spec) {
+  auto eq = spec.rfind('=');
+  if (eq == std::string_view::npos) throw std::invalid_argument("want TOPIC=DURATION");
+  std::string_view name = spec.substr(0, eq);
+  if (!is_valid_topic_name(name))
+    throw std::invalid_argument(fmt::format("\"{}\" is not a valid topic name", name));
+  auto ttl = std::chrono::duration_cast<std::chrono::milliseconds>(util::parse_duration(spec.substr(eq + 1)));
+  options.topic_msg_ttl.insert_or_assign(std::string(name), ttl);
+}
 
 std::string encode_message(const message& m) {
   std::string out;
@@ -194,6 +207,7 @@ topic& broker::impl::get_topic(std::string_view name) {
                                    make_backend(std::string(name), is_ephemeral(name)));
   if (opts.durable) t->queue.backend().manual_commit();
   t->queue.dirty_list = &dirty_queues;
+  t->msg_ttl_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(opts.msg_ttl_for(name)).count();
   log::info("TOPIC({}): created", name);
   topic& ref = *topics.emplace(std::string(name), std::move(t)).first->second;
   notify_lookupd(true, name);
@@ -241,18 +255,24 @@ void broker::impl::delete_channel(topic& t, std::string_view name) {
     conn->sub = nullptr;
     conn->close();
   }
+  report_drops(t, &c, steady_ns(), true);  // what it dropped since the last summary
   log::info("TOPIC({}): deleting channel({})", t.name, name);
   notify_lookupd(false, t.name, name);
   flush_dirty();
   c.queue.backend().destroy();
   t.channels.erase(it);
   save_metadata();
-  if (t.ephemeral && t.channels.empty()) delete_topic(t.name);
+  if (t.ephemeral && t.channels.empty()) {
+    delete_topic(t.name);
+    return;
+  }
+  pump(t);  // it may have been the full #ephemeral channel the topic waited for
 }
 
 void broker::impl::delete_topic(std::string_view name) {
   auto it = topics.find(name);
   if (it == topics.end()) return;
+  report_drops(*it->second, nullptr, steady_ns(), true);
   std::unique_ptr<topic> t = std::move(it->second);
   topics.erase(it);
   for (auto& [cname, c] : t->channels) notify_lookupd(false, t->name, cname);
@@ -282,7 +302,7 @@ void broker::impl::empty_channel(channel& c) {
   c.in_flight_pq = {};
   c.deferred.clear();
   c.deferred_pq = {};
-  for (connection* conn : c.consumers) (void)conn;
+  pump(c.owner);  // an emptied #ephemeral channel has room for the topic's backlog
 }
 
 void broker::impl::pause_topic(topic& t, bool paused) {
@@ -318,36 +338,73 @@ bool broker::impl::put_channel(channel& c, message&& m) {
   return c.queue.put(std::move(m));
 }
 
+bool broker::impl::offer(channel& c, message&& m) {
+  // nsqd's behaviour, counted: a deferred message (DPUB) is never dropped, it waits aside.
+  if (c.ephemeral && opts.ephemeral_overflow_policy == ephemeral_overflow::drop && m.defer_until_ns == 0 &&
+      c.queue.depth() >= ephemeral_capacity()) {
+    ++c.dropped_count;
+    return true;
+  }
+  return put_channel(c, std::move(m));
+}
+
+std::int64_t broker::impl::topic_room(const topic& t) const {
+  std::int64_t room = std::numeric_limits<std::int64_t>::max();
+  if (opts.ephemeral_overflow_policy != ephemeral_overflow::hold) return room;
+  for (auto& [name, c] : t.channels)
+    if (c->ephemeral) room = std::min(room, ephemeral_capacity() - c->queue.depth());
+  return room;
+}
+
 bool broker::impl::put(topic& t, message&& m) {
   ++t.message_count;
   t.message_bytes += m.body.size();
-  if (t.paused || t.channels.empty() || !t.queue.empty()) return t.queue.put(std::move(m));
+  if (t.paused || t.channels.empty() || !t.queue.empty() || topic_room(t) <= 0) return t.queue.put(std::move(m));
   // Every channel gets a copy (a slice of the same body block).
   auto last = std::prev(t.channels.end());
   for (auto it = t.channels.begin(); it != last; ++it) {
     message copy = m;
-    if (!put_channel(*it->second, std::move(copy))) return false;
+    if (!offer(*it->second, std::move(copy))) return false;
   }
-  return put_channel(*last->second, std::move(m));
+  return offer(*last->second, std::move(m));
 }
 
 void broker::impl::pump(topic& t) {
-  if (t.paused || t.channels.empty()) return;
-  message m;
-  while (t.queue.pop(m)) {
-    auto last = std::prev(t.channels.end());
-    for (auto it = t.channels.begin(); it != last; ++it) {
-      message copy = m;
-      put_channel(*it->second, std::move(copy));
-    }
-    put_channel(*last->second, std::move(m));
+  // deliver() below may ask for a pump (an #ephemeral channel drained): it runs again here.
+  if (t.pumping) {
+    t.pump_again = true;
+    return;
   }
-  for (auto& [name, c] : t.channels) deliver(*c);
+  t.pumping = true;
+  do {
+    t.pump_again = false;
+    if (t.paused || t.channels.empty()) break;
+    const std::int64_t now = t.msg_ttl_ns > 0 ? wall_ns() : 0;
+    message m;
+    // --ephemeral-overflow hold: no more than the fullest #ephemeral channel can take.
+    for (std::int64_t room = topic_room(t); room > 0 && t.queue.pop(m);) {
+      if (expired(t, m, now)) {
+        ++t.expired_count;
+        continue;
+      }
+      auto last = std::prev(t.channels.end());
+      for (auto it = t.channels.begin(); it != last; ++it) {
+        message copy = m;
+        offer(*it->second, std::move(copy));
+      }
+      offer(*last->second, std::move(m));
+      --room;
+    }
+    for (auto& [name, c] : t.channels) deliver(*c);
+  } while (t.pump_again);
+  t.pumping = false;
 }
 
 void broker::impl::deliver(channel& c) {
   if (c.paused || c.consumers.empty()) return;
+  topic& t = c.owner;
   const std::size_t n = c.consumers.size();
+  const std::int64_t now = t.msg_ttl_ns > 0 ? wall_ns() : 0;
   message m;
   while (!c.queue.empty()) {
     connection* target = nullptr;
@@ -359,9 +416,56 @@ void broker::impl::deliver(channel& c) {
         break;
       }
     }
-    if (!target || !c.queue.pop(m)) return;
+    if (!target || !c.queue.pop(m)) break;
+    if (expired(t, m, now)) {
+      c.queue.release(m);  // done with, as a FIN: --durable commits past it
+      ++c.expired_count;
+      continue;
+    }
     target->send_message(c, std::move(m));
   }
+  // --ephemeral-overflow hold: the channel has room again, the topic's backlog resumes.
+  if (c.ephemeral && opts.ephemeral_overflow_policy == ephemeral_overflow::hold && !t.paused && !t.queue.empty() &&
+      topic_room(t) > 0)
+    pump(t);
+}
+
+namespace {
+bool report_due(const drop_report& r, std::uint64_t count, std::int64_t now, bool force) {
+  return count != r.reported && (force || r.at_ns == 0 || now - r.at_ns >= drop_report_interval_ns);
+}
+std::string ttl_text(const topic& t) {
+  return cli::format_duration(
+      std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::nanoseconds(t.msg_ttl_ns)));
+}
+}  // namespace
+
+void broker::impl::report_drops(topic& t, channel* only, std::int64_t now, bool force) {
+  if (!only && report_due(t.expired_report, t.expired_count, now, force)) {
+    log::info("TOPIC({}): {} messages expired (older than the TTL {}) before reaching a channel; {} in all", t.name,
+              t.expired_count - t.expired_report.reported, ttl_text(t), t.expired_count);
+    t.expired_report = {t.expired_count, now};
+  }
+  for (auto& [cname, cp] : t.channels) {
+    channel& c = *cp;
+    if (only && only != &c) continue;
+    if (report_due(c.expired_report, c.expired_count, now, force)) {
+      log::info("TOPIC({}): CHANNEL({}): {} messages expired (older than the TTL {}), not delivered; {} in all",
+                t.name, cname, c.expired_count - c.expired_report.reported, ttl_text(t), c.expired_count);
+      c.expired_report = {c.expired_count, now};
+    }
+    if (report_due(c.dropped_report, c.dropped_count, now, force)) {
+      log::warn(
+          "TOPIC({}): CHANNEL({}): {} messages dropped: the #ephemeral channel held --mem-queue-size {} "
+          "(--ephemeral-overflow drop); {} in all",
+          t.name, cname, c.dropped_count - c.dropped_report.reported, ephemeral_capacity(), c.dropped_count);
+      c.dropped_report = {c.dropped_count, now};
+    }
+  }
+}
+
+void broker::impl::report_drops(std::int64_t now, bool force) {
+  for (auto& [tname, t] : topics) report_drops(*t, nullptr, now, force);
 }
 
 connection* broker::impl::find_connection(std::uint64_t id) {
@@ -424,7 +528,11 @@ void broker::impl::scan() {
       }
       if (changed) deliver(c);
     }
+    // A topic that waited for a full #ephemeral channel (--ephemeral-overflow hold) and was not
+    // woken by a delivery: its backlog moves on now.
+    if (!t->queue.empty() && !t->paused && !t->channels.empty() && topic_room(*t) > 0) pump(*t);
   }
+  report_drops(steady_ns(), false);
   flush_dirty();
   if (!opts.data_path.empty() && now - last_sync_ns >= opts.sync_timeout.count() * ns_per_ms) sync_disk();
   if (stopping) return;
@@ -624,6 +732,7 @@ void broker::impl::shutdown() {
   if (http) http->stop();
   stop_lookup_peers();
   scan_timer.cancel();
+  report_drops(steady_ns(), true);
   std::vector<std::shared_ptr<connection>> all;
   for (auto& [id, c] : connections) all.push_back(c);
   // Consumers leave their channels first (what they had in flight goes back), then the queues are

@@ -8,6 +8,7 @@
 // One io_context on one thread serves every connection: no locks on the message path.
 #include <chrono>
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -20,6 +21,12 @@ namespace pipekit::nsq {
 enum class tls_required_mode { no, tcp_https, yes };
 // nsqd's spellings: "tcp-https", or a Go boolean (true, false, 1, 0, t, f; any case).
 bool parse_tls_required(std::string_view text, tls_required_mode& out);
+// What an #ephemeral channel does with a message from its topic once it holds --mem-queue-size
+// queued messages (nsqd drops it for that channel, silently).
+enum class ephemeral_overflow {
+  hold,  // the topic stops pumping and keeps its messages until the channel drains
+  drop,  // the message is dropped for that channel only, counted (dropped_count) and logged
+};
 
 // Member initialisers are nsqd's defaults (nsqd/options.go), durations in milliseconds.
 struct broker_options {
@@ -60,7 +67,23 @@ struct broker_options {
   std::chrono::milliseconds max_output_buffer_timeout{30000};
   std::chrono::milliseconds queue_scan_interval{100};
   std::chrono::milliseconds sync_timeout{2000};
+
+  // Beyond nsqd: a message older than its topic's TTL (age from its publish timestamp) is dropped
+  // instead of delivered, and counted (expired_count). 0: never expires.
+  std::chrono::milliseconds msg_ttl{0};
+  std::map<std::string, std::chrono::milliseconds, std::less<>> topic_msg_ttl;  // overrides msg_ttl
+  ephemeral_overflow ephemeral_overflow_policy = ephemeral_overflow::hold;
+
+  // The TTL of a topic's messages: its --topic-msg-ttl, else --msg-ttl (0: never).
+  std::chrono::milliseconds msg_ttl_for(std::string_view topic) const {
+    auto it = topic_msg_ttl.find(topic);
+    return it == topic_msg_ttl.end() ? msg_ttl : it->second;
+  }
 };
+
+// "TOPIC=DURATION" (--topic-msg-ttl) into options.topic_msg_ttl. Throws std::invalid_argument
+// naming what is wrong (no '=', a bad topic name, a bad duration).
+void add_topic_msg_ttl(broker_options& options, std::string_view spec);
 
 class broker {
  public:

@@ -97,7 +97,10 @@ json channel_json(const channel& c, bool include_clients) {
           {"client_count", static_cast<std::int64_t>(c.consumers.size())},
           {"clients", clients},
           {"paused", c.paused},
-          {"e2e_processing_latency", latency_json()}};
+          {"e2e_processing_latency", latency_json()},
+          // Beyond nsqd: dropped unsent by --msg-ttl; dropped by a full #ephemeral channel.
+          {"expired_count", c.expired_count},
+          {"dropped_count", c.dropped_count}};
 }
 
 // The topic, channel and clients parameters nsqd's /stats reads.
@@ -123,7 +126,8 @@ json stats(broker::impl& b, const stats_query& q) {
                       {"message_count", t->message_count},
                       {"message_bytes", t->message_bytes},
                       {"paused", t->paused},
-                      {"e2e_processing_latency", latency_json()}});
+                      {"e2e_processing_latency", latency_json()},
+                      {"expired_count", t->expired_count}});
   }
   json producers = json::array();
   if (q.include_clients)
@@ -149,15 +153,15 @@ std::string stats_text_of(broker::impl& b, const stats_query& q) {
   else out += "\nTopics:";
   for (auto& [name, t] : b.topics) {
     if (!q.topic.empty() && name != q.topic) continue;
-    out += fmt::format("\n   [{:<15}] depth: {:<5} be-depth: {:<5} msgs: {:<8} e2e%: \n", name, t->queue.depth(),
-                       t->queue.backend_depth(), t->message_count);
+    out += fmt::format("\n   [{:<15}] depth: {:<5} be-depth: {:<5} msgs: {:<8} expired: {:<5} e2e%: \n", name,
+                       t->queue.depth(), t->queue.backend_depth(), t->message_count, t->expired_count);
     for (auto& [cname, c] : t->channels) {
       if (!q.channel.empty() && cname != q.channel) continue;
       out += fmt::format(
           "      [{:<25}] depth: {:<5} be-depth: {:<5} inflt: {:<4} def: {:<4} re-q: {:<5} timeout: {:<5} msgs: {:<8} "
-          "e2e%: \n",
+          "expired: {:<5} dropped: {:<5} e2e%: \n",
           cname, c->queue.depth(), c->queue.backend_depth(), c->in_flight.size(), c->deferred.size(), c->requeue_count,
-          c->timeout_count, c->message_count);
+          c->timeout_count, c->message_count, c->expired_count, c->dropped_count);
       if (!q.include_clients) continue;
       for (const connection* conn : c->consumers) {
         const auto& i = conn->info;
@@ -177,6 +181,9 @@ std::string metrics(broker::impl& b) {
   for (auto& [n, t] : b.topics) out += fmt::format("nsq_topic_depth{{topic=\"{}\"}} {}\n", n, t->queue.depth());
   out += "# HELP nsq_topic_messages_total Messages published to a topic.\n# TYPE nsq_topic_messages_total counter\n";
   for (auto& [n, t] : b.topics) out += fmt::format("nsq_topic_messages_total{{topic=\"{}\"}} {}\n", n, t->message_count);
+  out += "# HELP nsq_topic_expired_total Messages older than the TTL (--msg-ttl), dropped before reaching a channel.\n"
+         "# TYPE nsq_topic_expired_total counter\n";
+  for (auto& [n, t] : b.topics) out += fmt::format("nsq_topic_expired_total{{topic=\"{}\"}} {}\n", n, t->expired_count);
   auto per_channel = [&](const char* metric, const char* type, const char* help, auto value) {
     out += fmt::format("# HELP {} {}\n# TYPE {} {}\n", metric, help, metric, type);
     for (auto& [n, t] : b.topics)
@@ -195,6 +202,11 @@ std::string metrics(broker::impl& b) {
               [](const channel& c) { return c.requeue_count; });
   per_channel("nsq_channel_timed_out_total", "counter", "Messages that timed out in flight.",
               [](const channel& c) { return c.timeout_count; });
+  per_channel("nsq_channel_expired_total", "counter", "Messages older than the TTL (--msg-ttl), dropped unsent.",
+              [](const channel& c) { return c.expired_count; });
+  per_channel("nsq_channel_dropped_total", "counter",
+              "Messages dropped because the #ephemeral channel was full (--ephemeral-overflow drop).",
+              [](const channel& c) { return c.dropped_count; });
   per_channel("nsq_channel_clients", "gauge", "Consumers of a channel.",
               [](const channel& c) { return static_cast<std::int64_t>(c.consumers.size()); });
   out += fmt::format("# HELP nsq_clients Open TCP connections.\n# TYPE nsq_clients gauge\nnsq_clients {}\n",

@@ -1,6 +1,7 @@
 #pragma once
 // nsq-broker's state, shared by broker.cpp (TCP, topics, channels) and broker_http.cpp.
 // Single-threaded: everything here is touched only from the broker's io_context thread.
+#include <algorithm>
 #include <chrono>
 #include <cstdint>
 #include <cstdlib>
@@ -102,8 +103,10 @@ void encode_message_into(const message& m, std::string& out);
 bool decode_message(std::string_view bytes, message& m);
 
 // Where a topic's or channel's messages go once its memory queue (--mem-queue-size) is full.
-// The disk queue (lib/pipekit/nsq/disk_queue.hpp) implements this; until it exists, and for
-// #ephemeral topics and channels, the overflow is kept in memory, so nothing is dropped.
+// The disk queue (lib/pipekit/nsq/disk_queue.hpp) implements this; without --data-path, and for
+// #ephemeral topics and channels, the overflow is kept in memory. An #ephemeral channel takes no
+// more than --mem-queue-size from its topic (--ephemeral-overflow: broker::impl::offer, topic_room);
+// only its requeues go beyond that.
 class backend_queue {
  public:
   virtual ~backend_queue() = default;
@@ -189,6 +192,13 @@ struct deferred_entry {
   bool operator>(const deferred_entry& o) const noexcept { return at_ns > o.at_ns || (at_ns == o.at_ns && seq > o.seq); }
 };
 
+// Dropped messages are logged as a summary (per topic or channel, at most every few seconds),
+// never one line per message: what was counted up to the last report, and when it was.
+struct drop_report {
+  std::uint64_t reported = 0;
+  std::int64_t at_ns = 0;
+};
+
 struct channel {
   channel(topic& t, std::string n, std::size_t mem, std::unique_ptr<backend_queue> backend);
   topic& owner;
@@ -207,6 +217,10 @@ struct channel {
   std::uint64_t message_count = 0;
   std::uint64_t requeue_count = 0;
   std::uint64_t timeout_count = 0;
+  std::uint64_t expired_count = 0;  // dropped unsent: older than the topic's TTL (--msg-ttl)
+  std::uint64_t dropped_count = 0;  // #ephemeral, --ephemeral-overflow drop: the channel was full
+  drop_report expired_report;
+  drop_report dropped_report;
   std::set<disk_position> unfinished;  // --durable: see message_queue::unfinished
 };
 
@@ -219,6 +233,12 @@ struct topic {
   std::map<std::string, std::unique_ptr<channel>, std::less<>> channels;
   std::uint64_t message_count = 0;
   std::uint64_t message_bytes = 0;
+  std::int64_t msg_ttl_ns = 0;      // 0: messages never expire
+  std::uint64_t expired_count = 0;  // dropped from this queue by the TTL, before reaching a channel
+  drop_report expired_report;
+  // pump() is running: a pump asked for meanwhile (a channel that drained) runs again in it.
+  bool pumping = false;
+  bool pump_again = false;
 };
 
 struct client_info {
@@ -288,7 +308,23 @@ struct broker::impl {
   bool put(topic& t, message&& m);       // no delivery yet
   void pump(topic& t);                   // topic queue -> channels, then deliver
   void deliver(channel& c);              // channel queue -> ready consumers
+  // Into a channel's queue (or its deferred set): requeues, timeouts, and offer()'s messages.
   bool put_channel(channel& c, message&& m);
+  // A message from the topic into one channel: an #ephemeral channel that is full drops it
+  // (--ephemeral-overflow drop, counted); hold never offers to a full one (see topic_room).
+  bool offer(channel& c, message&& m);
+  // --ephemeral-overflow hold: how many messages the topic may pass on now: the least room left
+  // in its #ephemeral channels (each holds at most ephemeral_capacity); no limit without one.
+  std::int64_t topic_room(const topic& t) const;
+  std::int64_t ephemeral_capacity() const { return std::max<std::int64_t>(opts.mem_queue_size, 1); }
+  // --msg-ttl: is m older than its topic's TTL at wall-clock now_ns?
+  static bool expired(const topic& t, const message& m, std::int64_t now_ns) {
+    return t.msg_ttl_ns > 0 && now_ns - m.timestamp_ns > t.msg_ttl_ns;
+  }
+  // The summaries of expired and dropped messages: at most one per drop_report interval unless forced
+  // (a channel or topic deleted, shutdown); of one topic (and only one of its channels when given).
+  void report_drops(std::int64_t now_ns, bool force);
+  void report_drops(topic& t, channel* only, std::int64_t now_ns, bool force);
 
   // lookupd registration (broker_lookupd.cpp).
   std::vector<std::shared_ptr<class lookup_peer>> lookup_peers;
