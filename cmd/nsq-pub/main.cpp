@@ -13,7 +13,7 @@
 #include "pipekit/cli/error.hpp"
 #include "pipekit/cli/exit_code.hpp"
 #include "pipekit/log/log.hpp"
-#include "pipekit/nsq/tls_options.hpp"
+#include "pipekit/nsq/client_flags.hpp"
 #include "pipekit/nsq/publisher.hpp"
 
 namespace {
@@ -58,24 +58,17 @@ int main(int argc, char** argv) {
   app.add_option("--rejects", o.rejects_path, "Write rejected lines to FILE as JSON Lines (they are always logged)");
   pipekit::cli::add_duration_option(app, "--retry-timeout", o.retry_timeout, "Give up on a message not published within this");
   pipekit::cli::add_duration_option(app, "--connect-timeout", o.connect_timeout, "Timeout for each connection attempt");
-  bool deflate = false;
-  int deflate_level = 6;
-  auto* deflate_flag = app.add_flag("--deflate", deflate, "Negotiate deflate compression in IDENTIFY (TCP)");
-  app.add_option("--deflate-level", deflate_level, "Deflate level asked for (1-9; the broker may cap it)")
-      ->check(CLI::Range(1, 9))
-      ->default_str("6");
-  app.add_flag("--snappy", o.snappy, "Negotiate snappy compression in IDENTIFY (TCP)")->excludes(deflate_flag);
-  std::string auth_secret_file;
-  app.add_option("--auth-secret-file", auth_secret_file,
-                 "File holding the secret for AUTH, when the broker requires it (else env NSQ_AUTH_SECRET)");
-  pipekit::nsq::add_tls_client_flags(app, o.tls);
+  pipekit::nsq::client_flags conn;
+  pipekit::nsq::add_client_flags(app, conn);
   app.add_flag("--stats", o.stats, "Print counts and the rate to stderr at the end");
 
   return pipekit::cli::run_main(app, log, argc, argv, [&] {
     if (o.message && !o.inputs.empty()) pipekit::fatal(pipekit::exit_code::usage, "--message and input files exclude each other");
     if (defer_flag->count() > 0) o.defer = defer;
-    o.deflate_level = deflate ? deflate_level : 0;
-    o.auth_secret = pipekit::cli::read_secret(auth_secret_file, "NSQ_AUTH_SECRET", "--auth-secret-file");
+    o.deflate_level = conn.requested_deflate_level();
+    o.snappy = conn.snappy;
+    o.auth_secret = conn.auth_secret();
+    o.tls = conn.tls;
     // Only HTTP addresses given: the TCP default does not apply.
     if (http_flag->count() > 0 && app.count("--nsqd-tcp-address") == 0 && !std::getenv("NSQD_TCP_ADDRESS"))
       o.nsqd_tcp_addresses.clear();

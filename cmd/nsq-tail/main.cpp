@@ -8,7 +8,7 @@
 #include "pipekit/cli/error.hpp"
 #include "pipekit/cli/exit_code.hpp"
 #include "pipekit/log/log.hpp"
-#include "pipekit/nsq/tls_options.hpp"
+#include "pipekit/nsq/client_flags.hpp"
 #include "pipekit/nsq/consumer.hpp"
 
 namespace {
@@ -49,17 +49,8 @@ int main(int argc, char** argv) {
                                     "Message timeout asked for in IDENTIFY (default: the broker's)")
       ->default_str("");
   pipekit::cli::add_duration_option(app, "--connect-timeout", o.connect_timeout, "Timeout for each connection attempt");
-  pipekit::nsq::add_tls_client_flags(app, o.tls);
-  bool deflate = false;
-  int deflate_level = 6;
-  auto* deflate_flag = app.add_flag("--deflate", deflate, "Negotiate deflate compression in IDENTIFY");
-  app.add_option("--deflate-level", deflate_level, "Deflate level asked for (1-9; the broker may cap it)")
-      ->check(CLI::Range(1, 9))
-      ->default_str("6");
-  app.add_flag("--snappy", o.snappy, "Negotiate snappy compression in IDENTIFY")->excludes(deflate_flag);
-  std::string auth_secret_file;
-  app.add_option("--auth-secret-file", auth_secret_file,
-                 "File holding the secret for AUTH, when the broker requires it (else env NSQ_AUTH_SECRET)");
+  pipekit::nsq::client_flags conn;
+  pipekit::nsq::add_client_flags(app, conn);
   app.add_option("--output-dir", o.output_dir, "Archive mode: write files in DIR (FIN after fsync) instead of stdout");
   app.add_option("--filename-format", o.filename_format, "Archive file names: <TOPIC>, <HOST>, <DATETIME>, <REV>")
       ->default_str("<TOPIC>.<HOST><REV>.<DATETIME>.log");
@@ -72,8 +63,10 @@ int main(int argc, char** argv) {
                                     "Archive: fsync, then FIN, at least this often");
 
   return pipekit::cli::run_main(app, log, argc, argv, [&] {
-    o.deflate_level = deflate ? deflate_level : 0;
-    o.auth_secret = pipekit::cli::read_secret(auth_secret_file, "NSQ_AUTH_SECRET", "--auth-secret-file");
+    o.deflate_level = conn.requested_deflate_level();
+    o.snappy = conn.snappy;
+    o.auth_secret = conn.auth_secret();
+    o.tls = conn.tls;
     if (o.sync_interval.count() <= 0) pipekit::fatal(pipekit::exit_code::usage, "--sync-interval must be positive");
     if (o.lookupd_poll_interval.count() <= 0) {
       pipekit::fatal(pipekit::exit_code::usage, "--lookupd-poll-interval must be positive");

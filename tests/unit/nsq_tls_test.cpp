@@ -1,5 +1,7 @@
 #include <catch2/catch.hpp>
 
+#include <CLI/CLI.hpp>
+
 #include <unistd.h>
 
 #include <cstdio>
@@ -10,6 +12,7 @@
 #include "pipekit/cli/error.hpp"
 #include "pipekit/cli/exit_code.hpp"
 #include "pipekit/nsq/broker.hpp"
+#include "pipekit/nsq/client_flags.hpp"
 #include "pipekit/nsq/tls.hpp"
 
 using namespace pipekit::nsq;
@@ -124,5 +127,44 @@ TEST_CASE("the broker refuses to require TLS without a certificate", "[nsq]") {
   } catch (const pipekit::fatal_error& e) {
     CHECK(e.code() == pipekit::exit_code::config);
     CHECK_THAT(std::string(e.what()), Catch::Contains("without TLS key and cert"));
+  }
+}
+
+TEST_CASE("nsq-pub's and nsq-tail's connection flags: compression, AUTH secret, TLS", "[nsq]") {
+  auto parse = [](std::vector<std::string> args, client_flags& f) {
+    CLI::App app;
+    add_client_flags(app, f);
+    std::reverse(args.begin(), args.end());  // CLI11 takes them last first
+    app.parse(args);
+  };
+  client_flags none;
+  parse({}, none);
+  CHECK(none.requested_deflate_level() == 0);
+  CHECK_FALSE(none.snappy);
+  CHECK_FALSE(none.tls.wanted());
+
+  client_flags f;
+  parse({"--deflate", "--deflate-level", "3", "--tls-root-ca-file", "ca.pem"}, f);
+  CHECK(f.requested_deflate_level() == 3);
+  CHECK(f.tls.wanted());
+  CHECK(f.tls.root_ca_file == "ca.pem");
+
+  client_flags both;
+  CHECK_THROWS_AS(parse({"--deflate", "--snappy"}, both), CLI::ExcludesError);
+
+  char path[] = "/tmp/pipekit-secret-XXXXXX";
+  int fd = ::mkstemp(path);
+  REQUIRE(fd >= 0);
+  REQUIRE(::write(fd, "s3cret\n", 7) == 7);
+  ::close(fd);
+  client_flags s;
+  parse({"--auth-secret-file", path}, s);
+  CHECK(s.auth_secret() == "s3cret");  // the trailing newline is not part of it
+  std::filesystem::remove(path);
+  try {
+    (void)s.auth_secret();
+    FAIL("an unreadable secret file must exit");
+  } catch (const pipekit::fatal_error& e) {
+    CHECK(e.code() == pipekit::exit_code::no_input);
   }
 }

@@ -4,10 +4,6 @@
 #include <string>
 #include <string_view>
 
-namespace CLI {
-class App;
-}
-
 namespace pipekit::nsq {
 
 // nsqd's --tls-min-version names: tls1.0, tls1.1, tls1.2, tls1.3. pipekit's default is tls1.2.
@@ -35,9 +31,5 @@ struct tls_client_options {
   // verification): TLS is never left off when the user named how to verify it.
   bool wanted() const noexcept { return enabled || !root_ca_file.empty() || !cert_file.empty() || insecure_skip_verify; }
 };
-
-// nsq-pub's and nsq-tail's flags (nsq_tail's names): --tls, --tls-root-ca-file, --tls-cert,
-// --tls-key, --tls-insecure-skip-verify, --tls-min-version.
-void add_tls_client_flags(CLI::App& app, tls_client_options& o);
 
 }  // namespace pipekit::nsq

@@ -1,10 +1,24 @@
+#include "pipekit/nsq/client_flags.hpp"
+
 #include <CLI/CLI.hpp>
 
-#include "pipekit/nsq/tls_options.hpp"
+#include "pipekit/cli/app.hpp"
 
 namespace pipekit::nsq {
 
-void add_tls_client_flags(CLI::App& app, tls_client_options& o) {
+std::string client_flags::auth_secret() const {
+  return cli::read_secret(auth_secret_file, "NSQ_AUTH_SECRET", "--auth-secret-file");
+}
+
+void add_client_flags(CLI::App& app, client_flags& f) {
+  auto* deflate = app.add_flag("--deflate", f.deflate, "Negotiate deflate compression in IDENTIFY (TCP connections)");
+  app.add_option("--deflate-level", f.deflate_level, "Deflate level asked for (1-9; the broker may cap it)")
+      ->check(CLI::Range(1, 9))
+      ->default_str("6");
+  app.add_flag("--snappy", f.snappy, "Negotiate snappy compression in IDENTIFY (TCP connections)")->excludes(deflate);
+  app.add_option("--auth-secret-file", f.auth_secret_file,
+                 "File holding the secret for AUTH, when the broker requires it (else env NSQ_AUTH_SECRET)");
+  tls_client_options& o = f.tls;
   app.add_flag("--tls", o.enabled, "Negotiate TLS with the broker (IDENTIFY tls_v1); refuse one that does not offer it");
   app.add_option("--tls-root-ca-file", o.root_ca_file,
                  "CA certificates (PEM) to verify the broker's certificate against (default: the system's store); "
