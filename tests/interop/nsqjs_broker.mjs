@@ -11,18 +11,9 @@ import path from 'node:path';
 import net from 'node:net';
 import http from 'node:http';
 import nsq from 'nsqjs';
+import { check, finish, freePort, sleep, withTimeout } from './lib.mjs';
 
 const brokerPath = process.argv[process.argv.indexOf('--broker') + 1];
-let passed = 0, failed = 0;
-const check = (name, cond, detail = '') => {
-  if (cond) passed++;
-  else { failed++; console.log(`FAIL: ${name} ${detail}`); }
-};
-const freePort = () => new Promise((resolve) => {
-  const s = net.createServer().listen(0, '127.0.0.1', () => { const p = s.address().port; s.close(() => resolve(p)); });
-});
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-const withTimeout = (p, ms, what) => Promise.race([p, sleep(ms).then(() => { throw new Error(`timed out: ${what}`); })]);
 
 const tcpPort = await freePort();
 const httpPort = await freePort();
@@ -413,13 +404,11 @@ try {
 
   await tlsTests();
 } catch (e) {
-  failed++;
-  console.log(`FAIL: ${e.message}`);
+  check('no exception', false, e.stack);
 } finally {
   broker.kill('SIGTERM');
 }
 for (const b of extraBrokers) b.kill('SIGTERM');
 const code = await new Promise((resolve) => broker.on('exit', (c) => resolve(c)));
 check('nsq-broker exits 0 on SIGTERM', code === 0, `exit ${code}`);
-console.log(`${passed} passed, ${failed} failed`);
-process.exit(failed === 0 ? 0 : 1);
+finish();

@@ -7,20 +7,10 @@
 // registered with one each: a Reader given both consumes from all, and picks up a broker added later.
 // Usage: node nsqjs_lookupd.mjs --lookupd PATH/TO/lookupd --broker PATH/TO/nsq-broker
 import { spawn } from 'node:child_process';
-import net from 'node:net';
 import nsq from 'nsqjs';
+import { check, finish, freePort, sleep, withTimeout } from './lib.mjs';
 
 const arg = (name) => process.argv[process.argv.indexOf(name) + 1];
-let passed = 0, failed = 0;
-const check = (name, cond, detail = '') => {
-  if (cond) passed++;
-  else { failed++; console.log(`FAIL: ${name} ${detail}`); }
-};
-const freePort = () => new Promise((resolve) => {
-  const s = net.createServer().listen(0, '127.0.0.1', () => { const p = s.address().port; s.close(() => resolve(p)); });
-});
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-const withTimeout = (p, ms, what) => Promise.race([p, sleep(ms).then(() => { throw new Error(`timed out: ${what}`); })]);
 
 const [lTcp, lHttp, bTcp, bHttp] = [await freePort(), await freePort(), await freePort(), await freePort()];
 const lookupdUrl = `http://127.0.0.1:${lHttp}`;
@@ -212,5 +202,4 @@ try {
     await withTimeout(exited(p), 10000, 'daemon exit').catch(() => p.kill('SIGKILL'));
   }
 }
-console.log(`${passed} passed, ${failed} failed`);
-process.exit(failed === 0 ? 0 : 1);
+finish();
