@@ -312,10 +312,12 @@ void publisher::wait_or_post_partial(int fd) {
 
 void publisher::read_source(const std::string& path, std::uint32_t source) {
   io::line_reader reader(path);
+  bool refilled = false;  // the reader may have blocked since the last line
   reader.on_refill([&] {
     wait_or_post_partial(reader.fd());
     std::lock_guard lock(mu_);
     reader_blocked_ = true;
+    refilled = true;
     if (stopping_ && !reader_abandoned_) {  // stopped while it waited: all is posted, finish now
       reader_abandoned_ = true;
       net::post(io_, [this] { input_done(); });
@@ -323,7 +325,8 @@ void publisher::read_source(const std::string& path, std::uint32_t source) {
   });
   while (!stopping_) {
     auto l = reader.next();
-    {
+    if (refilled) {  // only then can the io thread have abandoned the reader (no lock per line)
+      refilled = false;
       std::lock_guard lock(mu_);
       reader_blocked_ = false;
       if (reader_abandoned_) return;  // a line read after the stop: not taken
