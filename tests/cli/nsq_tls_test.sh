@@ -81,9 +81,12 @@ out=$(cat "$T/stats_tail.out")
 expect "the TLS tail gets its message and exits" 0 '{"n":"stats"}'
 
 # --- verification failures end nsq-pub and nsq-tail with the reason -----------------------------
-run_in "$lines" nsq-pub -t tls_rt --nsqd-tcp-address "$tls_addr" --tls --tls-root-ca-file "$C/other-ca.pem"
+run_in "$lines" nsq-pub -t tls_rt --nsqd-tcp-address "$tls_addr" --tls --tls-root-ca-file "$C/other-ca.pem" \
+  --rejects "$T/wrongca.rej"
 expect "nsq-pub with the wrong CA: 69" 69
 expect_err "says the certificate did not verify" "certificate verify failed"
+check "nothing lost: every line is a reject with the reason, at once (not after --retry-timeout)" \
+  test "$(grep -c '"code":"unavailable","error":"not published: 127.0.0.1:[0-9]*: TLS handshake: .*certificate verify failed' "$T/wrongca.rej")" -eq "$(printf '%s' "$lines" | wc -l)"
 run nsq-tail -t tls_rt -c ch -n 1 --nsqd-tcp-address "$tls_addr" --tls --tls-root-ca-file "$C/other-ca.pem"
 expect "nsq-tail with the wrong CA: 69" 69
 expect_err "says the certificate did not verify" "certificate verify failed"

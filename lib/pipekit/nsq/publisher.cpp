@@ -107,6 +107,7 @@ struct broker {
   std::unique_ptr<net::steady_timer> retry_timer;
   std::int64_t max_msg_size = std::numeric_limits<std::int64_t>::max();  // nsqd does not say; nsq-broker may
   std::int64_t max_body_size = default_max_body_size;
+  std::string dead;  // why it failed in a way retries will not cure (TLS); never retried then
   bool ready() const { return http ? clock::now() >= down_until : conn && conn->ready() && !conn->closed(); }
   ~broker() {
     if (curl) curl_easy_cleanup(curl);
@@ -168,7 +169,6 @@ class publisher {
   void on_tick();
   void maybe_finish();
   void stop(int signal);
-  void give_up(const std::string& why);
 
   const publish_options& o_;
   net::io_context io_;
@@ -191,7 +191,6 @@ class publisher {
   bool reader_blocked_ = false;    // in read(2), holding no line
   bool reader_abandoned_ = false;  // stopped while blocked: the io thread finished without it
   std::exception_ptr reader_error_;
-  std::exception_ptr give_up_;  // a broker failed in a way retries will not cure
  public:
   bool reader_detached_ = false;  // run() left the reader thread behind (it may still use *this)
  private:
@@ -645,9 +644,14 @@ void publisher::on_error(broker& br, std::string_view data) {
 
 void publisher::on_close(broker& br, const std::string& why) {
   if (finished_) return;
-  // A certificate that does not verify will not on the next try either: say so and stop.
-  if (br.conn && br.conn->failed_permanently()) return give_up(fmt::format("{}: {}", br.address, why));
-  log::warn("{}: {}; reconnecting in {} ms", br.address, why, br.backoff.count());
+  // A certificate that does not verify will not on the next try either: that broker is not
+  // retried, and what waits for it is rejected at once (on_tick) with the reason.
+  if (br.conn && br.conn->failed_permanently()) {
+    br.dead = fmt::format("{}: {}", br.address, why);
+    log::error("{}; not retried", br.dead);
+  } else {
+    log::warn("{}: {}; reconnecting in {} ms", br.address, why, br.backoff.count());
+  }
   auto in_flight = std::move(br.in_flight);
   br.in_flight.clear();
   br.conn.reset();
@@ -656,12 +660,15 @@ void publisher::on_close(broker& br, const std::string& why) {
     it->b->last_error = fmt::format("{}: {}", br.address, why);
     queue_front(br, std::move(*it));
   }
-  br.retry_timer->expires_after(br.backoff);
-  br.backoff = std::min(br.backoff * 2, std::chrono::duration_cast<std::chrono::milliseconds>(backoff_max));
-  br.retry_timer->async_wait([this, &br](boost::system::error_code ec) {
-    if (!ec && !finished_) connect(br);
-  });
+  if (br.dead.empty()) {
+    br.retry_timer->expires_after(br.backoff);
+    br.backoff = std::min(br.backoff * 2, std::chrono::duration_cast<std::chrono::milliseconds>(backoff_max));
+    br.retry_timer->async_wait([this, &br](boost::system::error_code ec) {
+      if (!ec && !finished_) connect(br);
+    });
+  }
   pump();
+  if (!br.dead.empty()) on_tick();  // reject now what only it could take
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -714,14 +721,19 @@ void publisher::item_done(batch& b, item& it) {
 // Every 100 ms: give up on what waited past --retry-timeout, pump the rate limit, show progress.
 void publisher::on_tick() {
   auto now = clock::now();
+  const bool all_dead = std::all_of(brokers_.begin(), brokers_.end(), [](const auto& b) { return !b->dead.empty(); });
   auto expire = [&](std::deque<span>& q, broker* br) {
+    const std::string* dead = br && !br->dead.empty() ? &br->dead
+                              : all_dead             ? &brokers_.front()->dead
+                                                     : nullptr;
     for (auto it = q.begin(); it != q.end();) {
-      if (now - it->b->first_try >= o_.retry_timeout) {
+      if (dead || now - it->b->first_try >= o_.retry_timeout) {
         span s = std::move(*it);
         it = q.erase(it);
         std::string why = s.b->last_error.empty() ? (br ? br->address + ": not connected" : "no broker connected")
                                                   : s.b->last_error;
-        reject(s, "unavailable", fmt::format("not published within --retry-timeout: {}", why));
+        if (dead) reject(s, "unavailable", fmt::format("not published: {}", *dead));
+        else reject(s, "unavailable", fmt::format("not published within --retry-timeout: {}", why));
         it = q.begin();  // reject() may have changed the queue; start over (expired ones are gone)
       } else {
         ++it;
@@ -750,25 +762,6 @@ void publisher::on_tick() {
 void publisher::maybe_finish() {
   if (finished_ || !input_done_ || unfinished_batches_ > 0) return;
   finished_ = true;
-  for (auto& br : brokers_) {
-    if (br->conn) br->conn->close();
-    br->retry_timer->cancel();
-  }
-  tick_.cancel();
-  io_.stop();
-}
-
-// Ends the run at once with exit_code::unavailable (lines not yet published are neither
-// published nor rejected; the message says why). The reader is left behind as on a signal.
-void publisher::give_up(const std::string& why) {
-  give_up_ = std::make_exception_ptr(fatal_error(exit_code::unavailable, why));
-  finished_ = true;
-  stopping_ = true;  // the reader takes no more lines
-  {
-    std::lock_guard lock(mu_);
-    reader_abandoned_ = true;
-  }
-  room_.notify_all();
   for (auto& br : brokers_) {
     if (br->conn) br->conn->close();
     br->retry_timer->cancel();
@@ -815,10 +808,6 @@ publish_result publisher::run() {
   if (abandoned) reader.detach();
   else reader.join();
   reader_detached_ = abandoned;
-  if (give_up_) {
-    rejects_.flush();
-    std::rethrow_exception(give_up_);
-  }
   if (o_.progress) std::fputc('\n', stderr);
   rejects_.flush();
   {
