@@ -89,7 +89,7 @@ void client::start() {
   }
   impl_->timer.expires_after(options_.connect_timeout);
   impl_->timer.async_wait([self = shared_from_this()](boost::system::error_code ec) {
-    if (!ec && !self->ready_ && !self->closed_) self->fail("connect timed out");
+    if (!ec && !self->ready() && !self->closed_) self->fail("connect timed out");
   });
   impl_->resolver.async_resolve(
       host, port, [self = shared_from_this()](boost::system::error_code ec, tcp::resolver::results_type results) {
@@ -269,7 +269,6 @@ bool client::begin_compression() {
 
 bool client::become_ready() {
   stage_ = stage::ready;
-  ready_ = true;
   impl_->timer.cancel();
   watchdog();
   if (handlers_.on_ready) handlers_.on_ready(identify_);
@@ -283,11 +282,11 @@ bool client::handle_frame(const frame& f) {
         send("NOP\n");
         return true;
       }
-      if (!ready_) return handshake(f.data);
+      if (!ready()) return handshake(f.data);
       if (handlers_.on_response) handlers_.on_response(f.data);
       return !closed_;
     case frame_type::error:
-      if (!ready_) {
+      if (!ready()) {
         fail(fmt::format("{} failed: {}", stage_ == stage::auth ? "AUTH" : "IDENTIFY", f.data));
         return false;
       }

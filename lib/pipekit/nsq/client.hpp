@@ -71,7 +71,7 @@ class client : public std::enable_shared_from_this<client> {
   // Closes now; no handler runs after this returns.
   void close();
 
-  bool ready() const noexcept { return ready_; }
+  bool ready() const noexcept { return stage_ == stage::ready; }
   bool closed() const noexcept { return closed_; }
   const std::string& address() const noexcept { return options_.address; }
   const nlohmann::json& identify_response() const noexcept { return identify_; }
@@ -109,11 +109,10 @@ class client : public std::enable_shared_from_this<client> {
   std::string writing_;
   bool writing_active_ = false;
   // IDENTIFY answered, then TLS's handshake and its OK, then the OK that starts compression (each
-  // when negotiated), then AUTH (when required): ready_ only after them, so none of their answers
+  // when negotiated), then AUTH (when required): ready only after them, so none of their answers
   // is taken for a command's.
   enum class stage { identify, tls, upgraded, auth, ready };
   stage stage_ = stage::identify;
-  bool ready_ = false;
   bool closed_ = false;
   nlohmann::json identify_;
   std::chrono::steady_clock::time_point last_read_;
