@@ -97,7 +97,10 @@ bool redis_answers_ping(const std::string& host, std::uint16_t port) {
     redisSetTimeout(ctx, timeout);
     auto* reply = static_cast<redisReply*>(redisCommand(ctx, "PING"));
     if (reply != nullptr) {
-      ok = reply->type == REDIS_REPLY_STATUS && std::string_view(reply->str, reply->len) == "PONG";
+      const std::string_view text(reply->str != nullptr ? reply->str : "", reply->len);
+      // A server started with --requirepass answers NOAUTH: it is up all the same.
+      ok = (reply->type == REDIS_REPLY_STATUS && text == "PONG") ||
+           (reply->type == REDIS_REPLY_ERROR && text.starts_with("NOAUTH"));
       freeReplyObject(reply);
     }
   }
