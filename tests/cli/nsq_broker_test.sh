@@ -11,7 +11,7 @@ case $out in *--mem-queue-size*--max-rdy-count*) ok ;; *) bad "--help lists nsqd
 run nsq-broker --bogus
 expect "unknown flag" 64
 run nsq-broker --tcp-address nonsense
-expect "malformed --tcp-address" 78
+expect "malformed --tcp-address" 64
 expect_err "names the flag" "--tcp-address nonsense"
 run nsq-broker --msg-timeout 5parsecs
 expect "bad duration" 64

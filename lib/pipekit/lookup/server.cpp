@@ -416,8 +416,8 @@ void server::impl::start() {
     auto self = weak.lock();
     if (!self || self->stopped) return;
     std::make_shared<tcp_session>(std::move(socket), self)->start();
-  });
-  http.listen(opts.http_address);
+  }, "--tcp-address");
+  http.listen(opts.http_address, "--http-address");
 }
 
 void server::impl::stop() {

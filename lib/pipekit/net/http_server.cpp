@@ -196,13 +196,13 @@ void http_server::route(std::string method, std::string path, http_handler handl
   impl_->routes[std::move(path)].emplace_back(std::move(method), std::move(handler));
 }
 
-void http_server::listen(std::string_view address) {
+void http_server::listen(std::string_view address, std::string_view name) {
   std::weak_ptr<impl> weak = impl_;
   impl_->listener = std::make_unique<tcp_listener>(impl_->io, address, [weak](tcp::socket socket) {
     auto server = weak.lock();
     if (!server || server->stopped) return;
     std::make_shared<session>(std::move(socket), std::move(server))->start();
-  });
+  }, name);
 }
 
 std::uint16_t http_server::port() const { return impl_->listener ? impl_->listener->port() : 0; }

@@ -67,8 +67,8 @@ class http_server {
   void route(std::string method, std::string path, http_handler handler);
 
   // Binds "host:port" (":port" is every interface; port 0 lets the kernel pick) and starts
-  // accepting. Throws pipekit::fatal_error (exit_code::unavailable) when the address cannot be bound.
-  void listen(std::string_view address);
+  // accepting. Throws pipekit::fatal_error as tcp_listener does (name: the flag, for its message).
+  void listen(std::string_view address, std::string_view name = "listen address");
   std::uint16_t port() const;
   std::string local_address() const;  // "127.0.0.1:4161"
   std::size_t connections() const;    // open connections

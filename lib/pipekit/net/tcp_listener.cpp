@@ -1,5 +1,6 @@
 #include "pipekit/net/tcp_listener.hpp"
 
+#include <chrono>
 #include <stdexcept>
 
 #include <boost/asio/io_context.hpp>
@@ -16,7 +17,7 @@ namespace asio = boost::asio;
 using tcp = asio::ip::tcp;
 using error_code = boost::system::error_code;
 
-tcp::endpoint parse_listen_address(std::string_view address) {
+tcp::endpoint parse_listen_address(std::string_view address, std::string_view name) {
   util::host_port hp;
   // parse_host_port wants a port a client can use; a listener may also ask for port 0 (any).
   bool any_port = address.ends_with(":0");
@@ -24,7 +25,7 @@ tcp::endpoint parse_listen_address(std::string_view address) {
     hp = any_port ? util::parse_host_port(address.substr(0, address.size() - 2), std::uint16_t{0}, "0.0.0.0")
                   : util::parse_host_port(address, {}, "0.0.0.0");  // ":4160" is every interface, as in Go
   } catch (const std::invalid_argument& e) {
-    fatal(exit_code::usage, "listen address '{}': {}", address, e.what());
+    fatal(exit_code::usage, "{} {}: {}", name, address, e.what());
   }
   error_code bad;
   auto ip = asio::ip::make_address(hp.host, bad);
@@ -33,7 +34,7 @@ tcp::endpoint parse_listen_address(std::string_view address) {
   tcp::resolver resolver(io);
   auto results = resolver.resolve(hp.host, std::to_string(hp.port), tcp::resolver::passive, bad);
   if (bad || results.empty())
-    fatal(exit_code::usage, "listen address '{}': cannot resolve '{}': {}", address, hp.host, bad.message());
+    fatal(exit_code::usage, "{} {}: cannot resolve '{}': {}", name, address, hp.host, bad.message());
   return results.begin()->endpoint();
 }
 
@@ -50,6 +51,26 @@ struct tcp_listener::state : std::enable_shared_from_this<state> {
   asio::steady_timer pause;
   accept_handler on_accept;
   bool closed = false;
+  // Failed accepts since the last one that worked: the first is logged, then one summary at most
+  // every report_interval, and one line when accepting works again (never a line per retry).
+  std::uint64_t failures = 0;
+  std::chrono::steady_clock::time_point failing_since, reported_at;
+
+  static constexpr std::chrono::milliseconds retry_pause{100};
+  static constexpr std::chrono::seconds report_interval{10};
+
+  void failed(const error_code& ec) {
+    auto now = std::chrono::steady_clock::now();
+    if (failures++ == 0) {
+      failing_since = reported_at = now;
+      log::warn("accept on {}: {}; pausing accepts, retrying every {} ms", to_string(local), ec.message(),
+                retry_pause.count());
+    } else if (now - reported_at >= report_interval) {
+      reported_at = now;
+      log::warn("accept on {}: {}; {} failed accepts in {} s", to_string(local), ec.message(), failures,
+                std::chrono::duration_cast<std::chrono::seconds>(now - failing_since).count());
+    }
+  }
 
   void accept() {
     acceptor.async_accept([self = shared_from_this()](const error_code& ec, tcp::socket socket) {
@@ -57,12 +78,16 @@ struct tcp_listener::state : std::enable_shared_from_this<state> {
       if (ec == asio::error::operation_aborted) return;
       if (ec) {
         // Out of descriptors or a connection reset before accept: pause, then go on.
-        log::warn("accept on {}: {}", to_string(self->local), ec.message());
-        self->pause.expires_after(std::chrono::milliseconds(100));
+        self->failed(ec);
+        self->pause.expires_after(retry_pause);
         self->pause.async_wait([self](const error_code& wait_ec) {
           if (!wait_ec && !self->closed) self->accept();
         });
         return;
+      }
+      if (self->failures > 0) {
+        log::info("accept on {}: accepting again after {} failed accepts", to_string(self->local), self->failures);
+        self->failures = 0;
       }
       self->on_accept(std::move(socket));
       self->accept();
@@ -70,16 +95,17 @@ struct tcp_listener::state : std::enable_shared_from_this<state> {
   }
 };
 
-tcp_listener::tcp_listener(asio::io_context& io, std::string_view address, accept_handler on_accept)
+tcp_listener::tcp_listener(asio::io_context& io, std::string_view address, accept_handler on_accept,
+                           std::string_view name)
     : state_(std::make_shared<state>(io, std::move(on_accept))) {
-  auto endpoint = parse_listen_address(address);
+  auto endpoint = parse_listen_address(address, name);
   error_code ec;
   auto& acceptor = state_->acceptor;
   acceptor.open(endpoint.protocol(), ec);
   if (!ec) acceptor.set_option(tcp::acceptor::reuse_address(true), ec);
   if (!ec) acceptor.bind(endpoint, ec);
   if (!ec) acceptor.listen(asio::socket_base::max_listen_connections, ec);
-  if (ec) fatal(exit_code::unavailable, "cannot listen on {}: {}", address, ec.message());
+  if (ec) fatal(exit_code::unavailable, "{} {}: cannot listen: {}", name, address, ec.message());
   state_->local = acceptor.local_endpoint();
   state_->accept();
 }

@@ -2,7 +2,6 @@
 #include "pipekit/nsq/broker.hpp"
 
 #include <algorithm>
-#include <charconv>
 #include <filesystem>
 #include <fstream>
 #include <limits>
@@ -544,7 +543,7 @@ void broker::impl::scan() {
 
 std::string broker::impl::broadcast_address() const {
   if (!opts.broadcast_address.empty()) return opts.broadcast_address;
-  auto a = tcp_acceptor.is_open() ? tcp_acceptor.local_endpoint().address() : asio::ip::address();
+  auto a = tcp_listener ? tcp_listener->local_endpoint().address() : asio::ip::address();
   if (a.is_unspecified()) return a.is_v6() ? "::1" : "127.0.0.1";
   return a.to_string();
 }
@@ -707,28 +706,20 @@ void broker::impl::persist_all() {
   log::info("DISKQUEUE: queues persisted ({} in flight or deferred)", saved);
 }
 
-void broker::impl::accept() {
-  tcp_acceptor.async_accept([this](const boost::system::error_code& ec, tcp::socket socket) {
-    if (ec == asio::error::operation_aborted || stopping) return;
-    if (ec) {
-      log::warn("TCP: accept: {}", ec.message());
-    } else {
-      boost::system::error_code ignored;
-      socket.set_option(tcp::no_delay(true), ignored);
-      std::uint64_t id = next_client_id++;
-      auto conn = std::make_shared<connection>(*this, std::move(socket), id);
-      connections.emplace(id, conn);
-      conn->start();
-    }
-    accept();
-  });
+void broker::impl::accept(tcp::socket socket) {
+  if (stopping) return;
+  boost::system::error_code ignored;
+  socket.set_option(tcp::no_delay(true), ignored);
+  std::uint64_t id = next_client_id++;
+  auto conn = std::make_shared<connection>(*this, std::move(socket), id);
+  connections.emplace(id, conn);
+  conn->start();
 }
 
 void broker::impl::shutdown() {
   if (stopping) return;
   stopping = true;
-  boost::system::error_code ignored;
-  tcp_acceptor.close(ignored);
+  if (tcp_listener) tcp_listener->close();
   if (http) http->stop();
   stop_lookup_peers();
   scan_timer.cancel();
@@ -1334,24 +1325,6 @@ void connection::close() {
 broker::broker(broker_options options) : impl_(std::make_unique<impl>(std::move(options))) {}
 broker::~broker() = default;
 
-// "host:port", "[v6]:port", ":port" (any address); port 0 lets the kernel pick.
-tcp::endpoint parse_listen_address(const std::string& flag, const std::string& text) {
-  auto colon = text.rfind(':');
-  if (colon == std::string::npos) fatal(exit_code::config, "{} {}: want HOST:PORT", flag, text);
-  std::string host = text.substr(0, colon);
-  std::string port = text.substr(colon + 1);
-  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
-  if (host.empty()) host = "0.0.0.0";
-  unsigned long p = 0;
-  auto [end, ec] = std::from_chars(port.data(), port.data() + port.size(), p);
-  if (port.empty() || ec != std::errc() || end != port.data() + port.size() || p > 65535)
-    fatal(exit_code::config, "{} {}: bad port", flag, text);
-  boost::system::error_code aec;
-  auto addr = asio::ip::make_address(host, aec);
-  if (aec) fatal(exit_code::config, "{} {}: not an IP address", flag, text);
-  return tcp::endpoint(addr, static_cast<std::uint16_t>(p));
-}
-
 void broker::start() {
   impl& b = *impl_;
   if (b.opts.durable && b.opts.data_path.empty())
@@ -1363,22 +1336,15 @@ void broker::start() {
     if (auto scheme = a.find("://"); scheme != std::string::npos && a.rfind("http://", 0) != 0)
       fatal(exit_code::config, "--auth-http-address {}: only http:// URLs", a);
   }
-  tcp::endpoint ep = parse_listen_address("--tcp-address", b.opts.tcp_address);
-  auto addr = ep.address();
-  boost::system::error_code ec;
-  b.tcp_acceptor.open(ep.protocol(), ec);
-  if (!ec) b.tcp_acceptor.set_option(tcp::acceptor::reuse_address(true), ec);
-  if (!ec) b.tcp_acceptor.bind(ep, ec);
-  if (!ec) b.tcp_acceptor.listen(asio::socket_base::max_listen_connections, ec);
-  if (ec) fatal(exit_code::unavailable, "--tcp-address {}: cannot listen: {}", b.opts.tcp_address, ec.message());
-  b.tcp_port = b.tcp_acceptor.local_endpoint().port();
-  log::info("TCP: listening on {}", util::host_port{addr.to_string(), b.tcp_port}.to_string());
+  b.tcp_listener = std::make_unique<net::tcp_listener>(
+      b.io, b.opts.tcp_address, [&b](tcp::socket s) { b.accept(std::move(s)); }, "--tcp-address");
+  b.tcp_port = b.tcp_listener->port();
+  log::info("TCP: listening on {}", net::to_string(b.tcp_listener->local_endpoint()));
   if (!b.opts.http_address.empty()) {
     b.http = make_http_frontend(b, b.opts.http_address);
     if (b.http) b.http_port = b.http->port();
   }
   if (!b.opts.data_path.empty()) b.load_metadata();
-  b.accept();
   b.start_lookup_peers();
   b.scan_timer.expires_after(b.opts.queue_scan_interval);
   b.scan_timer.async_wait([&b](const boost::system::error_code& e) {

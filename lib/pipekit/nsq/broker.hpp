@@ -93,8 +93,9 @@ class broker {
   broker& operator=(const broker&) = delete;
 
   // Loads the TLS certificate and key (when given) and binds the listeners. Throws
-  // pipekit::fatal_error (exit_code::config for a bad address or TLS setting, exit_code::no_input
-  // for a TLS file that cannot be read, exit_code::unavailable when it cannot listen).
+  // pipekit::fatal_error (exit_code::usage for a listen address that cannot be read, exit_code::config
+  // for a bad TLS setting, exit_code::no_input for a TLS file that cannot be read,
+  // exit_code::unavailable when it cannot listen).
   void start();
   std::uint16_t tcp_port() const;
   std::uint16_t http_port() const;  // 0 when there is no HTTP listener

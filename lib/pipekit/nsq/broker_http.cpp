@@ -227,7 +227,7 @@ class frontend final : public http_frontend {
  public:
   frontend(broker::impl& b, const std::string& address) : b_(b), server_(b.io, options(b)) {
     routes();
-    server_.listen(address);
+    server_.listen(address, "--http-address");
     log::info("HTTP: listening on {}", server_.local_address());
   }
   std::uint16_t port() const override { return server_.port(); }

@@ -22,6 +22,7 @@
 #include <boost/asio/write.hpp>
 #include <boost/unordered/unordered_flat_map.hpp>
 
+#include "pipekit/net/tcp_listener.hpp"
 #include "pipekit/nsq/broker.hpp"
 #include "pipekit/nsq/compress.hpp"
 #include "pipekit/nsq/disk_queue.hpp"
@@ -274,7 +275,7 @@ struct broker::impl {
 
   broker_options opts;
   asio::io_context io{1};
-  tcp::acceptor tcp_acceptor{io};
+  std::unique_ptr<net::tcp_listener> tcp_listener;  // TCP clients
   std::uint16_t tcp_port = 0;
   std::uint16_t http_port = 0;
   std::unique_ptr<class http_frontend> http;
@@ -348,7 +349,7 @@ struct broker::impl {
   void load_metadata();
   void persist_all();
 
-  void accept();
+  void accept(tcp::socket socket);
   void scan();
   void remove_consumer(channel& c, connection& conn);
   connection* find_connection(std::uint64_t id);
