@@ -317,7 +317,7 @@ TEST_CASE("disk queue: empty drops everything; a damaged metadata file keeps eve
   disk_recovery rec;
   auto q = open_queue(d.path, {}, &rec);
   REQUIRE(rec.warnings.size() == 1);
-  CHECK_THAT(rec.warnings[0], Catch::Contains("unreadable metadata"));
+  CHECK_THAT(rec.warnings[0], Catch::Contains("the metadata is not used"));
   CHECK(read_all(*q) == expected(10, 15));
 }
 
@@ -375,5 +375,91 @@ TEST_CASE("disk queue: version 2 checksums with CRC-32C; a version 1 queue stays
     q = open_queue(d.path, {}, &again);
     CHECK(again.set_aside.empty());
     CHECK(read_all(*q) == expected(0, 80));
+  }
+}
+
+TEST_CASE("disk queue: metadata that does not fit the data is not used; every record is delivered", "[nsq]") {
+  // Each of these over a channel's .meta used to delete the segment or skip its records in silence.
+  const std::string bad = GENERATE(as<std::string>{}, "-1 0", "7 0", "1 0", "0 -5", "0 999999999", "0 5", "0 +8",
+                                   "0x1 0", "0 0 0", "0", "0 0junk", "0 0\n0 0", "0 18446744073709551616", " 0 0", "",
+                                   "0 0\r");
+  INFO("position line: " << bad);
+  temp_dir d;
+  {
+    auto q = open_queue(d.path);
+    put_all(*q, 0, 10000);
+    REQUIRE(q->close().ok());
+  }
+  std::ofstream(d.path / "t.diskqueue.meta", std::ios::trunc) << "pipekit-disk-queue 2\n" << bad << "\n";
+  disk_recovery rec;
+  auto q = open_queue(d.path, {}, &rec);
+  REQUIRE(rec.warnings.size() == 1);
+  CHECK_THAT(rec.warnings[0], Catch::Contains("t.diskqueue.meta") && Catch::Contains("delivered again"));
+  CHECK(rec.set_aside.empty());
+  CHECK(rec.records == 10000);
+  CHECK(read_all(*q) == expected(0, 10000));
+  // The position is written anew at the next sync, so the next start has no complaint.
+  REQUIRE(q->close().ok());
+  disk_recovery again;
+  q = open_queue(d.path, {}, &again);
+  CHECK(again.warnings.empty());
+  CHECK(q->depth() == 0);
+}
+
+TEST_CASE("disk queue: a damaged metadata file over several segments keeps every segment", "[nsq]") {
+  const std::string meta = GENERATE(as<std::string>{}, "pipekit-disk-queue 2\n2 0\n", "pipekit-disk-queue 2\n99 0\n",
+                                    "pipekit-disk-queue 2\n18446744073709551615 0\n", "pipekit-disk-queue 9\n0 0\n",
+                                    "pipekit-disk-queue 2\n0 0\n1 0\n");
+  INFO("metadata: " << meta);
+  temp_dir d;
+  disk_queue_options o;
+  o.max_bytes_per_file = 4096;
+  {
+    auto q = open_queue(d.path, o);
+    put_all(*q, 0, 1000);
+    REQUIRE(q->close().ok());
+  }
+  const auto segments = files(d.path, ".dat");
+  REQUIRE(segments.size() > 5);
+  std::ofstream(d.path / "t.diskqueue.meta", std::ios::trunc) << meta;
+  disk_recovery rec;
+  auto q = open_queue(d.path, o, &rec);
+  REQUIRE(rec.warnings.size() == 1);
+  CHECK_THAT(rec.warnings[0], Catch::Contains("delivered again"));
+  CHECK(files(d.path, ".dat") == segments);
+  CHECK(read_all(*q) == expected(0, 1000));
+}
+
+TEST_CASE("disk queue: a consumed position on a record boundary is used, also before a damaged record", "[nsq]") {
+  temp_dir d;
+  disk_position at_500;
+  {
+    auto q = open_queue(d.path);
+    put_all(*q, 0, 1000);
+    std::string r;
+    disk_status st;
+    for (int i = 0; i < 500; ++i) REQUIRE(q->read(r, st));
+    at_500 = q->read_position();
+    REQUIRE(q->close().ok());
+  }
+  std::ofstream(d.path / "t.diskqueue.meta", std::ios::trunc)
+      << "pipekit-disk-queue 2\n" << at_500.segment << ' ' << at_500.offset << "\n";
+  SECTION("an intact record there") {
+    disk_recovery rec;
+    auto q = open_queue(d.path, {}, &rec);
+    CHECK(rec.warnings.empty());
+    CHECK(read_all(*q) == expected(500, 1000));
+  }
+  SECTION("a damaged record there: the position is still right, the damage is reported as such") {
+    {
+      std::fstream f(d.path / "t.diskqueue.000000.dat", std::ios::binary | std::ios::in | std::ios::out);
+      f.seekp(static_cast<std::streamoff>(at_500.offset + 10));
+      f.put('#');
+    }
+    disk_recovery rec;
+    auto q = open_queue(d.path, {}, &rec);
+    REQUIRE_FALSE(rec.warnings.empty());
+    CHECK_THAT(rec.warnings[0], Catch::Contains("checksum mismatch"));
+    CHECK_THAT(rec.warnings[0], !Catch::Contains("metadata"));
   }
 }

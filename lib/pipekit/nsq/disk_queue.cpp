@@ -7,9 +7,10 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <charconv>
 #include <cstring>
 #include <fstream>
-#include <sstream>
+#include <optional>
 
 #include <fmt/format.h>
 
@@ -26,6 +27,8 @@ constexpr std::size_t read_chunk = 256 * 1024;
 // a queue keeps its version for life (docs/disk-queue.md).
 constexpr std::string_view meta_magic_v1 = "pipekit-disk-queue 1";
 constexpr std::string_view meta_magic_v2 = "pipekit-disk-queue 2";
+// Segment numbers are file names (at least 6 digits); a larger one is not from this code.
+constexpr std::uint64_t max_segment = 999'999'999'999'999;
 
 void put_u32(char* p, std::uint32_t v) {
   for (int i = 0; i < 4; ++i) p[i] = static_cast<char>((v >> (8 * i)) & 0xff);
@@ -96,6 +99,104 @@ std::uint64_t file_size(int fd) {
   return ::fstat(fd, &st) == 0 ? static_cast<std::uint64_t>(st.st_size) : 0;
 }
 
+// Checks a segment's records through one bounded buffer (at most one record, or read_chunk).
+class segment_reader {
+ public:
+  segment_reader(int fd, std::uint64_t size, bool castagnoli, std::uint32_t max_record_size)
+      : fd_(fd), size_(size), castagnoli_(castagnoli), max_record_size_(max_record_size) {}
+  std::uint64_t size() const noexcept { return size_; }
+
+  // Empty when a whole record with the right checksum starts at `off` (`end`: where the next
+  // one starts), else what is wrong with it.
+  std::string check(std::uint64_t off, std::uint64_t& end) {
+    if (off > size_ || size_ - off < header_size) return "torn record header";
+    const char* h = at(off, header_size);
+    if (!h) return "read error";
+    std::uint32_t len = get_u32(h);
+    if (len > max_record_size_) return fmt::format("record length {} over the limit", len);
+    if (size_ - off - header_size < len) return "torn record";
+    h = at(off, header_size + len);
+    if (!h) return "read error";
+    if (record_crc(castagnoli_, h, h + header_size, len) != get_u32(h + 4)) return "checksum mismatch";
+    end = off + header_size + len;
+    return {};
+  }
+
+ private:
+  // [off, off + n) from the buffer, read from the file when it is not there; nullptr on an error.
+  const char* at(std::uint64_t off, std::size_t n) {
+    if (off >= buf_offset_ && off + n <= buf_offset_ + buf_.size()) return buf_.data() + (off - buf_offset_);
+    buf_.resize(static_cast<std::size_t>(std::min<std::uint64_t>(std::max(n, read_chunk), size_ - off)));
+    int err = 0;
+    if (!pread_all(fd_, buf_.data(), buf_.size(), off, err)) {
+      buf_.clear();
+      return nullptr;
+    }
+    buf_offset_ = off;
+    return buf_.data();
+  }
+
+  int fd_;
+  std::uint64_t size_;
+  bool castagnoli_;
+  std::uint32_t max_record_size_;
+  std::string buf_;
+  std::uint64_t buf_offset_ = 0;
+};
+
+// What the metadata file says, checked strictly: exactly "<magic>\n<segment> <offset>\n" in
+// decimal digits (docs/disk-queue.md); anything else is named in `problem`.
+struct meta_contents {
+  bool present = false;
+  std::optional<bool> castagnoli;         // the version, when the first line is right
+  std::optional<disk_position> consumed;  // the position, when the whole file is right
+  std::string problem;
+};
+
+meta_contents read_meta(const fs::path& path) {
+  constexpr std::size_t max_meta_size = 256;
+  meta_contents m;
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return m;
+  m.present = true;
+  std::string text(max_meta_size + 1, '\0');
+  in.read(text.data(), static_cast<std::streamsize>(text.size()));
+  text.resize(static_cast<std::size_t>(in.gcount()));
+  if (in.bad()) {
+    m.problem = "cannot be read";
+    return m;
+  }
+  if (text.size() > max_meta_size) {
+    m.problem = fmt::format("is over {} bytes", max_meta_size);
+    return m;
+  }
+  std::string_view rest(text);
+  auto nl = rest.find('\n');
+  std::string_view magic = rest.substr(0, nl);
+  if (magic == meta_magic_v2 || magic == meta_magic_v1) m.castagnoli = magic == meta_magic_v2;
+  if (!m.castagnoli || nl == std::string_view::npos) {
+    m.problem = fmt::format("holds {:?}, not \"{}\\n<segment> <offset>\\n\"", text, meta_magic_v2);
+    return m;
+  }
+  rest.remove_prefix(nl + 1);
+  std::string_view line = rest.ends_with('\n') ? rest.substr(0, rest.size() - 1) : rest;
+  auto number = [](std::string_view digits, std::uint64_t& v) {
+    if (digits.empty() || !std::all_of(digits.begin(), digits.end(), [](char c) { return c >= '0' && c <= '9'; }))
+      return false;
+    auto [end, err] = std::from_chars(digits.data(), digits.data() + digits.size(), v);
+    return err == std::errc() && end == digits.data() + digits.size();
+  };
+  auto space = line.find(' ');
+  std::uint64_t segment = 0, offset = 0;
+  if (space == std::string_view::npos || !number(line.substr(0, space), segment) ||
+      !number(line.substr(space + 1), offset) || segment > max_segment) {
+    m.problem = fmt::format("holds the position {:?}, not two decimal numbers \"<segment> <offset>\\n\"", rest);
+    return m;
+  }
+  m.consumed = disk_position{segment, offset};
+  return m;
+}
+
 }  // namespace
 
 disk_queue::disk_queue(fs::path dir, std::string name, const disk_queue_options& options)
@@ -147,44 +248,57 @@ bool disk_queue::probe_version(std::uint64_t segment) const {
 }
 
 // The metadata holds only the consumed position; the end of the data is whatever the segments
-// hold, checked record by record, so nothing written before a crash is lost or misread.
+// hold, checked record by record, so nothing written before a crash is lost or misread. A
+// position that does not fit what is on disk is not used (every record is delivered again), and
+// no segment is ever deleted because of the metadata.
 disk_status disk_queue::recover(disk_recovery& recovery) {
-  bool meta_ok = false;
-  if (std::ifstream in(meta_path()); in) {
-    std::string magic;
-    std::getline(in, magic);
-    std::uint64_t seg = 0, off = 0;
-    if ((magic == meta_magic_v2 || magic == meta_magic_v1) && (in >> seg >> off)) {
-      consumed_ = {seg, off};
-      meta_ok = true;
-      castagnoli_ = magic == meta_magic_v2;
-    } else {
-      recovery.warnings.push_back(fmt::format("{}: unreadable metadata; every record on disk is kept",
-                                              meta_path().string()));
-    }
-  }
-
   std::vector<std::uint64_t> segments;
   const std::string prefix = name_ + ".diskqueue.";
   std::error_code ec;
   for (const auto& entry : fs::directory_iterator(dir_, ec)) {
     std::string file = entry.path().filename().string();
-    if (file.size() != prefix.size() + 10 || !file.starts_with(prefix) || !file.ends_with(".dat")) continue;
-    std::string digits = file.substr(prefix.size(), 6);
-    if (!std::all_of(digits.begin(), digits.end(), [](char c) { return c >= '0' && c <= '9'; })) continue;
-    segments.push_back(std::stoull(digits));
+    if (!file.starts_with(prefix) || !file.ends_with(".dat")) continue;
+    std::string_view digits(file.data() + prefix.size(), file.size() - prefix.size() - 4);
+    std::uint64_t segment = 0;
+    auto [end, err] = std::from_chars(digits.data(), digits.data() + digits.size(), segment);
+    // Exactly the name segment_path() gives it (so "0000007" or "+7" are not segments).
+    if (err == std::errc() && end == digits.data() + digits.size() && segment <= max_segment &&
+        fmt::format("{:06}", segment) == digits)
+      segments.push_back(segment);
   }
   if (ec) return disk_status::fail(fmt::format("listing {}: {}", dir_.string(), ec.message()));
   std::sort(segments.begin(), segments.end());
 
-  // Segments wholly before the consumed position were consumed; a crash may have left them.
-  while (!segments.empty() && segments.front() < consumed_.segment) {
-    fs::remove(segment_path(segments.front()), ec);
-    segments.erase(segments.begin());
-  }
-  if (!segments.empty() && segments.front() != consumed_.segment) consumed_ = {segments.front(), 0};
-  if (!meta_ok && !segments.empty()) castagnoli_ = probe_version(segments.front());
+  const meta_contents meta = read_meta(meta_path());
+  if (meta.castagnoli) castagnoli_ = *meta.castagnoli;
+  else if (!segments.empty()) castagnoli_ = probe_version(segments.front());
 
+  // Without (usable) metadata: from the first record on disk.
+  disk_position start{segments.empty() ? 0 : segments.front(), 0};
+  std::string distrust = meta.problem;  // why the stored position is not used
+  if (meta.consumed) {
+    const auto [seg, off] = *meta.consumed;
+    if (segments.empty()) {
+      start = {seg, 0};  // nothing on disk: the next record goes where reading stands
+    } else if (seg < segments.front()) {
+      start = {segments.front(), 0};  // its segment was consumed and removed, the metadata not yet rewritten
+    } else if (seg > segments.back()) {
+      distrust = fmt::format("consumed position {} {} is past the last segment on disk ({})", seg, off,
+                             segments.back());
+    } else if (seg != segments.front()) {
+      distrust = fmt::format("consumed position {} {} is after segment {}, which is still on disk", seg, off,
+                             segments.front());
+    } else {
+      distrust = check_consumed_offset(seg, off);
+      if (distrust.empty()) start = {seg, off};
+    }
+  }
+  if (meta.present && !distrust.empty()) {
+    recovery.warnings.push_back(fmt::format(
+        "{}: {}; the metadata is not used: every record on disk is delivered again, from segment {} offset 0",
+        meta_path().string(), distrust, start.segment));
+  }
+  consumed_ = start;
   for (std::uint64_t s : segments) {
     disk_status st = scan_segment(s, s == consumed_.segment ? consumed_.offset : 0, recovery);
     if (!st.ok()) return st;
@@ -202,67 +316,44 @@ disk_status disk_queue::recover(disk_recovery& recovery) {
   }
   pending_end_ = write_.offset;
   first_segment_ = segments.empty() ? consumed_.segment : segments.front();
-  if (meta_ok) meta_written_ = consumed_;
+  // Metadata that was not used is rewritten at the next sync.
+  if (meta.consumed && distrust.empty()) meta_written_ = consumed_;
   recovery.records = depth_;
   set_aside_bytes_ = recovery.set_aside_bytes;
   return {};
+}
+
+// Empty when `offset` can be where reading stands in `segment`: its end, or the start of a whole
+// record with the right checksum that the records before it lead to. Else what is wrong.
+std::string disk_queue::check_consumed_offset(std::uint64_t segment, std::uint64_t offset) const {
+  fs::path path = segment_path(segment);
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return fmt::format("cannot open {}: {}", path.string(), errno_text(errno));
+  segment_reader r(fd, file_size(fd), castagnoli_, options_.max_record_size);
+  std::string why;
+  std::uint64_t end = 0;
+  if (offset > r.size()) {
+    why = fmt::format("consumed offset {} is past the end of segment {} ({} bytes)", offset, segment, r.size());
+  } else if (offset != 0 && offset != r.size() && !r.check(offset, end).empty()) {
+    // A damaged record there, or not a record boundary at all: walk the records before it.
+    std::uint64_t off = 0;
+    while (off < offset && r.check(off, end).empty()) off = end;
+    if (off != offset)
+      why = fmt::format("consumed offset {} in segment {} is not the start of a record", offset, segment);
+  }
+  ::close(fd);
+  return why;
 }
 
 disk_status disk_queue::scan_segment(std::uint64_t segment, std::uint64_t from, disk_recovery& recovery) {
   fs::path path = segment_path(segment);
   int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) return sys_fail("opening", path);
-  std::uint64_t size = file_size(fd);
-  if (from > size) {
-    recovery.warnings.push_back(
-        fmt::format("{}: consumed position {} is past the end ({} bytes); the file was cut", path.string(), from, size));
-    from = size;
-    consumed_ = {segment, size};
-  }
-  std::string buf;
-  std::uint64_t buf_offset = from;
-  std::uint64_t off = from, records = 0;
+  segment_reader r(fd, file_size(fd), castagnoli_, options_.max_record_size);
+  std::uint64_t off = from, records = 0, end = 0;
   std::string bad;
-  auto have = [&](std::size_t n) {
-    if (off + n <= buf_offset + buf.size()) return true;
-    buf.erase(0, static_cast<std::size_t>(off - buf_offset));
-    buf_offset = off;
-    std::size_t want = std::max<std::size_t>(n, read_chunk);
-    std::size_t old = buf.size();
-    buf.resize(std::max(old, want));
-    ssize_t got = ::pread(fd, buf.data() + old, buf.size() - old, static_cast<off_t>(off + old));
-    buf.resize(old + static_cast<std::size_t>(std::max<ssize_t>(got, 0)));
-    return off + n <= buf_offset + buf.size();
-  };
-  while (off < size) {
-    if (size - off < header_size) {
-      bad = "torn record header";
-      break;
-    }
-    if (!have(header_size)) {
-      bad = "read error";
-      break;
-    }
-    const char* h = buf.data() + (off - buf_offset);
-    std::uint32_t len = get_u32(h);
-    if (len > options_.max_record_size) {
-      bad = fmt::format("record length {} over the limit", len);
-      break;
-    }
-    if (size - off - header_size < len) {
-      bad = "torn record";
-      break;
-    }
-    if (!have(header_size + len)) {
-      bad = "read error";
-      break;
-    }
-    h = buf.data() + (off - buf_offset);
-    if (record_crc(castagnoli_, h, h + header_size, len) != get_u32(h + 4)) {
-      bad = "checksum mismatch";
-      break;
-    }
-    off += header_size + len;
+  while (off < r.size() && (bad = r.check(off, end)).empty()) {
+    off = end;
     ++records;
   }
   ::close(fd);

@@ -94,6 +94,7 @@ class disk_queue {
   std::filesystem::path meta_path() const;
   disk_status recover(disk_recovery& recovery);
   bool probe_version(std::uint64_t segment) const;
+  std::string check_consumed_offset(std::uint64_t segment, std::uint64_t offset) const;
   disk_status scan_segment(std::uint64_t segment, std::uint64_t from, disk_recovery& recovery);
   disk_status set_aside(std::uint64_t segment, std::uint64_t offset, const std::string& why,
                         disk_recovery* recovery);
