@@ -111,4 +111,45 @@ wait $pid
 status=$?
 expect "SIGTERM exits 0" 0
 echo "published $published, stored after kill -9 $stored, lost $lost"
+
+# --- damaged metadata never costs data (without --durable) -----------------------------------------
+# A disk queue's .meta that does not fit its segments (here: a segment that does not exist, which
+# used to delete the 10,000-message segment in silence) is reported and not used: every message
+# is delivered again. A wrong type in nsq-broker.dat is skipped and named; the broker starts.
+mtcp=$(free_port)
+mstart() {
+  FIXED_TCP=$mtcp start_broker m --data-path "$T/mdata"
+}
+mstart
+http_post "$m_http" '/channel/create?topic=tm&channel=c' >/dev/null
+http_post "$m_http" '/channel/create?topic=tp&channel=c' >/dev/null
+seq -f 'meta-%g' 1 10000 >"$T/input4"
+nsq-pub --raw -t tm --nsqd-tcp-address 127.0.0.1:"$mtcp" "$T/input4" 2>"$T/pub4.log"
+check "10,000 published to tm" test $? -eq 0
+kill -TERM $m_pid
+wait $m_pid
+check "the 10,000 are on disk in channel c's segment" test -s "$T/mdata/tm:c.diskqueue.000000.dat"
+printf 'pipekit-disk-queue 2\n7 0\n' >"$T/mdata/tm:c.diskqueue.meta"
+printf '{"version":"1.3.0","topics":[{"name":"tp","paused":"yes","channels":[{"name":"c","paused":1},{"name":7}]},%s]}\n' \
+  '{"name":"tm","paused":false,"channels":[{"name":"c","paused":false}]}' \
+  >"$T/mdata/nsq-broker.dat"
+mstart
+check "the broker reports the .meta it did not use" \
+  grep -q 'tm:c.diskqueue.meta: consumed position 7 0 is past the last segment on disk (0).*delivered again' "$T/m.log"
+check "the broker names the field of nsq-broker.dat it skipped" \
+  grep -q 'nsq-broker.dat: topic "tp": "paused" is "yes", not true or false; skipped' "$T/m.log"
+check "... and the channel's" grep -q 'topic "tp" channel "c": "paused" is 1' "$T/m.log"
+check "... and the entry without a name" grep -q 'topic "tp": a channel without a "name" string skipped: {"name":7}' "$T/m.log"
+check "topic tp and its channel c are still there" \
+  test -n "$(http_get "$m_http" '/stats?format=json&topic=tp' | grep '"channel_name":"c"')"
+timeout 60 nsq-tail -t tm -c c --nsqd-tcp-address 127.0.0.1:"$mtcp" -n 10000 2>"$T/tail4.log" | sort >"$T/delivered4"
+check "all 10,000 are delivered after the damaged .meta" cmp -s <(sort "$T/input4") "$T/delivered4"
+kill -TERM $m_pid
+wait $m_pid
+printf '{"topics":[{"name":"tp",' >"$T/mdata/nsq-broker.dat"
+mstart
+check "a syntax error in nsq-broker.dat: the broker starts, says so and keeps the file" \
+  sh -c "grep -q 'nsq-broker.dat is not JSON with a \"topics\" array; every topic and channel in it skipped (kept as .*nsq-broker.dat.bad)' '$T/m.log' && test -s '$T/mdata/nsq-broker.dat.bad'"
+kill -TERM $m_pid
+wait $m_pid
 finish

@@ -14,6 +14,7 @@
 #include "pipekit/cli/app.hpp"
 #include "pipekit/cli/error.hpp"
 #include "pipekit/cli/exit_code.hpp"
+#include "pipekit/io/atomic_file.hpp"
 #include "pipekit/log/log.hpp"
 #include "pipekit/net/http_client.hpp"
 #include "pipekit/nsq/auth.hpp"
@@ -626,48 +627,74 @@ void broker::impl::save_metadata() {
     topics_json.push_back({{"name", n}, {"paused", t->paused}, {"channels", chans}});
   }
   nlohmann::json j = {{"version", "1.3.0"}, {"topics", topics_json}};
-  std::filesystem::path dir(opts.data_path);
-  auto tmp = dir / "nsq-broker.dat.tmp";
-  {
-    std::ofstream f(tmp, std::ios::trunc);
-    f << j.dump() << '\n';
-    if (!f) {
-      log::error("metadata: cannot write {}", tmp.string());
-      return;
-    }
-  }
-  std::error_code ec;
-  std::filesystem::rename(tmp, dir / "nsq-broker.dat", ec);
-  if (ec) log::error("metadata: cannot replace {}: {}", (dir / "nsq-broker.dat").string(), ec.message());
+  const std::string error = io::write_file_atomic(metadata_path(), j.dump() + '\n');
+  if (!error.empty()) log::error("metadata: {}", error);
 }
 
+std::string broker::impl::metadata_path() const {
+  return (std::filesystem::path(opts.data_path) / "nsq-broker.dat").string();
+}
+
+// A damaged file never stops the broker: what cannot be used is skipped and named in the log
+// (the topics and channels themselves come back when they are published to or subscribed).
 void broker::impl::load_metadata() {
   std::error_code ec;
   std::filesystem::create_directories(opts.data_path, ec);
   if (ec) fatal(exit_code::io_error, "--data-path {}: {}", opts.data_path, ec.message());
-  std::ifstream f(std::filesystem::path(opts.data_path) / "nsq-broker.dat");
+  const std::string path = metadata_path();
+  std::ifstream f(path);
   if (!f) return;
   std::string text((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
   auto j = nlohmann::json::parse(text, nullptr, false);
-  if (j.is_discarded() || !j.contains("topics") || !j["topics"].is_array()) {
-    log::error("metadata: {}/nsq-broker.dat is not valid; starting without it", opts.data_path);
+  if (j.is_discarded() || !j.is_object() || !j.contains("topics") || !j["topics"].is_array()) {
+    std::filesystem::rename(path, path + ".bad", ec);
+    log::error("metadata: {} is not JSON with a \"topics\" array; every topic and channel in it skipped ({})",
+               path, ec ? fmt::format("and it could not be renamed: {}", ec.message()) : "kept as " + path + ".bad");
     return;
   }
+  auto shown = [](const nlohmann::json& v) {
+    std::string s = v.dump();
+    return s.size() > 120 ? s.substr(0, 120) + "..." : s;
+  };
+  // The entry's name, or empty (logged) when it has none or an invalid one.
+  auto name_of = [&](const nlohmann::json& e, std::string_view what, bool topic) -> std::string {
+    const auto* n = e.is_object() && e.contains("name") ? &e["name"] : nullptr;
+    if (!n || !n->is_string()) {
+      log::error("metadata: {}: {} without a \"name\" string skipped: {}", path, what, shown(e));
+      return {};
+    }
+    std::string name = n->get<std::string>();
+    if (!(topic ? is_valid_topic_name(name) : is_valid_channel_name(name))) {
+      log::error("metadata: {}: {} {} skipped: not a valid name", path, what, shown(*n));
+      return {};
+    }
+    return name;
+  };
+  auto paused_of = [&](const nlohmann::json& e, const std::string& what) {
+    if (!e.contains("paused")) return false;
+    if (e["paused"].is_boolean()) return e["paused"].get<bool>();
+    log::error("metadata: {}: {}: \"paused\" is {}, not true or false; skipped (not paused)", path, what,
+               shown(e["paused"]));
+    return false;
+  };
   stopping_metadata_frozen = true;  // no rewrites while loading
-  for (auto& tj : j["topics"]) {
-    if (!tj.is_object() || !tj.value("name", nlohmann::json()).is_string()) continue;
-    std::string name = tj["name"].get<std::string>();
-    if (!is_valid_topic_name(name)) continue;
+  for (const auto& tj : j["topics"]) {
+    std::string name = name_of(tj, "a topic", true);
+    if (name.empty()) continue;
+    const std::string what = fmt::format("topic \"{}\"", name);
     topic& t = get_topic(name);
-    t.paused = tj.value("paused", false);
-    if (tj.contains("channels") && tj["channels"].is_array())
-      for (auto& cj : tj["channels"]) {
-        if (!cj.is_object() || !cj.value("name", nlohmann::json()).is_string()) continue;
-        std::string cname = cj["name"].get<std::string>();
-        if (!is_valid_channel_name(cname)) continue;
-        channel& c = get_channel(t, cname);
-        c.paused = cj.value("paused", false);
-      }
+    t.paused = paused_of(tj, what);
+    if (!tj.contains("channels")) continue;
+    if (!tj["channels"].is_array()) {
+      log::error("metadata: {}: {}: \"channels\" is not an array; its channels skipped", path, what);
+      continue;
+    }
+    for (const auto& cj : tj["channels"]) {
+      std::string cname = name_of(cj, fmt::format("{}: a channel", what), false);
+      if (cname.empty()) continue;
+      channel& c = get_channel(t, cname);
+      c.paused = paused_of(cj, fmt::format("{} channel \"{}\"", what, cname));
+    }
   }
   stopping_metadata_frozen = false;
   for (auto& [n, t] : topics) pump(*t);

@@ -347,6 +347,7 @@ struct broker::impl {
   void durable_sync();
   void save_metadata();
   void load_metadata();
+  std::string metadata_path() const;
   void persist_all();
 
   void accept(tcp::socket socket);
