@@ -4,15 +4,18 @@
 // --concurrency workers (one connection each) turns a chunk into one JSON-RPC batch of
 // eth_call and its answers into output lines; a writer thread writes the chunks back in input
 // order. At most 2 x concurrency chunks are in flight, so memory stays bounded on any input.
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include <condition_variable>
-#include <cstring>
 #include <deque>
 #include <exception>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
+#include <new>
+#include <system_error>
 #include <thread>
 #include <unordered_map>
 
@@ -25,6 +28,7 @@
 #include "pipekit/cli/exit_code.hpp"
 #include "pipekit/io/line_reader.hpp"
 #include "pipekit/io/line_writer.hpp"
+#include "pipekit/io/read_file.hpp"
 #include "pipekit/json/parse.hpp"
 #include "pipekit/log/log.hpp"
 
@@ -40,6 +44,9 @@ using pipekit::fatal;
 constexpr int code_invalid_json = -32700;
 constexpr int code_invalid_request = -32602;
 constexpr int code_undecodable = -32603;
+
+constexpr unsigned max_concurrency = 256;  // connections to one node; more only queue at its end
+constexpr std::size_t thread_headroom = 96u << 20;
 
 struct batch_flags {
   rpc_flags rpc;
@@ -182,11 +189,21 @@ class worker_state {
       std::optional<eth::abi_file> abi;
       try {
         if (a.is_string()) {
+          // The file's content never goes into the answer (whoever writes the lines may not
+          // read the files): errors say what is wrong and where, not what was there.
           std::string text;
-          if (!read_file(key, text, error)) throw request_error(error);
+          try {
+            text = pipekit::io::read_file(key, max_abi_file);
+          } catch (const pipekit::io::file_error& e) {
+            throw request_error(fmt::format("field \"abi\": {}: {}", key, e.what()));
+          }
           auto doc = pipekit::json::parse(text);
-          if (!doc.ok()) throw request_error(fmt::format("field \"abi\": {}: {}", key, doc.error));
-          abi = eth::abi_file::parse(doc.value);
+          if (!doc.ok()) throw request_error(fmt::format("field \"abi\": {}: not a JSON ABI file", key));
+          try {
+            abi = eth::abi_file::parse(doc.value);
+          } catch (const eth::abi_error&) {
+            throw request_error(fmt::format("field \"abi\": {}: not a valid JSON ABI file", key));
+          }
         } else {
           abi = eth::abi_file::parse(a);
         }
@@ -203,19 +220,6 @@ class worker_state {
     }
     if (!it->second.abi) throw request_error(it->second.error);
     return *it->second.abi;
-  }
-
-  static bool read_file(const std::string& path, std::string& text, std::string& error) {
-    FILE* f = std::fopen(path.c_str(), "rb");
-    if (f == nullptr) {
-      error = fmt::format("field \"abi\": {}: cannot open: {}", path, std::strerror(errno));
-      return false;
-    }
-    char buf[65536];
-    std::size_t n;
-    while ((n = std::fread(buf, 1, sizeof buf, f)) > 0) text.append(buf, n);
-    std::fclose(f);
-    return true;
   }
 
   struct cached_abi {
@@ -344,10 +348,28 @@ void work(pipeline& p, const std::shared_ptr<const eth::abi_file>& default_abi, 
   }
 }
 
+// A range of address space taken (not touched, so no memory is used) and given back.
+class address_space_reserve {
+ public:
+  explicit address_space_reserve(std::size_t bytes) : size_(bytes) {
+    p_ = ::mmap(nullptr, size_, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+  }
+  ~address_space_reserve() { release(); }
+  address_space_reserve(const address_space_reserve&) = delete;
+  address_space_reserve& operator=(const address_space_reserve&) = delete;
+  void release() {
+    if (p_ != MAP_FAILED) ::munmap(p_, size_);
+    p_ = MAP_FAILED;
+  }
+
+ private:
+  std::size_t size_;
+  void* p_ = MAP_FAILED;
+};
+
 int batch_cmd() {
   const auto& f = flags();
   if (f.batch_size == 0) fatal(exit_code::usage, "--batch-size must be at least 1");
-  if (f.concurrency == 0) fatal(exit_code::usage, "--concurrency must be at least 1");
   (void)block_param(f.block);  // a bad --block is a usage error before any work
   std::shared_ptr<const eth::abi_file> default_abi;
   if (auto abi = load_abi(f.abi_path)) default_abi = std::make_shared<const eth::abi_file>(std::move(*abi));
@@ -356,35 +378,66 @@ int batch_cmd() {
   pipeline p(2 * static_cast<std::size_t>(f.concurrency));
   std::uint64_t invalid = 0, failed = 0;
 
-  std::vector<std::thread> workers;
-  for (unsigned i = 0; i < f.concurrency; ++i) {
-    workers.emplace_back([&] {
-      try {
-        work(p, default_abi, in.source());
-      } catch (...) {
-        p.stop(std::current_exception());
-      }
-    });
-  }
-  std::thread writer([&] {
-    try {
-      pipekit::io::line_writer out(STDOUT_FILENO);
-      out.batch_until_flush();
-      while (auto r = p.next_in_order()) {
-        invalid += r->invalid;
-        failed += r->failed;
-        std::string_view text = r->text;
-        if (!text.empty()) text.remove_suffix(1);
-        if (!out.write_line(text) || (!p.ready_in_order() && !out.flush())) {
-          p.stop();  // the reader has gone: stop quietly
-          return;
-        }
-      }
-      out.flush();
-    } catch (...) {
-      p.stop(std::current_exception());
+  // Every thread started is joined, on every way out: the pipeline is stopped first when this
+  // scope is left by an exception, so no thread waits for work that will not come.
+  std::vector<std::thread> threads;
+  struct joiner {
+    pipeline& p;
+    std::vector<std::thread>& threads;
+    ~joiner() {
+      if (std::uncaught_exceptions() > 0) p.stop();
+      p.close_input();
+      for (auto& t : threads) t.join();
     }
-  });
+  } join_all{p, threads};
+
+  // Threads may not all be granted (ulimit -v, -u): the writer is needed, then one worker at
+  // least; fewer workers than asked only slow the run down.
+  std::string thread_error;
+  auto start = [&](std::function<void()> body) {
+    try {
+      threads.emplace_back([&p, body = std::move(body)] {
+        try {
+          body();
+        } catch (...) {
+          p.stop(std::current_exception());
+        }
+      });
+      return true;
+    } catch (const std::system_error& e) {
+      thread_error = e.code().message();
+    } catch (const std::bad_alloc&) {
+      thread_error = "out of memory";
+    }
+    return false;
+  };
+  // Address space held back while threads start: under a memory limit (ulimit -v) thread
+  // creation then stops while the workers still have room to work, instead of leaving them
+  // none (every allocation failing in every thread).
+  address_space_reserve headroom(thread_headroom);
+  if (!start([&] {
+        pipekit::io::line_writer out(STDOUT_FILENO);
+        out.batch_until_flush();
+        while (auto r = p.next_in_order()) {
+          invalid += r->invalid;
+          failed += r->failed;
+          std::string_view text = r->text;
+          if (!text.empty()) text.remove_suffix(1);
+          if (!out.write_line(text) || (!p.ready_in_order() && !out.flush())) {
+            p.stop();  // the reader has gone: stop quietly
+            return;
+          }
+        }
+        out.flush();
+      }))
+    fatal(exit_code::software, "cannot start a thread: {}", thread_error);
+  unsigned workers = 0;
+  while (workers < f.concurrency && start([&] { work(p, default_abi, in.source()); })) ++workers;
+  headroom.release();
+  if (workers == 0) fatal(exit_code::software, "cannot start a worker thread: {}", thread_error);
+  if (workers < f.concurrency)
+    log::warn("--concurrency {}: only {} worker thread(s) could be started ({}); going on with them", f.concurrency,
+              workers, thread_error);
 
   chunk c;
   std::uint64_t seq = 0;
@@ -412,8 +465,8 @@ int batch_cmd() {
     p.stop(std::current_exception());
   }
   p.close_input();
-  for (auto& w : workers) w.join();
-  writer.join();
+  for (auto& t : threads) t.join();
+  threads.clear();
   if (auto e = p.failure()) std::rethrow_exception(e);
   if (invalid > 0) {
     log::error("{} line(s) were not valid calls; {} call(s) failed", invalid, failed);
@@ -437,8 +490,8 @@ void add_batch_command(CLI::App& app, command_table& commands) {
       ->type_name("FILE");
   s->add_option("--block,-B", f.block, "Block number or tag for lines without \"block\"")->capture_default_str();
   s->add_option("--batch-size", f.batch_size, "Calls per JSON-RPC batch")->type_name("N")->capture_default_str();
-  s->add_option("--concurrency", f.concurrency, "Batches in flight, each on a connection of its own")
-      ->type_name("N")->capture_default_str();
+  s->add_option("--concurrency", f.concurrency, "Batches in flight, each on a connection of its own (at most 256)")
+      ->type_name("N")->check(CLI::Range(1u, max_concurrency))->capture_default_str();
   s->add_flag("--raw", f.raw, "Results as the returned hex, undecoded");
   s->footer(
       "Each line: {\"id\":..,\"to\":\"0x..\",\"sig\":\"f(uint256)(bool)\",\"args\":[..]}, or \"function\" with \"abi\" (a file or\n"

@@ -4,13 +4,10 @@
 
 #include <unistd.h>
 
-#include <cerrno>
 #include <charconv>
 #include <chrono>
 #include <cstdlib>
 #include <cstring>
-#include <fstream>
-#include <iterator>
 
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
@@ -20,6 +17,7 @@
 #include "pipekit/eth/rpc.hpp"
 #include "pipekit/io/line_reader.hpp"
 #include "pipekit/io/line_writer.hpp"
+#include "pipekit/io/read_file.hpp"
 #include "pipekit/io/rejects.hpp"
 #include "pipekit/json/parse.hpp"
 #include "pipekit/log/log.hpp"
@@ -109,17 +107,32 @@ eth::bytes hex_arg(std::string_view text, std::string_view what) {
 
 std::string hex_of(std::span<const std::uint8_t> bytes) { return eth::to_hex(bytes); }
 
+json revert_of(const std::string& data, const eth::abi_file* abi) {
+  try {
+    return eth::decode_revert(hex_arg(data, "revert data"), abi);
+  } catch (const eth::abi_error& e) {
+    std::string shown = data.size() <= max_shown_revert ? data : fmt::format("{}... ({} characters)", data.substr(0, max_shown_revert), data.size());
+    return {{"kind", "undecodable"}, {"error", e.what()}, {"data", std::move(shown)}};
+  }
+}
+
 std::optional<eth::abi_file> load_abi(const std::string& path) {
   if (path.empty()) return std::nullopt;
-  std::ifstream in(path, std::ios::binary);
-  if (!in) fatal(exit_code::no_input, "{}: cannot open: {}", path, std::strerror(errno));
-  std::string text{std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+  std::string text = read_input_file(path, "--abi", max_abi_file);
   auto doc = pipekit::json::parse(text);
-  if (!doc.ok()) fatal(exit_code::data_error, "{}: {}", path, doc.error);
+  if (!doc.ok()) fatal(exit_code::data_error, "--abi {}: {}", path, doc.error);
   try {
     return eth::abi_file::parse(doc.value);
   } catch (const eth::abi_error& e) {
-    fatal(exit_code::data_error, "{}: {}", path, e.what());
+    fatal(exit_code::data_error, "--abi {}: {}", path, e.what());
+  }
+}
+
+std::string read_input_file(const std::string& path, std::string_view flag, std::size_t max_bytes) {
+  try {
+    return io::read_file(path, max_bytes);
+  } catch (const io::file_error& e) {
+    fatal(e.code(), "{} {}: {}", flag, path, e.what());
   }
 }
 
@@ -213,7 +226,21 @@ int run_lines(const common_flags& f, const std::function<json(const json&)>& han
 
 namespace {
 constexpr const char* default_rpc_url = "http://127.0.0.1:8545";
+
+// "1048576", "64KiB", "256MiB", "1GiB" (K, M, G alone mean the same): bytes, at least 1 KiB.
+std::size_t parse_size(std::string_view text, std::string_view flag) {
+  std::uint64_t n = 0;
+  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), n);
+  std::string_view unit = text.substr(static_cast<std::size_t>(end - text.data()));
+  int shift = unit.empty() || unit == "B" ? 0 : unit == "K" || unit == "KiB" ? 10 : unit == "M" || unit == "MiB" ? 20 : unit == "G" || unit == "GiB" ? 30 : -1;
+  if (ec != std::errc() || end == text.data() || shift < 0)
+    fatal(exit_code::usage, "{}: \"{}\" is not a size (bytes, or with KiB, MiB, GiB)", flag, text);
+  if (n > (std::uint64_t{1} << (62 - shift))) fatal(exit_code::usage, "{}: {} is too large", flag, text);
+  n <<= shift;
+  if (n < 1024) fatal(exit_code::usage, "{}: {} is less than 1 KiB", flag, text);
+  return static_cast<std::size_t>(n);
 }
+}  // namespace
 
 eth::rpc_options rpc_flags::options() const {
   eth::rpc_options o;
@@ -224,6 +251,7 @@ eth::rpc_options rpc_flags::options() const {
   } catch (const std::invalid_argument& e) {
     fatal(exit_code::usage, "--rpc-timeout: {}", e.what());
   }
+  o.max_response = parse_size(max_response, "--max-response-size");
   return o;
 }
 
@@ -236,6 +264,9 @@ void add_rpc_flags(CLI::App* sub, rpc_flags& f) {
                                          "Node URL: http(s)://, ws(s)://, or an IPC socket path (default: $ETH_RPC_URL, else http://127.0.0.1:8545)")
       ->type_name("URL");
   sub->add_option("--rpc-timeout", f.timeout, "Timeout of one request, e.g. 30s")->type_name("DURATION")->capture_default_str();
+  sub->add_option("--max-response-size", f.max_response, "Largest answer taken from the node (then exit 69), e.g. 64MiB")
+      ->type_name("SIZE")
+      ->capture_default_str();
 }
 
 std::string block_param(const std::string& tag, std::string_view flag) {

@@ -50,8 +50,21 @@ const json& args_of(const json& req);
 eth::bytes hex_arg(std::string_view text, std::string_view what);
 std::string hex_of(std::span<const std::uint8_t> bytes);
 
-// --abi FILE: nullopt when path is empty; 66 when unreadable, 65 when not a valid ABI.
+// Bounds of the files ethcall reads (a larger one is an error, exit 65).
+constexpr std::size_t max_abi_file = 16u << 20;  // JSON ABI files, --abi and batch's "abi"
+constexpr std::size_t max_bin_file = 16u << 20;  // --bin bytecode (hex)
+
+// A revert's data (a JSON-RPC error's "data", 0x-hex), decoded with abi's custom errors (abi may
+// be null); data that cannot be decoded: {"kind":"undecodable","error":"..","data":"0x.."}, the
+// data cut to max_shown_revert characters. A revert is a revert whatever its data holds.
+constexpr std::size_t max_shown_revert = 2048;
+json revert_of(const std::string& data, const eth::abi_file* abi);
+
+// --abi FILE: nullopt when path is empty; 66 when unreadable, 65 when too large or not a valid ABI.
 std::optional<eth::abi_file> load_abi(const std::string& path);
+
+// A whole file named by flag, at most max_bytes: fatal 66 when it cannot be read, 65 when larger.
+std::string read_input_file(const std::string& path, std::string_view flag, std::size_t max_bytes);
 
 // Parsing a signature is the slow part of a request; stdin mode usually repeats a few.
 class signature_cache {
@@ -78,12 +91,14 @@ enum class framing { envelope, bare };
 int run_lines(const common_flags& f, const std::function<json(const json&)>& handle,
               framing frame = framing::envelope);
 
-// --rpc-url (env ETH_RPC_URL, as cast) and --rpc-timeout: the same on every node command.
+// --rpc-url (env ETH_RPC_URL, as cast), --rpc-timeout and --max-response-size: the same on every
+// node command.
 struct rpc_flags {
   std::optional<std::string> url;  // --rpc-url, else $ETH_RPC_URL, else http://127.0.0.1:8545
   std::string timeout = "30s";
+  std::string max_response = "256MiB";
 
-  eth::rpc_options options() const;  // 64 for a bad --rpc-timeout
+  eth::rpc_options options() const;  // 64 for a bad --rpc-timeout or --max-response-size
   eth::rpc_client connect() const;
 };
 void add_rpc_flags(CLI::App* sub, rpc_flags& f);

@@ -18,8 +18,6 @@
 #include <chrono>
 #include <cstring>
 #include <deque>
-#include <fstream>
-#include <iterator>
 #include <thread>
 
 #include <boost/asio/io_context.hpp>
@@ -48,6 +46,8 @@ using pipekit::fatal;
 constexpr std::uint64_t default_chunk_size = 2000;
 constexpr std::size_t max_recent_blocks = 64;  // reorgs deeper than this cannot be undone
 constexpr int max_reorg_retries = 16;          // chunks refetched in a row because the chain moved
+constexpr std::size_t max_checkpoint_file = 1u << 20;
+constexpr int checkpoint_version = 1;
 
 // The reader of stdout has gone: stop quietly, acknowledge (checkpoint) nothing more.
 struct reader_gone {};
@@ -103,20 +103,17 @@ class checkpoint_file {
   // nullopt when the file does not exist yet. 66 unreadable, 65 malformed.
   std::optional<std::pair<std::uint64_t, std::deque<emitted_block>>> load() const {
     struct stat st {};
-    if (::stat(path_.c_str(), &st) == 0 && S_ISDIR(st.st_mode))
-      fatal(exit_code::no_input, "--checkpoint {}: is a directory", path_);
-    std::ifstream in(path_, std::ios::binary);
-    if (!in) {
-      if (errno == ENOENT) return std::nullopt;
-      fatal(exit_code::no_input, "--checkpoint {}: cannot open: {}", path_, std::strerror(errno));
-    }
-    std::string text{std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
-    if (in.bad()) fatal(exit_code::no_input, "--checkpoint {}: cannot read: {}", path_, std::strerror(errno));
+    if (::stat(path_.c_str(), &st) != 0 && errno == ENOENT) return std::nullopt;
+    std::string text = read_input_file(path_, "--checkpoint", max_checkpoint_file);
     auto doc = pipekit::json::parse(text);
     if (!doc.ok()) fatal(exit_code::data_error, "--checkpoint {}: not JSON: {}", path_, doc.error);
     const json& j = doc.value;
     auto bad = [&](std::string_view why) { fatal(exit_code::data_error, "--checkpoint {}: {}", path_, why); };
     if (!j.is_object()) bad("not a checkpoint object");
+    // A version this program does not know may mean anything: refuse it rather than resume wrong.
+    if (j.value("version", json()) != json(checkpoint_version))
+      bad(fmt::format("version {} is not {}, the one this ethcall writes", j.value("version", json()).dump().substr(0, 40),
+                      checkpoint_version));
     if (!j.contains("block") || !j["block"].is_number_unsigned()) bad("\"block\" must be a block number");
     const std::uint64_t block = j["block"].get<std::uint64_t>();
     std::deque<emitted_block> recent;
@@ -136,7 +133,7 @@ class checkpoint_file {
   void save(std::uint64_t block, const std::deque<emitted_block>& recent) const {
     json hashes = json::array();
     for (const auto& b : recent) hashes.push_back(b.hash);
-    json doc = {{"version", 1}, {"block", block}, {"hash", recent.empty() ? json() : json(recent.back().hash)},
+    json doc = {{"version", checkpoint_version}, {"block", block}, {"hash", recent.empty() ? json() : json(recent.back().hash)},
                 {"recent", std::move(hashes)}};
     std::string error = pipekit::io::write_file_atomic(path_, doc.dump() + "\n");
     if (!error.empty()) fatal(exit_code::io_error, "--checkpoint {}: {}", path_, error);

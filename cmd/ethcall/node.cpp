@@ -65,12 +65,11 @@ int call_cmd() {
     result = c.call("eth_call", json::array({tx, block_param(o.block)}));
   } catch (const eth::rpc_error& e) {
     if (e.data.is_string()) {
-      json revert = eth::decode_revert(hex_arg(e.data.get_ref<const std::string&>(), "revert data"), abi ? &*abi : nullptr);
+      json revert = revert_of(e.data.get_ref<const std::string&>(), abi ? &*abi : nullptr);
       fatal(exit_code::failure, "call to {} {} reverted: {}", o.to, fn.signature(), revert.dump());
     }
     throw;
   }
-  if (!result.is_string()) fatal(exit_code::unavailable, "{}: eth_call returned {}", c.url(), result.dump());
   const std::string& hex = result.get_ref<const std::string&>();
   if (o.raw || fn.outputs.empty()) {
     common_flags text = o.common;

@@ -5,8 +5,6 @@
 #include <chrono>
 #include <cstdlib>
 #include <cstring>
-#include <fstream>
-#include <iterator>
 #include <optional>
 #include <thread>
 
@@ -169,9 +167,9 @@ std::uint64_t node_u64(const eth::rpc_client& c, std::string_view method, const 
 }
 
 // A revert's data, decoded; nullopt when the error carries none.
-std::optional<json> revert_of(const eth::rpc_error& e, const eth::abi_file* abi) {
+std::optional<json> revert_data_of(const eth::rpc_error& e, const eth::abi_file* abi) {
   if (!e.data.is_string()) return std::nullopt;
-  return eth::decode_revert(hex_arg(e.data.get_ref<const std::string&>(), "revert data"), abi);
+  return ethcall::revert_of(e.data.get_ref<const std::string&>(), abi);
 }
 
 // What the transaction does, as eth_call and eth_estimateGas take it.
@@ -195,7 +193,7 @@ std::uint64_t estimate_gas(eth::rpc_client& c, const request& r, const json& cal
   try {
     return node_u64(c, "eth_estimateGas", c.call("eth_estimateGas", json::array({call})));
   } catch (const eth::rpc_error& e) {
-    if (auto revert = revert_of(e, r.abi))
+    if (auto revert = revert_data_of(e, r.abi))
       fatal(exit_code::failure, "{}: reverts (while estimating gas; nothing was sent): {}", r.what, revert->dump());
     fatal(exit_code::failure, "{}: eth_estimateGas: JSON-RPC error {}: {}", r.what, e.code, e.what());
   }
@@ -322,12 +320,8 @@ json wait_for_receipt(eth::rpc_client& c, const std::string& hash, steady::time_
     call["gas"] = eth::quantity_hex(eth::u256::of(gas));
     c.call("eth_call", json::array({call, eth::quantity_hex(eth::u256::of(n == 0 ? 0 : n - 1))}));
   } catch (const eth::rpc_error& e) {
-    try {
-      if (auto revert = revert_of(e, r.abi)) why = revert->dump(), decoded = true;
-      else why = fmt::format("JSON-RPC error {}: {}", e.code, e.what());
-    } catch (const eth::abi_error& bad) {
-      why = fmt::format("undecodable revert data: {}", bad.what());
-    }
+    if (auto revert = revert_data_of(e, r.abi)) why = revert->dump(), decoded = (*revert)["kind"] != "undecodable";
+    else why = fmt::format("JSON-RPC error {}: {}", e.code, e.what());
   }
   if (all_gas && !decoded) why = fmt::format("out of gas: it used all of its {} gas (replay: {})", gas, why);
   fatal(exit_code::failure, "{}: transaction {} failed (status 0x0) in block {}: {}", r.what, hash,
@@ -383,9 +377,7 @@ int send_cmd() {
 }
 
 eth::bytes read_bin(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) fatal(exit_code::no_input, "--bin {}: cannot open: {}", path, std::strerror(errno));
-  std::string text{std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+  std::string text = read_input_file(path, "--bin", max_bin_file);
   auto first = text.find_first_not_of(" \t\r\n"), last = text.find_last_not_of(" \t\r\n");
   std::string_view hex = first == std::string::npos ? std::string_view() : std::string_view(text).substr(first, last - first + 1);
   eth::bytes code;

@@ -178,3 +178,28 @@ TEST_CASE("rpc_client: refused connections and bad URLs", "[anvil]") {
   }
   CHECK_THROWS_AS(client("ftp://127.0.0.1/"), pipekit::fatal_error);
 }
+
+TEST_CASE("rpc_client: notifications nobody reads are bounded; the oldest go (a stand-in node floods them)", "[rpc]") {
+  // A stand-in node (tests/tools/eth_rpc_standin.mjs): anvil cannot be made to send 3000
+  // notifications between a request and its answer.
+  pt::child_process standin("node", {(pt::node_modules_dir().parent_path() / "tools" / "eth_rpc_standin.mjs").string(),
+                                     "--flood", "3000"});
+  std::string port;
+  pt::wait_until([&] {
+    std::ifstream f(standin.stdout_path());
+    return std::getline(f, port) && !port.empty();
+  }, 30s, "the stand-in node's port", standin);
+  eth::rpc_options o;
+  o.url = "ws://127.0.0.1:" + port;
+  o.timeout = 20s;
+  o.max_queued_notifications = 100;
+  eth::rpc_client c(o);
+  CHECK(c.subscribe(json::array({"newHeads"})) == "0x1");
+  CHECK(c.call("eth_blockNumber", json::array()) == "0x1");  // after 3000 notifications
+  auto first = c.next_notification(0ms);
+  REQUIRE(first);
+  CHECK((*first)["number"] == "0xb54");  // 3000 - 100: the newest 100 were kept
+  int held = 1;
+  while (c.next_notification(0ms)) ++held;
+  CHECK(held == 100);
+}

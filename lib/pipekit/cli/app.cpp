@@ -6,8 +6,6 @@
 #include <cstring>
 #include <cstdlib>
 #include <exception>
-#include <fstream>
-#include <sstream>
 #include <string>
 #include <vector>
 
@@ -16,6 +14,7 @@
 
 #include "pipekit/cli/error.hpp"
 #include "pipekit/cli/exit_code.hpp"
+#include "pipekit/io/read_file.hpp"
 #include "pipekit/log/log.hpp"
 #include "pipekit/util/parse.hpp"
 #include "pipekit/util/signals.hpp"
@@ -23,6 +22,8 @@
 
 namespace pipekit::cli {
 namespace {
+
+constexpr std::size_t max_secret_file = 64 * 1024;  // --*-secret-file, --*-password-file
 
 // Thrown by the hidden --completions flag as soon as it is parsed.
 struct completions_requested {
@@ -150,11 +151,12 @@ int run_main(CLI::App& app, const log_flags& log_opts, int argc, char** argv, co
 
 std::string read_secret(const std::string& file, const char* env, std::string_view flag) {
   if (!file.empty()) {
-    std::ifstream in(file, std::ios::binary);
-    if (!in) fatal(exit_code::no_input, "{} {}: cannot be read: {}", flag, file, std::strerror(errno));
-    std::ostringstream ss;
-    ss << in.rdbuf();
-    std::string s = ss.str();
+    std::string s;
+    try {
+      s = io::read_file(file, max_secret_file);
+    } catch (const io::file_error& e) {
+      fatal(e.code(), "{} {}: {}", flag, file, e.what());
+    }
     if (!s.empty() && s.back() == '\n') s.pop_back();
     if (!s.empty() && s.back() == '\r') s.pop_back();
     if (s.empty()) fatal(exit_code::data_error, "{} {}: the file is empty", flag, file);

@@ -36,7 +36,7 @@ CLI::Option* add_duration_option(CLI::App& app, const std::string& name, std::ch
 std::string format_duration(std::chrono::milliseconds d);
 
 // A secret never comes from argv: from `file` when given (one trailing newline stripped; an
-// unreadable file exits 66 naming it, an empty one 65), else from the environment variable `env`,
+// unreadable file exits 66 naming it, an empty one or one over 64 KiB 65), else from the environment variable `env`,
 // else "". `flag` names the file's flag in messages.
 std::string read_secret(const std::string& file, const char* env, std::string_view flag);
 

@@ -1,14 +1,10 @@
 #include "pipekit/eth/keystore.hpp"
 
-#include <fcntl.h>
-#include <unistd.h>
-
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 
 #include <algorithm>
 #include <cctype>
-#include <cerrno>
 #include <cstdlib>
 #include <cstring>
 #include <memory>
@@ -21,9 +17,13 @@
 #include "pipekit/cli/error.hpp"
 #include "pipekit/cli/exit_code.hpp"
 #include "pipekit/eth/abi.hpp"
+#include "pipekit/eth/hex.hpp"
+#include "pipekit/io/read_file.hpp"
 
 namespace pipekit::eth {
 namespace {
+
+namespace io = pipekit::io;
 
 using nlohmann::json;
 
@@ -50,28 +50,23 @@ class secret_bytes {
   std::vector<std::uint8_t> b_;
 };
 
-// Reads a whole file into `out` (reserved once, so no copy of it is left behind by growth).
+// A path as messages may show it: not when it looks like a private key itself (given by mistake
+// as --private-key-file), which would put the key on the terminal and in logs.
+std::string shown_path(const std::string& path) {
+  std::string_view p = path;
+  auto trimmed = p.substr(0, p.find_last_not_of(" \t\r\n") + 1);
+  if (trimmed.starts_with("0x") || trimmed.starts_with("0X")) trimmed.remove_prefix(2);
+  if (trimmed.size() == 64 && find_non_hex(trimmed) == std::string_view::npos) return "(a path that looks like a key; not shown)";
+  return path;
+}
+
+// Reads a whole file into `out` (sized once, so no copy of it is left behind by growth).
 void read_file(const std::string& path, std::string_view what, std::size_t limit, secret_bytes& out) {
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) fatal(exit_code::no_input, "{} {}: cannot open: {}", what, path, std::strerror(errno));
-  auto& b = out.get();
-  b.assign(limit + 1, 0);
-  std::size_t n = 0;
-  while (n < b.size()) {
-    ssize_t r = ::read(fd, b.data() + n, b.size() - n);
-    if (r < 0 && errno == EINTR) continue;
-    if (r < 0) {
-      int err = errno;
-      ::close(fd);
-      fatal(exit_code::no_input, "{} {}: cannot read: {}", what, path, std::strerror(err));
-    }
-    if (r == 0) break;
-    n += static_cast<std::size_t>(r);
+  try {
+    io::read_file(path, limit, out.get());
+  } catch (const io::file_error& e) {
+    fatal(e.code(), "{} {}: {}", what, shown_path(path), e.what());
   }
-  ::close(fd);
-  if (n > limit) fatal(exit_code::data_error, "{} {}: larger than {} bytes", what, path, limit);
-  OPENSSL_cleanse(b.data() + n, b.size() - n);
-  b.resize(n);  // shrinking never reallocates
 }
 
 const json& member(const json& obj, const char* name, std::string_view where) {
@@ -191,7 +186,7 @@ private_key load_key_file(const std::string& path) {
   try {
     return private_key::from_hex(text.text());
   } catch (const std::invalid_argument& e) {
-    fatal(exit_code::data_error, "--private-key-file {}: {}", path, e.what());
+    fatal(exit_code::data_error, "--private-key-file {}: {}", shown_path(path), e.what());
   }
 }
 

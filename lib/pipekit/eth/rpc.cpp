@@ -10,8 +10,8 @@
 #include "pipekit/cli/error.hpp"
 #include "pipekit/cli/exit_code.hpp"
 #include "pipekit/eth/hex.hpp"
+#include "pipekit/eth/rpc_response.hpp"
 #include "pipekit/eth/rpc_transport.hpp"
-#include "pipekit/json/parse.hpp"
 #include "pipekit/log/log.hpp"
 
 namespace pipekit::eth {
@@ -27,7 +27,8 @@ bool is_stream_url(std::string_view url) {
 // http(s):// through libcurl: one easy handle, so one kept-alive connection.
 class http_transport final : public rpc_transport {
  public:
-  explicit http_transport(const rpc_options& opts) : url_(opts.url), timeout_ms_(static_cast<long>(opts.timeout.count())) {
+  explicit http_transport(const rpc_options& opts)
+      : url_(opts.url), timeout_ms_(static_cast<long>(opts.timeout.count())), max_response_(opts.max_response) {
     static const bool global_init = [] { return curl_global_init(CURL_GLOBAL_DEFAULT) == CURLE_OK; }();
     if (!global_init) fatal(exit_code::software, "libcurl: global initialisation failed");
     curl_ = curl_easy_init();
@@ -38,7 +39,9 @@ class http_transport final : public rpc_transport {
     curl_easy_setopt(curl_, CURLOPT_HTTPHEADER, headers_);
     curl_easy_setopt(curl_, CURLOPT_TIMEOUT_MS, timeout_ms_);
     curl_easy_setopt(curl_, CURLOPT_WRITEFUNCTION, collect);
-    curl_easy_setopt(curl_, CURLOPT_WRITEDATA, &response_);
+    curl_easy_setopt(curl_, CURLOPT_WRITEDATA, this);
+    // Refused up front when the node announces a larger body; collect() bounds the rest.
+    curl_easy_setopt(curl_, CURLOPT_MAXFILESIZE_LARGE, static_cast<curl_off_t>(max_response_));
     curl_easy_setopt(curl_, CURLOPT_TCP_NODELAY, 1L);
   }
   ~http_transport() override {
@@ -48,9 +51,14 @@ class http_transport final : public rpc_transport {
 
   std::string exchange(const std::string& body) override {
     response_.clear();
+    too_large_ = false;
     curl_easy_setopt(curl_, CURLOPT_POSTFIELDS, body.data());
     curl_easy_setopt(curl_, CURLOPT_POSTFIELDSIZE, static_cast<long>(body.size()));
     CURLcode rc = curl_easy_perform(curl_);
+    if (too_large_ || rc == CURLE_FILESIZE_EXCEEDED) {
+      response_ = std::string();  // its memory goes now, not at the next exchange
+      throw response_too_large(fmt::format("the answer is larger than {} bytes (--max-response-size)", max_response_));
+    }
     if (rc == CURLE_OPERATION_TIMEDOUT) throw transport_error(fmt::format("timed out after {} ms", timeout_ms_));
     if (rc != CURLE_OK) throw transport_error(curl_easy_strerror(rc));
     long status = 0;
@@ -61,25 +69,24 @@ class http_transport final : public rpc_transport {
   }
 
  private:
-  static size_t collect(char* data, size_t size, size_t n, void* out) {
-    static_cast<std::string*>(out)->append(data, size * n);
+  static size_t collect(char* data, size_t size, size_t n, void* self) {
+    auto* t = static_cast<http_transport*>(self);
+    if (size * n > t->max_response_ - t->response_.size()) {
+      t->too_large_ = true;
+      return 0;  // libcurl ends the transfer (CURLE_WRITE_ERROR)
+    }
+    t->response_.append(data, size * n);
     return size * n;
   }
 
   std::string url_;
   long timeout_ms_;
+  std::size_t max_response_;
+  bool too_large_ = false;
   CURL* curl_ = nullptr;
   curl_slist* headers_ = nullptr;
   std::string response_;
 };
-
-rpc_error error_of(const json& e) {
-  std::int64_t code = e.is_object() && e.contains("code") && e["code"].is_number_integer() ? e["code"].get<std::int64_t>() : 0;
-  std::string message = e.is_object() && e.contains("message") && e["message"].is_string()
-                            ? e["message"].get<std::string>()
-                            : e.dump();
-  return rpc_error(code, std::move(message), e.is_object() ? e.value("data", json()) : json());
-}
 
 }  // namespace
 
@@ -109,6 +116,9 @@ std::string rpc_client::exchange(const std::string& body, std::string_view what,
       std::string answer = transport_->exchange(body);
       log::debug("<- {}", answer);
       return answer;
+    } catch (const response_too_large& e) {
+      transport_->reset();
+      fatal(exit_code::unavailable, "{}: {}: {}", opts_.url, what, e.what());
     } catch (const transport_error& e) {
       transport_->reset();
       if (i + 1 >= attempts) fatal(exit_code::unavailable, "{}: {}: {}", opts_.url, what, e.what());
@@ -119,21 +129,18 @@ std::string rpc_client::exchange(const std::string& body, std::string_view what,
 }
 
 json rpc_client::call(std::string_view method, json params, bool idempotent) {
-  json req = {{"jsonrpc", "2.0"}, {"id", next_id_++}, {"method", method}, {"params", std::move(params)}};
+  const std::int64_t id = next_id_++;
+  json req = {{"jsonrpc", "2.0"}, {"id", id}, {"method", method}, {"params", std::move(params)}};
   std::string text = exchange(req.dump(), method, idempotent);
-  auto parsed = pipekit::json::parse(text);
-  if (!parsed.ok() || !parsed.value.is_object())
-    fatal(exit_code::unavailable, "{}: not a JSON-RPC answer to {}: {}", opts_.url, method,
-          parsed.ok() ? "not an object" : parsed.error);
-  json& answer = parsed.value;
-  if (auto e = answer.find("error"); e != answer.end() && !e->is_null()) throw error_of(*e);
-  if (!answer.contains("result")) fatal(exit_code::unavailable, "{}: answer to {} has no result", opts_.url, method);
-  return std::move(answer["result"]);
+  try {
+    return parse_answer(text, id, method);
+  } catch (const node_error& e) {
+    fatal(exit_code::unavailable, "{}: {}", opts_.url, e.what());
+  }
 }
 
 std::vector<rpc_reply> rpc_client::batch(std::span<const rpc_request> requests, bool idempotent) {
-  std::vector<rpc_reply> replies(requests.size());
-  if (requests.empty()) return replies;
+  if (requests.empty()) return {};
   const std::int64_t first = next_id_;
   std::string body = "[";
   for (const auto& r : requests) {
@@ -141,28 +148,12 @@ std::vector<rpc_reply> rpc_client::batch(std::span<const rpc_request> requests, 
     body += json{{"jsonrpc", "2.0"}, {"id", next_id_++}, {"method", r.method}, {"params", r.params}}.dump();
   }
   body += ']';
-  std::string what = fmt::format("batch of {}", requests.size());
-  std::string text = exchange(body, what, idempotent);
-  auto parsed = pipekit::json::parse(text);
-  if (!parsed.ok()) fatal(exit_code::unavailable, "{}: not a JSON-RPC answer to a {}: {}", opts_.url, what, parsed.error);
-  json& answers = parsed.value;
-  // A node that refuses the whole batch answers with one error object.
-  if (answers.is_object() && answers.contains("error")) throw error_of(answers["error"]);
-  if (!answers.is_array()) fatal(exit_code::unavailable, "{}: answer to a {} is not an array", opts_.url, what);
-  std::vector<bool> seen(requests.size(), false);
-  for (auto& a : answers) {
-    if (!a.is_object() || !a.contains("id") || !a["id"].is_number_integer()) continue;
-    std::int64_t index = a["id"].get<std::int64_t>() - first;
-    if (index < 0 || index >= static_cast<std::int64_t>(requests.size()) || seen[index]) continue;
-    seen[index] = true;
-    auto& r = replies[index];
-    if (auto e = a.find("error"); e != a.end() && !e->is_null()) r.error = error_of(*e);
-    else if (auto res = a.find("result"); res != a.end()) r.result = std::move(*res);
-    else r.error = rpc_error(-32603, "answer has neither result nor error", json());
+  std::string text = exchange(body, fmt::format("batch of {}", requests.size()), idempotent);
+  try {
+    return parse_batch_answer(text, first, requests);
+  } catch (const node_error& e) {
+    fatal(exit_code::unavailable, "{}: {}", opts_.url, e.what());
   }
-  for (std::size_t i = 0; i < requests.size(); ++i)
-    if (!seen[i]) replies[i].error = rpc_error(-32603, fmt::format("the node sent no answer to {}", requests[i].method), json());
-  return replies;
 }
 
 bool rpc_client::supports_subscriptions() const { return transport_->streams(); }
@@ -170,9 +161,7 @@ bool rpc_client::supports_subscriptions() const { return transport_->streams(); 
 std::string rpc_client::subscribe(json params) {
   if (!supports_subscriptions())
     fatal(exit_code::usage, "{}: subscriptions need a ws:// or IPC connection", opts_.url);
-  json id = call("eth_subscribe", std::move(params), false);
-  if (!id.is_string()) fatal(exit_code::unavailable, "{}: eth_subscribe returned {}", opts_.url, id.dump());
-  return id.get<std::string>();
+  return call("eth_subscribe", std::move(params), false).get<std::string>();  // a string: parse_answer checked
 }
 
 std::optional<json> rpc_client::next_notification(std::chrono::milliseconds wait) {
@@ -185,13 +174,11 @@ std::optional<json> rpc_client::next_notification(std::chrono::milliseconds wait
   }
   if (!text) return std::nullopt;
   log::debug("<- {}", *text);
-  auto parsed = pipekit::json::parse(*text);
-  if (!parsed.ok() || !parsed.value.is_object())
-    fatal(exit_code::unavailable, "{}: malformed notification: {}", opts_.url, parsed.ok() ? "not an object" : parsed.error);
-  const json& p = parsed.value.value("params", json());
-  if (!p.is_object() || !p.contains("result"))
-    fatal(exit_code::unavailable, "{}: notification without params.result", opts_.url);
-  return p["result"];
+  try {
+    return parse_notification(*text);
+  } catch (const node_error& e) {
+    fatal(exit_code::unavailable, "{}: {}", opts_.url, e.what());
+  }
 }
 
 json quantity_to_json(const json& q) {

@@ -27,10 +27,19 @@ struct rpc_error : std::runtime_error {
   nlohmann::json data;  // for reverts: the 0x-hex revert data
 };
 
+constexpr std::size_t default_max_response = 256u << 20;
+constexpr std::size_t default_max_queued_notifications = 4096;
+
 struct rpc_options {
   std::string url = "http://127.0.0.1:8545";
   std::chrono::milliseconds timeout{30000};  // of one exchange: connect, send, answer
   int retries = 2;  // for idempotent reads only, with backoff, on transport failures
+  // Largest answer (or notification) taken from the node, bytes, on every transport; a larger one
+  // ends the exchange: fatal_error(69) naming the bound.
+  std::size_t max_response = default_max_response;
+  // Subscription notifications held while nobody reads them (ws, ipc); beyond, the oldest are
+  // dropped, counted and logged.
+  std::size_t max_queued_notifications = default_max_queued_notifications;
 };
 
 struct rpc_request {

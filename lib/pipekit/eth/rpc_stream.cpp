@@ -4,6 +4,7 @@
 // One read is kept outstanding between exchanges: subscription notifications are collected by
 // it, and a wait for a notification that times out leaves it running instead of breaking the
 // stream by cancelling it.
+#include <algorithm>
 #include <deque>
 #include <optional>
 #include <string>
@@ -23,7 +24,9 @@
 
 #include "pipekit/cli/error.hpp"
 #include "pipekit/cli/exit_code.hpp"
+#include "pipekit/eth/rpc_response.hpp"
 #include "pipekit/eth/rpc_transport.hpp"
+#include "pipekit/log/log.hpp"
 #include "pipekit/util/parse.hpp"
 
 namespace pipekit::eth {
@@ -35,61 +38,12 @@ namespace websocket = beast::websocket;
 using error_code = boost::system::error_code;
 using clock = std::chrono::steady_clock;
 
-constexpr std::size_t max_message = 256u << 20;  // one answer (a large eth_getLogs), bytes
-
-// IPC carries JSON values back to back (geth ends each with "\n", others may not): this finds
-// where each top-level value ends by tracking nesting and strings. Hand-written: no library
-// splits a JSON stream without parsing every value twice.
-class json_stream_splitter {
- public:
-  void append(std::string_view data) { buf_.append(data); }
-
-  // The next complete value, or nullopt when more bytes are needed. Throws transport_error
-  // for bytes that cannot start a JSON-RPC message, and for a message over max_message.
-  std::optional<std::string> next() {
-    for (; pos_ < buf_.size(); ++pos_) {
-      char c = buf_[pos_];
-      if (depth_ == 0) {
-        if (c == ' ' || c == '\n' || c == '\r' || c == '\t') continue;
-        if (c != '{' && c != '[') throw transport_error(fmt::format("the node sent a byte 0x{:02x} that starts no JSON-RPC message", static_cast<unsigned char>(c)));
-        start_ = pos_;
-        depth_ = 1;
-        continue;
-      }
-      if (in_string_) {
-        if (escape_) escape_ = false;
-        else if (c == '\\') escape_ = true;
-        else if (c == '"') in_string_ = false;
-        continue;
-      }
-      if (c == '"') in_string_ = true;
-      else if (c == '{' || c == '[') ++depth_;
-      else if ((c == '}' || c == ']') && --depth_ == 0) {
-        std::string message = buf_.substr(start_, pos_ + 1 - start_);
-        buf_.erase(0, pos_ + 1);
-        pos_ = 0;
-        return message;
-      }
-    }
-    if (depth_ > 0 && pos_ - start_ > max_message) throw transport_error("an answer larger than 256 MiB");
-    if (depth_ == 0) buf_.clear(), pos_ = 0;
-    return std::nullopt;
-  }
-
-  void clear() { *this = json_stream_splitter(); }
-
- private:
-  std::string buf_;
-  std::size_t pos_ = 0, start_ = 0;
-  int depth_ = 0;
-  bool in_string_ = false, escape_ = false;
-};
-
 // What both streams share: the io_context, deadlines, the inbox of messages read, and the
 // split between answers and subscription notifications.
 class stream_transport : public rpc_transport {
  public:
-  explicit stream_transport(const rpc_options& opts) : timeout_(opts.timeout) {}
+  explicit stream_transport(const rpc_options& opts)
+      : max_response_(opts.max_response), max_notes_(std::max<std::size_t>(opts.max_queued_notifications, 1)), timeout_(opts.timeout) {}
 
   bool streams() const override { return true; }
 
@@ -102,7 +56,7 @@ class stream_transport : public rpc_transport {
     write(body, deadline);
     for (;;) {
       std::string message = wait_message(deadline, "waiting for the answer");
-      if (is_notification(message)) notes_.push_back(std::move(message));
+      if (is_notification(message)) queue_note(std::move(message));
       else return message;
     }
   }
@@ -114,12 +68,13 @@ class stream_transport : public rpc_transport {
       while (notes_.empty()) {
         auto m = try_message(deadline);
         if (!m) return std::nullopt;
-        if (is_notification(*m)) notes_.push_back(std::move(*m));
+        if (is_notification(*m)) queue_note(std::move(*m));
         // Anything else is an answer nobody waits for any more (after a timeout): dropped.
       }
     }
     std::string n = std::move(notes_.front());
     notes_.pop_front();
+    notes_bytes_ -= n.size();
     return n;
   }
 
@@ -132,6 +87,7 @@ class stream_transport : public rpc_transport {
     inbox_.clear();
     reading_ = false;
     read_error_.clear();
+    too_large_ = false;
     open_ = false;
   }
 
@@ -146,6 +102,8 @@ class stream_transport : public rpc_transport {
     reading_ = false;
     if (ec) read_error_ = ec;
   }
+  // A read failed because the message is larger than max_response_.
+  void on_too_large() { too_large_ = true; }
 
   // Runs one asynchronous step to completion, or fails it at the deadline.
   template <class Start>
@@ -162,13 +120,24 @@ class stream_transport : public rpc_transport {
 
   asio::io_context ioc_;
   std::deque<std::string> inbox_;
+  const std::size_t max_response_;
 
  private:
-  static bool is_notification(const std::string& m) {
-    // Cheap first: only a message naming eth_subscription can be one.
-    if (m.find("eth_subscription") == std::string::npos) return false;
-    auto j = nlohmann::json::parse(m, nullptr, false);
-    return j.is_object() && j.contains("method") && !j.contains("id");
+  // Notifications that come while an answer is awaited wait here for next_notification(); a
+  // node that floods them (or a reader that never asks) costs at most max_notes_ of them and
+  // max_response_ bytes: the oldest go first, counted, with a warning at the first drop and at
+  // each power of 2.
+  void queue_note(std::string note) {
+    while (!notes_.empty() && (notes_.size() >= max_notes_ || notes_bytes_ + note.size() > max_response_)) {
+      notes_bytes_ -= notes_.front().size();
+      notes_.pop_front();
+      ++dropped_notes_;
+      if ((dropped_notes_ & (dropped_notes_ - 1)) == 0)
+        log::warn("{} subscription notification(s) dropped: more than {} (or {} bytes) were waiting unread",
+                  dropped_notes_, max_notes_, max_response_);
+    }
+    notes_bytes_ += note.size();
+    notes_.push_back(std::move(note));
   }
 
   void drive(clock::time_point deadline, bool& done, std::string_view what) {
@@ -193,6 +162,8 @@ class stream_transport : public rpc_transport {
   std::optional<std::string> try_message(clock::time_point deadline) {
     ioc_.restart();
     while (inbox_.empty()) {
+      if (read_error_ && too_large_)
+        throw response_too_large(fmt::format("the answer is larger than {} bytes (--max-response-size)", max_response_));
       if (read_error_) throw transport_error(fmt::format("connection: {}", read_error_.message()));
       if (!reading_) {
         reading_ = true;
@@ -217,9 +188,13 @@ class stream_transport : public rpc_transport {
     return std::move(*m);
   }
 
+  const std::size_t max_notes_;
+  std::size_t notes_bytes_ = 0;
+  std::uint64_t dropped_notes_ = 0;
   std::chrono::milliseconds timeout_;
   std::deque<std::string> notes_;
   bool open_ = false;
+  bool too_large_ = false;
   bool reading_ = false;
   error_code read_error_;
 };
@@ -260,7 +235,7 @@ class ws_transport final : public stream_transport {
       s.set_verify_callback(asio::ssl::host_name_verification(url_.host));
       await(deadline, "TLS handshake", [&](auto handler) { s.async_handshake(asio::ssl::stream_base::client, handler); });
     }
-    ws_->read_message_max(max_message);
+    ws_->read_message_max(max_response_);
     ws_->text(true);
     std::string host = fmt::format("{}:{}", url_.host, url_.port);
     await(deadline, "WebSocket handshake", [&](auto handler) { ws_->async_handshake(host, url_.target(), handler); });
@@ -276,6 +251,7 @@ class ws_transport final : public stream_transport {
         inbox_.push_back(beast::buffers_to_string(buf_.data()));
         buf_.consume(buf_.size());
       }
+      if (ec == websocket::error::message_too_big) on_too_large();
       on_read(ec);
     });
   }
@@ -298,7 +274,8 @@ class ws_transport final : public stream_transport {
 // geth's IPC endpoint: a Unix stream socket carrying JSON values back to back.
 class ipc_transport final : public stream_transport {
  public:
-  ipc_transport(const rpc_options& opts, std::string path) : stream_transport(opts), path_(std::move(path)), socket_(ioc_) {}
+  ipc_transport(const rpc_options& opts, std::string path)
+      : stream_transport(opts), path_(std::move(path)), socket_(ioc_), splitter_(opts.max_response) {}
 
  protected:
   void open(clock::time_point deadline) override {
@@ -321,6 +298,9 @@ class ipc_transport final : public stream_transport {
         splitter_.append(std::string_view(chunk_.data(), n));
         try {
           while (auto m = splitter_.next()) inbox_.push_back(std::move(*m));
+        } catch (const response_too_large&) {
+          on_too_large();
+          ec = asio::error::message_size;
         } catch (const transport_error&) {
           ec = asio::error::invalid_argument;
         }

@@ -16,6 +16,11 @@ struct transport_error : std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
+// The answer is larger than rpc_options::max_response: not retried (it would be again).
+struct response_too_large : transport_error {
+  using transport_error::transport_error;
+};
+
 class rpc_transport {
  public:
   virtual ~rpc_transport() = default;
