@@ -2,6 +2,7 @@
 
 #include <curl/curl.h>
 
+#include <algorithm>
 #include <thread>
 
 #include <boost/multiprecision/cpp_int.hpp>
@@ -75,7 +76,10 @@ class http_transport final : public rpc_transport {
       t->too_large_ = true;
       return 0;  // libcurl ends the transfer (CURLE_WRITE_ERROR)
     }
-    t->response_.append(data, size * n);
+    std::string& r = t->response_;
+    // Grown by doubling, but never past the bound (a 256 MiB answer must not take 512).
+    if (r.capacity() - r.size() < size * n) r.reserve(std::min(std::max(2 * r.capacity(), r.size() + size * n), t->max_response_));
+    r.append(data, size * n);
     return size * n;
   }
 
