@@ -26,9 +26,12 @@ expect "unreadable --auth-secret-file: 66" 66
 expect_err "names the file" "$T/missing"
 run nsq-pub -t orders --nsqd-tcp-address $tcp --auth-secret-file "$T/empty" "$T/lines"
 expect "empty --auth-secret-file: 65" 65
-run nsq-pub -t orders --nsqd-tcp-address $tcp --retry-timeout 1s --connect-timeout 1s "$T/lines"
-expect "no secret for a broker that requires AUTH: 69" 69
+# A refusal is final (no retry within the default 30 s --retry-timeout): exit 77 (EX_NOPERM) at once.
+run timeout -k 5 20 nsq-pub -t orders --nsqd-tcp-address $tcp "$T/lines"
+expect "no secret for a broker that requires AUTH: 77 at once" 77
 expect_err "says what to give" "give the secret with --auth-secret-file or NSQ_AUTH_SECRET"
+run timeout -k 5 20 nsq-tail -t orders --nsqd-tcp-address $tcp
+expect "nsq-tail without a secret: 77 at once" 77
 
 # --- allowed: publish and consume --------------------------------------------------------------------
 run nsq-pub -t orders --nsqd-tcp-address $tcp --auth-secret-file "$T/alice" "$T/lines"
@@ -39,18 +42,22 @@ NSQ_AUTH_SECRET=alice timeout 20 nsq-tail -q -t orders -c all --nsqd-tcp-address
 check "nsq-tail with NSQ_AUTH_SECRET gets all 100" cmp -s <(sort "$T/got") <(sort "$T/lines")
 
 # --- not allowed ----------------------------------------------------------------------------------------
-run nsq-pub -t payments --nsqd-tcp-address $tcp --auth-secret-file "$T/alice" --retry-timeout 1s --rejects "$T/rej" "$T/lines"
-check "publishing to a topic the secret does not cover fails" test "$status" -ne 0
-check "every line rejected with the broker's E_UNAUTHORIZED" \
-  test "$(grep -c 'E_UNAUTHORIZED AUTH failed for M\?PUB on \\"payments\\"' "$T/rej")" -eq 100
-run nsq-pub -t orders --nsqd-tcp-address $tcp --auth-secret-file "$T/mallory" --retry-timeout 1s --connect-timeout 1s "$T/lines"
-expect "a refused secret: nothing published, 69" 69
+run timeout -k 5 20 nsq-pub -t payments --nsqd-tcp-address $tcp --auth-secret-file "$T/alice" --rejects "$T/rej" "$T/lines"
+expect "publishing to a topic the secret does not cover: 77" 77
+check "every line rejected as unauthorized, with the broker's E_UNAUTHORIZED" \
+  test "$(grep -c '"code":"unauthorized","error":"127.0.0.1:[0-9]*: E_UNAUTHORIZED AUTH failed for M\?PUB on \\"payments\\"' "$T/rej")" -eq 100
+run timeout -k 5 20 nsq-pub -t orders --nsqd-tcp-address $tcp --auth-secret-file "$T/mallory" --rejects "$T/rej2" "$T/lines"
+expect "a refused secret: nothing published, 77 at once" 77
 expect_err "the client is told only that AUTH failed" "AUTH failed: E_AUTH_FAILED AUTH failed"
+check "every line rejected as auth_failed" test "$(grep -c '"code":"auth_failed","error":"not published: 127.0.0.1:[0-9]*: AUTH failed: E_AUTH_FAILED' "$T/rej2")" -eq 100
+NSQ_AUTH_SECRET=mallory run timeout -k 5 20 nsq-tail -t orders --nsqd-tcp-address $tcp
+expect "nsq-tail with a refused secret: 77 at once" 77
+expect_err "nsq-tail says AUTH failed" "AUTH failed: E_AUTH_FAILED"
 check "the broker's log says why (the auth server's 403), the secret is not in it" \
   sh -c "grep -q 'AUTH failed: failed to auth against 127.0.0.1:$auth - got response 403' '$T/b.log' && ! grep -q mallory '$T/b.log'"
-NSQ_AUTH_SECRET=reader timeout 5 nsq-tail -t orders -c other --nsqd-tcp-address $tcp -n 1 >/dev/null 2>"$T/tail.err"
-check "subscribe-only secret, wrong channel: nsq-tail hears E_UNAUTHORIZED" \
-  grep -q 'E_UNAUTHORIZED AUTH failed for SUB on "orders" "other"' "$T/tail.err"
+NSQ_AUTH_SECRET=reader run timeout -k 5 20 nsq-tail -t orders -c other --nsqd-tcp-address $tcp -n 1
+expect "subscribe-only secret, wrong channel: nsq-tail ends with 77" 77
+expect_err "nsq-tail says E_UNAUTHORIZED" 'E_UNAUTHORIZED AUTH failed for SUB on "orders" "other"'
 
 # --- nsqjs, an independent client, with authSecret --------------------------------------------------
 seq -f 'js-%g' 1 20 | NSQ_AUTH_SECRET=alice $publish --nsqd $tcp --topic orders

@@ -6,7 +6,7 @@ consume="node $PIPEKIT_SRC/tests/tools/nsq_consume.mjs"
 
 # count HTTP TOPIC: the topic's message_count in /stats (0 when absent).
 count() {
-  http_get "$1" "/stats?format=json&topic=$2" | node -e '
+  http_get "$1" "/stats?format=json" | node -e '
     let s = ""; process.stdin.on("data", (d) => (s += d)).on("end", () => {
       const t = JSON.parse(s).topics.find((t) => t.topic_name === process.argv[1]);
       console.log(t ? t.message_count : 0);
@@ -99,6 +99,10 @@ run nsq-pub -t overhttp2 --nsqd-http-address 127.0.0.1:$b2_http --rejects "$T/hr
 expect "HTTP: the oversized line rejected: 65" 65
 check "reason too_large, line 2, from the broker's 413" grep -q '"line":2,"code":"too_large","error":"127.0.0.1:[0-9]*: HTTP 413 MSG_TOO_BIG"' "$T/hrej.jsonl"
 check "the other two published" wait_count $b2_http overhttp2 2
+run nsq-pub -t 'events#ephemeral' --nsqd-http-address 127.0.0.1:$b2_http -m '{"e":1}'
+expect "HTTP to an #ephemeral topic: 0" 0
+check "it is in events#ephemeral (the topic escaped in the URL)" wait_count $b2_http 'events#ephemeral' 1
+check "not in the durable topic events ('#' not taken for a fragment)" test "$(count $b2_http events)" -eq 0
 run nsq-pub -t t --nsqd-http-address 127.0.0.1:$(free_port) --retry-timeout 300ms -m '{}'
 expect "HTTP address unreachable: 69" 69
 
@@ -186,6 +190,82 @@ run nsq-pub -t every --mode all --nsqd-tcp-address 127.0.0.1:$a1_tcp --nsqd-tcp-
 expect "--mode all: 0" 0
 check "broker 1 has all 1000" wait_count $a1_http every 1000
 check "broker 2 has all 1000" wait_count $a2_http every 1000
+
+# --- every command has a deadline: half of --retry-timeout, and its lines' --retry-timeout --------
+# A broker that takes MPUBs and never answers them while its heartbeats go on (a stand-in: no real
+# broker does this on demand): nsq-pub drops it and rejects every line by --retry-timeout.
+sport=$(free_port)
+node "$PIPEKIT_SRC/tests/tools/nsq_unanswering_broker_standin.mjs" --port $sport --log "$T/standin.log" &
+daemon_pids+=($!)
+check "the stand-in listens" wait_for 10 bash -c "exec 3<>/dev/tcp/127.0.0.1/$sport" 2>/dev/null
+seq 1 300 | sed 's/.*/{"na":&}/' >"$T/na.jsonl"
+t0=$(date +%s%3N)
+run timeout -k 5 60 nsq-pub -t na --nsqd-tcp-address 127.0.0.1:$sport --retry-timeout 2s --rejects "$T/na.rej" "$T/na.jsonl"
+elapsed=$(($(date +%s%3N) - t0))
+expect "MPUBs never answered: every line rejected, 65" 65
+check "ended within --retry-timeout and a margin (took $elapsed ms)" test $elapsed -lt 6000
+check "the stand-in was sent the MPUBs" grep -q '^MPUB na ' "$T/standin.log"
+check "all 300 rejected as unavailable, for want of an answer" test "$(grep -c \
+  '"code":"unavailable","error":"not published within --retry-timeout: 127.0.0.1:[0-9]*: no answer to MPUB within' "$T/na.rej")" -eq 300
+# A broker that goes silent (frozen) with MPUBs in flight: no 60 s wait for missed heartbeats.
+start_broker s1
+mkfifo "$T/sfifo"
+timeout -k 5 60 nsq-pub -t silent --nsqd-tcp-address 127.0.0.1:$s1_tcp --retry-timeout 2s --rejects "$T/s.rej" \
+  <"$T/sfifo" 2>"$T/s.err" &
+pub=$!
+daemon_pids+=($pub)
+exec 5>"$T/sfifo"
+echo '{"s":0}' >&5
+check "the first line is published before the broker freezes" wait_count $s1_http silent 1
+freeze $s1_pid
+t0=$(date +%s%3N)
+for i in $(seq 1 100); do echo "{\"s\":$i}"; done >&5
+exec 5>&-
+wait $pub
+status=$?
+elapsed=$(($(date +%s%3N) - t0))
+kill -CONT $s1_pid
+expect "a frozen broker: the lines in flight rejected, 65" 65
+check "ended within --retry-timeout and a margin (took $elapsed ms)" test $elapsed -lt 6000
+check "the 100 lines sent after the freeze rejected as unavailable" test "$(grep -c '"code":"unavailable"' "$T/s.rej")" -eq 100
+check "the reason: no answer" grep -q '"error":"not published within --retry-timeout: 127.0.0.1:[0-9]*: no answer to MPUB' "$T/s.rej"
+
+# --- SIGINT while the reader waits on an open pipe with nothing in it: it stops at once, what was
+# read is published, the start of an unfinished line is rejected (interrupted) ------------------
+rm -f "$T/fifo2"
+mkfifo "$T/fifo2"
+nsq-pub -t intr --nsqd-tcp-address 127.0.0.1:$b1_tcp --rejects "$T/intr.rej" <"$T/fifo2" 2>"$T/intr.err" &
+pub=$!
+daemon_pids+=($pub)
+exec 6>"$T/fifo2"
+for i in $(seq 1 20); do echo "{\"i\":$i}" >&6; done
+printf '{"unfinished":' >&6
+check "20 lines published while the pipe stays open" wait_count $b1_http intr 20
+kill -INT $pub
+if wait_for 5 eval "! kill -0 $pub 2>/dev/null"; then ok; else bad "SIGINT ends nsq-pub within 5 s"; kill -9 $pub; fi
+wait $pub
+status=$?
+exec 6>&-
+expect "SIGINT with an unfinished line: 65" 65
+check "the unfinished line is rejected as interrupted, with what was read of it" \
+  grep -q '"line":21,"code":"interrupted",.*"input":"{\\"unfinished\\":"' "$T/intr.rej"
+check "only it" test "$(wc -l <"$T/intr.rej")" -eq 1
+check "the 20 lines and no more" test "$(count $b1_http intr)" -eq 20
+# A second signal: what awaits an answer (from the stand-in that never answers) is rejected at once.
+: >"$T/standin.log"
+nsq-pub -t twice --nsqd-tcp-address 127.0.0.1:$sport --retry-timeout 60s --rejects "$T/twice.rej" "$T/na.jsonl" \
+  2>"$T/twice.err" &
+pub=$!
+daemon_pids+=($pub)
+check "the MPUBs went out" wait_for 10 grep -q '^MPUB twice 100' "$T/standin.log"
+kill -INT $pub
+check "the first signal is taken" wait_for 10 grep -q "stopping" "$T/twice.err"
+kill -INT $pub
+if wait_for 5 eval "! kill -0 $pub 2>/dev/null"; then ok; else bad "a second SIGINT ends nsq-pub within 5 s"; kill -9 $pub; fi
+wait $pub
+status=$?
+expect "a second SIGINT: 130" 130
+check "every line rejected as interrupted" test "$(grep -c '"code":"interrupted"' "$T/twice.rej")" -eq 300
 
 # --- SIGTERM: what was read is published, then exit ---------------------------------------------
 mkfifo "$T/fifo"

@@ -1163,7 +1163,7 @@ TEST_CASE("nsq auth: answers parsed and checked, permissions matched as nsqd doe
   CHECK(r.target == "/auth?common_name=&remote_ip=10.0.0.1&secret=s3cret%2B%26%3D&tls=false");
   r = make_auth_request("http://auth.local:80/v1/check?x=1", "::1", true, "cn one", "s");
   CHECK(r.address == "auth.local:80");
-  CHECK(r.target == "/v1/check?x=1&common_name=cn+one&remote_ip=%3A%3A1&secret=s&tls=true");
+  CHECK(r.target == "/v1/check?x=1&common_name=cn%20one&remote_ip=%3A%3A1&secret=s&tls=true");
 }
 
 namespace {

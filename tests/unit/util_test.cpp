@@ -3,12 +3,15 @@
 #include <chrono>
 #include <stdexcept>
 
+#include <fmt/format.h>
+
 #include "pipekit/util/parse.hpp"
 
 using namespace std::chrono_literals;
 using pipekit::util::parse_duration;
 using pipekit::util::parse_host_port;
 using pipekit::util::parse_url;
+using pipekit::util::url_escape;
 
 TEST_CASE("durations as Go and NSQ write them", "[util]") {
   CHECK(parse_duration("250ms") == 250ms);
@@ -57,4 +60,20 @@ TEST_CASE("URLs", "[util]") {
   CHECK(r.password == "secret");
   CHECK_THROWS_AS(parse_url("not a url"), std::invalid_argument);
   CHECK_THROWS_AS(parse_url("http://h:99999/"), std::invalid_argument);
+}
+
+TEST_CASE("URL escaping keeps RFC 3986's unreserved set and nothing else", "[util]") {
+  std::string unreserved = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~";
+  CHECK(url_escape(unreserved) == unreserved);
+  CHECK(url_escape("") == "");
+  CHECK(url_escape("events#ephemeral") == "events%23ephemeral");
+  CHECK(url_escape("a b+c&d=e?f/g%h") == "a%20b%2Bc%26d%3De%3Ff%2Fg%25h");
+  CHECK(url_escape(std::string("\0\x7f\xff", 3)) == "%00%7F%FF");
+  CHECK(url_escape("\xc3\xa9") == "%C3%A9");  // UTF-8 bytes one by one
+  // Every other byte becomes %XX (upper-case hex).
+  for (int c = 0; c < 256; ++c) {
+    std::string one(1, static_cast<char>(c));
+    if (unreserved.find(static_cast<char>(c)) != std::string::npos) continue;
+    CHECK(url_escape(one) == fmt::format("%{:02X}", c));
+  }
 }

@@ -11,6 +11,7 @@ constexpr int unavailable = 69;   // EX_UNAVAILABLE: a peer cannot be reached
 constexpr int software = 70;      // EX_SOFTWARE: internal error
 constexpr int io_error = 74;      // EX_IOERR: reading or writing failed
 constexpr int temp_fail = 75;     // EX_TEMPFAIL: try again later
+constexpr int no_perm = 77;       // EX_NOPERM: permission denied (e.g. NSQ AUTH refused)
 constexpr int config = 78;        // EX_CONFIG: bad configuration
 constexpr int interrupted = 130;  // SIGINT
 }  // namespace pipekit::exit_code

@@ -1,4 +1,5 @@
 #include <fcntl.h>
+#include <poll.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -41,9 +42,24 @@ line_reader::~line_reader() {
   if (owns_fd_) ::close(fd_);
 }
 
+bool line_reader::wait_for_input() {
+  pollfd p[2] = {{wake_fd_, POLLIN, 0}, {fd_, POLLIN, 0}};
+  for (;;) {
+    int rc = ::poll(p, 2, -1);
+    if (rc < 0 && errno == EINTR) continue;
+    if (rc < 0) fatal(exit_code::io_error, "{}: poll: {}", source_, std::strerror(errno));
+    if (p[0].revents != 0) return false;  // checked first: a regular file is always readable
+    return true;
+  }
+}
+
 bool line_reader::fill() {
-  if (eof_) return false;
+  if (eof_ || stopped_) return false;
   if (on_refill_) on_refill_();
+  if (wake_fd_ >= 0 && !wait_for_input()) {
+    stopped_ = true;
+    return false;
+  }
   if (start_ > 0) {
     buf_.erase(0, start_);
     start_ = 0;
@@ -87,7 +103,7 @@ std::optional<line> line_reader::next() {
     scanned = buf_.size() - start_;
     if (!fill()) {
       scanned = 0;
-      if (start_ >= buf_.size() && !skipping) return std::nullopt;
+      if (stopped_ || (start_ >= buf_.size() && !skipping)) return std::nullopt;
       // A last line without "\n" is still a line.
       std::size_t begin = start_;
       std::size_t end = buf_.size();

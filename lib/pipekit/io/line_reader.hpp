@@ -40,15 +40,30 @@ class line_reader {
   // The descriptor read from (to poll(2) it, e.g. in on_refill).
   int fd() const { return fd_; }
 
+  // Makes the reader stoppable from another thread: before each read(2) it waits (poll) for the
+  // input or wake_fd, whichever is readable first. Once wake_fd is readable (an eventfd written
+  // to, a pipe written to or closed), next() returns the lines already read, then nullopt as at
+  // the end of input, and stopped() is true. Nothing more is read after that.
+  void stop_on(int wake_fd) { wake_fd_ = wake_fd; }
+  bool stopped() const { return stopped_; }
+  // After stopped(): the bytes read of a line that had not ended yet (empty when none); it
+  // would have been line line_number() + 1.
+  std::string_view unfinished() const { return std::string_view(buf_).substr(start_); }
+  // The number of the last line next() returned (0 before the first).
+  std::uint64_t line_number() const { return number_; }
+
   // "stdin" or the file name, for messages such as "stdin:42: ...".
   const std::string& source() const { return source_; }
 
  private:
-  bool fill();  // false at end of input
+  bool fill();  // false at end of input (or once stopped)
+  bool wait_for_input();  // false: woken to stop
 
   int fd_ = -1;
   bool owns_fd_ = false;
   bool eof_ = false;
+  int wake_fd_ = -1;
+  bool stopped_ = false;
   std::string source_;
   std::size_t max_line_;
   std::string buf_;

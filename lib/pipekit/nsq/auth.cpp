@@ -1,24 +1,14 @@
 #include "pipekit/nsq/auth.hpp"
 
-#include <cctype>
-
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
+
+#include "pipekit/util/parse.hpp"
 
 namespace pipekit::nsq {
 namespace {
 
 using json = nlohmann::json;
-
-std::string form_escape(std::string_view s) {
-  std::string out;
-  for (unsigned char c : s) {
-    if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~') out.push_back(static_cast<char>(c));
-    else if (c == ' ') out.push_back('+');
-    else out += fmt::format("%{:02X}", c);
-  }
-  return out;
-}
 
 bool compile(const std::string& pattern, std::regex& re, std::string& error) {
   try {
@@ -106,8 +96,8 @@ auth_request make_auth_request(std::string_view address, std::string_view remote
     r.address = std::string(address);
   }
   r.target = fmt::format("{}{}common_name={}&remote_ip={}&secret={}&tls={}", path,
-                         path.find('?') == std::string::npos ? '?' : '&', form_escape(common_name),
-                         form_escape(remote_ip), form_escape(secret), tls ? "true" : "false");
+                         path.find('?') == std::string::npos ? '?' : '&', util::url_escape(common_name),
+                         util::url_escape(remote_ip), util::url_escape(secret), tls ? "true" : "false");
   return r;
 }
 

@@ -174,7 +174,7 @@ void client::read_more() {
                                   if (ec && self->stage_ == stage::tls && ec.category() == net::error::get_ssl_category()) {
                                     // TLS 1.3: a broker that refuses the client certificate says so
                                     // after the client's side of the handshake has finished.
-                                    self->permanent_ = true;
+                                    self->permanent_ = final_failure::tls;
                                     return self->fail("TLS: " + self->tls_->describe(ec));
                                   }
                                   if (ec) {
@@ -242,6 +242,7 @@ bool client::handshake(std::string_view data) {
   }
   if (stage_ != stage::auth && identify_.is_object() && identify_.value("auth_required", false)) {
     if (options_.auth_secret.empty()) {
+      permanent_ = final_failure::auth_failed;
       fail("the broker requires AUTH; give the secret with --auth-secret-file or NSQ_AUTH_SECRET");
       return false;
     }
@@ -287,6 +288,11 @@ bool client::handle_frame(const frame& f) {
       return !closed_;
     case frame_type::error:
       if (!ready()) {
+        if (stage_ == stage::auth) {
+          std::string_view code = f.data.substr(0, f.data.find(' '));
+          if (code == "E_AUTH_FAILED") permanent_ = final_failure::auth_failed;
+          if (code == "E_UNAUTHORIZED") permanent_ = final_failure::unauthorized;
+        }
         fail(fmt::format("{} failed: {}", stage_ == stage::auth ? "AUTH" : "IDENTIFY", f.data));
         return false;
       }
@@ -311,7 +317,7 @@ bool client::handle_frame(const frame& f) {
 // caller stops reading frames.
 bool client::start_tls() {
   if (!identify_.is_object() || !identify_.value("tls_v1", false)) {
-    permanent_ = true;
+    permanent_ = final_failure::tls;
     fail("the broker does not offer TLS (tls_v1 is not in its IDENTIFY response); nothing sent in plain text");
     return false;
   }
@@ -327,7 +333,7 @@ bool client::start_tls() {
     if (ec) {
       // OpenSSL's verdicts (a certificate that does not verify, an alert from the broker) will not
       // change on a retry; a reset or a timeout might.
-      self->permanent_ = ec.category() == net::error::get_ssl_category();
+      if (ec.category() == net::error::get_ssl_category()) self->permanent_ = final_failure::tls;
       return self->fail("TLS handshake: " + self->tls_->describe(ec));
     }
     self->read_more();

@@ -76,9 +76,13 @@ class client : public std::enable_shared_from_this<client> {
   const std::string& address() const noexcept { return options_.address; }
   const nlohmann::json& identify_response() const noexcept { return identify_; }
   std::size_t unsent_bytes() const noexcept { return out_.size() + writing_.size(); }
-  // The connection ended for a reason that trying again will not cure (a certificate that does
-  // not verify, a broker without TLS when TLS was asked for). Valid in on_close.
-  bool failed_permanently() const noexcept { return permanent_; }
+  // Why the connection ended for a reason that trying again will not cure: TLS cannot be used (a
+  // certificate that does not verify, a broker without TLS when TLS was asked for), or AUTH was
+  // refused (no secret for a broker that requires one, or its answer E_AUTH_FAILED), or granted
+  // nothing (E_UNAUTHORIZED). nsqd closes the connection after either answer. Valid in on_close.
+  enum class final_failure { none, tls, auth_failed, unauthorized };
+  final_failure permanent_failure() const noexcept { return permanent_; }
+  bool failed_permanently() const noexcept { return permanent_ != final_failure::none; }
 
   struct impl;
 
@@ -119,7 +123,7 @@ class client : public std::enable_shared_from_this<client> {
   stream_codec codec_;  // set once deflate or snappy was negotiated
   std::string raw_;     // compressed bytes read
   std::unique_ptr<tls_session> tls_;  // once the broker agreed to tls_v1
-  bool permanent_ = false;
+  final_failure permanent_ = final_failure::none;
 };
 
 // The IDENTIFY body pipekit's clients send.

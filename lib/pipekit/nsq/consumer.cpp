@@ -37,6 +37,7 @@
 #include "pipekit/nsq/client.hpp"
 #include "pipekit/nsq/names.hpp"
 #include "pipekit/nsq/tls.hpp"
+#include "pipekit/util/parse.hpp"
 #include "pipekit/util/signals.hpp"
 
 namespace pipekit::nsq {
@@ -129,15 +130,6 @@ std::string_view trim(std::string_view s) {
   while (!s.empty() && ws(s.front())) s.remove_prefix(1);
   while (!s.empty() && ws(s.back())) s.remove_suffix(1);
   return s;
-}
-
-std::string url_escape(std::string_view s) {
-  std::string out;
-  for (unsigned char c : s) {
-    if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~') out.push_back(static_cast<char>(c));
-    else out += fmt::format("%{:02X}", c);
-  }
-  return out;
 }
 
 // --- the consumer -----------------------------------------------------------------------------
@@ -337,6 +329,14 @@ void consumer::on_response(const conn_ptr& c, std::string_view data) {
 }
 
 void consumer::on_error(const conn_ptr& c, std::string_view data) {
+  if (!c->subscribed && data.substr(0, data.find(' ')) == "E_UNAUTHORIZED" && !give_up_) {
+    // SUB not granted to this secret (nsqd closes the connection): no retry can change that.
+    give_up_ = std::make_exception_ptr(fatal_error(exit_code::no_perm, fmt::format("{}: {}", c->address, data)));
+    c->conn->close();
+    c->conn.reset();
+    c->wanted = false;
+    return stop("not authorized");
+  }
   log::warn("{}: {}", c->address, data);
   auto now = clock::now();
   if (now - c->error_window > std::chrono::seconds(1)) {
@@ -361,9 +361,10 @@ void consumer::on_error(const conn_ptr& c, std::string_view data) {
 
 void consumer::on_closed(const conn_ptr& c, const std::string& why) {
   if (c->conn && c->conn->failed_permanently() && !give_up_) {
-    // A certificate that does not verify will not on the next try either: hand back what is
-    // held, then end with the reason.
-    give_up_ = std::make_exception_ptr(fatal_error(exit_code::unavailable, fmt::format("{}: {}", c->address, why)));
+    // A certificate that does not verify, or a refused AUTH, will not pass on the next try
+    // either: hand back what is held, then end with the reason.
+    int code = c->conn->permanent_failure() == client::final_failure::tls ? exit_code::unavailable : exit_code::no_perm;
+    give_up_ = std::make_exception_ptr(fatal_error(code, fmt::format("{}: {}", c->address, why)));
     c->conn.reset();
     c->wanted = false;
     return stop("a broker cannot be used");
@@ -450,7 +451,7 @@ void consumer::poll_lookupd() {
       pipekit::net::http_get_options ho;
       ho.accept = "application/vnd.nsq; version=1.0";
       pipekit::net::async_http_get(
-          io_, a, "/lookup?topic=" + url_escape(o_.topic), ho, [this, a](pipekit::net::http_get_result r) {
+          io_, a, "/lookup?topic=" + util::url_escape(o_.topic), ho, [this, a](pipekit::net::http_get_result r) {
             const int status = r.status;
             const std::string& body = r.body;
             const std::string& error = r.error;

@@ -1,11 +1,13 @@
 #include "pipekit/nsq/publisher.hpp"
 
 #include <poll.h>
+#include <sys/eventfd.h>
 #include <unistd.h>
 
 #include <algorithm>
-#include <cstdlib>
 #include <atomic>
+#include <cerrno>
+#include <cstring>
 #include <condition_variable>
 #include <deque>
 #include <limits>
@@ -30,6 +32,7 @@
 #include "pipekit/nsq/client.hpp"
 #include "pipekit/nsq/names.hpp"
 #include "pipekit/nsq/tls.hpp"
+#include "pipekit/util/parse.hpp"
 #include "pipekit/util/signals.hpp"
 
 namespace pipekit::nsq {
@@ -68,8 +71,12 @@ using batch_ptr = std::shared_ptr<batch>;
 // What one command carries: items [begin, end) of a batch; MPUB for several, PUB for one
 // (DPUB each with --defer).
 struct span {
+  span() = default;
+  span(batch_ptr batch, std::uint32_t first, std::uint32_t last, clock::time_point at = {})
+      : b(std::move(batch)), begin(first), end(last), sent(at) {}
   batch_ptr b;
   std::uint32_t begin = 0, end = 0;
+  clock::time_point sent;  // written to its broker (for the command's deadline)
   std::uint32_t size() const { return end - begin; }
 };
 
@@ -107,7 +114,8 @@ struct broker {
   std::unique_ptr<net::steady_timer> retry_timer;
   std::int64_t max_msg_size = std::numeric_limits<std::int64_t>::max();  // nsqd does not say; nsq-broker may
   std::int64_t max_body_size = default_max_body_size;
-  std::string dead;  // why it failed in a way retries will not cure (TLS); never retried then
+  std::string dead;  // why it failed in a way retries will not cure (TLS, AUTH); never retried then
+  std::string_view dead_code;  // the reject code for what only it could take
   bool ready() const { return http ? clock::now() >= down_until : conn && conn->ready() && !conn->closed(); }
   ~broker() {
     if (curl) curl_easy_cleanup(curl);
@@ -134,7 +142,13 @@ class publisher {
     if (o_.rate > 0) batch_size_ = std::max<std::size_t>(1, std::min<std::size_t>(o_.batch_size, static_cast<std::size_t>(o_.rate / 10)));
     else batch_size_ = std::max<std::size_t>(1, o_.batch_size);
     max_queued_ = std::max<std::size_t>(batch_size_ * o_.in_flight * brokers_.size() * 2, 20000);
+    command_timeout_ = std::max(o_.retry_timeout / 2, std::chrono::milliseconds(1));
+    wake_fd_ = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    if (wake_fd_ < 0) fatal(exit_code::software, "eventfd: {}", std::strerror(errno));
   }
+  ~publisher() { ::close(wake_fd_); }
+  publisher(const publisher&) = delete;
+  publisher& operator=(const publisher&) = delete;
 
   publish_result run();
 
@@ -166,9 +180,13 @@ class publisher {
   void failed(broker& br, span s, std::string_view code, const std::string& why, bool transient);
   void reject(const span& s, std::string_view code, const std::string& why);
   void item_done(batch& b, item& it);
+  void abandon();
+  clock::time_point deadline(const span& s) const;
+  void check_deadlines(broker& br);
   void on_tick();
   void maybe_finish();
   void stop(int signal);
+  void stop_reader();
 
   const publish_options& o_;
   net::io_context io_;
@@ -178,6 +196,7 @@ class publisher {
   std::vector<std::unique_ptr<broker>> brokers_;
   std::size_t batch_size_ = 200;
   std::size_t max_queued_ = 20000;
+  std::chrono::milliseconds command_timeout_;  // a command unanswered this long: its connection is dropped
 
   // reader thread only
   std::unordered_map<std::string, batch_ptr> open_;  // partial batches by topic
@@ -188,18 +207,15 @@ class publisher {
   std::condition_variable room_;
   std::size_t queued_ = 0;  // lines posted and not yet finished
   std::atomic<bool> stopping_{false};
-  bool reader_blocked_ = false;    // in read(2), holding no line
-  bool reader_abandoned_ = false;  // stopped while blocked: the io thread finished without it
+  int wake_fd_ = -1;  // an eventfd, written to stop the reader: it polls it beside its input
   std::exception_ptr reader_error_;
- public:
-  bool reader_detached_ = false;  // run() left the reader thread behind (it may still use *this)
- private:
 
   // io thread only
   std::deque<span> waiting_;  // ready to send, no broker free (round-robin, failover)
   net::steady_timer tick_;
   bool input_done_ = false;
   bool finished_ = false;
+  bool abandoned_ = false;  // a second signal: whatever is not published yet is rejected
   std::size_t next_broker_ = 0;
   std::uint64_t unfinished_batches_ = 0;
   double tokens_ = 0;
@@ -297,40 +313,26 @@ void publisher::post_all() {
 // Before read(2) could block: partial batches wait for more input until --batch-timeout after
 // their first line, then go (a regular file never blocks, so its batches are always full).
 void publisher::wait_or_post_partial(int fd) {
-  while (!open_.empty() && !stopping_) {
+  while (!open_.empty()) {
     clock::time_point oldest = clock::time_point::max();
     for (auto& [topic, b] : open_) oldest = std::min(oldest, b->opened);
     auto left = std::chrono::duration_cast<std::chrono::milliseconds>(oldest + o_.batch_timeout - clock::now());
     if (left.count() <= 0) break;
-    pollfd p{fd, POLLIN, 0};
-    int rc = ::poll(&p, 1, static_cast<int>(std::min<std::int64_t>(left.count(), 100)));
-    if (rc > 0) return;  // more input (or its end): read it
+    pollfd p[2] = {{wake_fd_, POLLIN, 0}, {fd, POLLIN, 0}};
+    int rc = ::poll(p, 2, static_cast<int>(std::min<std::int64_t>(left.count(), 60000)));
+    if (rc > 0 && p[0].revents != 0) break;  // stopping: what is open goes now
+    if (rc > 0) return;                      // more input (or its end): read it
   }
   post_all();
 }
 
+// After a stop the lines already read (they have left the pipe) are still taken; nothing more
+// is read, and the start of a line that had not ended is rejected (code interrupted).
 void publisher::read_source(const std::string& path, std::uint32_t source) {
   io::line_reader reader(path);
-  bool refilled = false;  // the reader may have blocked since the last line
-  reader.on_refill([&] {
-    wait_or_post_partial(reader.fd());
-    std::lock_guard lock(mu_);
-    reader_blocked_ = true;
-    refilled = true;
-    if (stopping_ && !reader_abandoned_) {  // stopped while it waited: all is posted, finish now
-      reader_abandoned_ = true;
-      net::post(io_, [this] { input_done(); });
-    }
-  });
-  while (!stopping_) {
-    auto l = reader.next();
-    if (refilled) {  // only then can the io thread have abandoned the reader (no lock per line)
-      refilled = false;
-      std::lock_guard lock(mu_);
-      reader_blocked_ = false;
-      if (reader_abandoned_) return;  // a line read after the stop: not taken
-    }
-    if (!l) break;
+  reader.stop_on(wake_fd_);
+  reader.on_refill([&] { wait_or_post_partial(reader.fd()); });
+  while (auto l = reader.next()) {
     ++lines_;
     if (l->too_long) {
       rejects_.add(reader.source(), l->number, "too_large", "line longer than 16 MiB", "");
@@ -341,8 +343,15 @@ void publisher::read_source(const std::string& path, std::uint32_t source) {
       add_line(l->text, l->number, source, reader.source(), l->slack);
     }
   }
+  if (reader.stopped() && !reader.unfinished().empty()) {
+    ++lines_;
+    rejects_.add(reader.source(), reader.line_number() + 1, "interrupted",
+                 "stopped before this line ended (no newline yet); only its start was read", reader.unfinished());
+    ++read_rejects_;
+  }
 }
 
+// The reader thread: always joined by run(); stop_reader() ends it within a refill.
 void publisher::read_inputs() {
   try {
     if (o_.message) {
@@ -355,10 +364,6 @@ void publisher::read_inputs() {
   } catch (...) {
     std::lock_guard lock(mu_);
     reader_error_ = std::current_exception();
-  }
-  {
-    std::lock_guard lock(mu_);
-    if (reader_abandoned_) return;
   }
   post_all();
   net::post(io_, [this] { input_done(); });
@@ -380,10 +385,11 @@ void publisher::accept(batch_ptr b) {
   ++unfinished_batches_;
   b->unfinished = b->items.size();
   b->first_try = clock::now();
-  std::uint32_t copies = o_.mode == publish_mode::all ? static_cast<std::uint32_t>(brokers_.size()) : 1;
+  std::uint32_t copies = o_.mode == publish_mode::all && !abandoned_ ? static_cast<std::uint32_t>(brokers_.size()) : 1;
   for (auto& it : b->items) it.copies_left = copies;
   span s{std::move(b), 0, 0};
   s.end = static_cast<std::uint32_t>(s.b->items.size());
+  if (abandoned_) return reject(s, "interrupted", "a second signal ended the run before it was published");
   if (o_.mode == publish_mode::all) {
     for (auto& br : brokers_) br->queue.push_back(s);
   } else {
@@ -452,6 +458,11 @@ void publisher::pump(broker& br) {
 // Writes the span's command(s) to br. False when the rate limit says wait.
 bool publisher::send_to(broker& br, span s) {
   const batch& b = *s.b;
+  if (clock::now() - b.first_try >= o_.retry_timeout) {  // e.g. taken back from a broker that did not answer
+    reject(s, "unavailable", fmt::format("not published within --retry-timeout: {}",
+                                         b.last_error.empty() ? "it waited to be sent" : b.last_error));
+    return true;
+  }
   std::int64_t total = 4;
   bool oversized = false;
   for (std::uint32_t i = s.begin; i < s.end; ++i) {
@@ -482,11 +493,12 @@ bool publisher::send_to(broker& br, span s) {
   }
   std::string& out = br.conn->output();
   char len[4];
+  s.sent = clock::now();
   if (o_.defer) {
     std::string line = fmt::format("DPUB {} {}", b.topic, o_.defer->count());
     for (std::uint32_t i = s.begin; i < s.end; ++i) {
       append_command(out, line, b.body(b.items[i]));
-      br.in_flight.push_back({s.b, i, i + 1});
+      br.in_flight.push_back({s.b, i, i + 1, s.sent});
     }
   } else if (s.size() == 1) {
     out.append("PUB ").append(b.topic).push_back('\n');
@@ -533,11 +545,11 @@ void publisher::send_http(broker& br, span s) {
     const span& q = requests[r];
     std::string url, body;
     if (q.size() == 1) {
-      url = fmt::format("http://{}/pub?topic={}", br.address, b.topic);
+      url = fmt::format("http://{}/pub?topic={}", br.address, util::url_escape(b.topic));
       if (o_.defer) url += fmt::format("&defer={}", o_.defer->count());
       body.assign(b.body(b.items[q.begin]));
     } else {
-      url = fmt::format("http://{}/mpub?topic={}&binary=true", br.address, b.topic);
+      url = fmt::format("http://{}/mpub?topic={}&binary=true", br.address, util::url_escape(b.topic));
       char len[4];
       put_u32(len, q.size());
       body.append(len, 4);
@@ -552,7 +564,10 @@ void publisher::send_http(broker& br, span s) {
     curl_easy_setopt(br.curl, CURLOPT_POSTFIELDSIZE, static_cast<long>(body.size()));
     curl_easy_setopt(br.curl, CURLOPT_WRITEDATA, &answer);
     curl_easy_setopt(br.curl, CURLOPT_CONNECTTIMEOUT_MS, static_cast<long>(o_.connect_timeout.count()));
-    curl_easy_setopt(br.curl, CURLOPT_TIMEOUT_MS, static_cast<long>(o_.connect_timeout.count() + 30000));
+    span timed = q;
+    timed.sent = clock::now();
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline(timed) - timed.sent).count();
+    curl_easy_setopt(br.curl, CURLOPT_TIMEOUT_MS, static_cast<long>(std::max<std::int64_t>(left, 1)));
     CURLcode rc = curl_easy_perform(br.curl);
     long status = 0;
     if (rc == CURLE_OK) curl_easy_getinfo(br.curl, CURLINFO_RESPONSE_CODE, &status);
@@ -647,7 +662,12 @@ void publisher::on_close(broker& br, const std::string& why) {
   // A certificate that does not verify will not on the next try either: that broker is not
   // retried, and what waits for it is rejected at once (on_tick) with the reason.
   if (br.conn && br.conn->failed_permanently()) {
+    using final_failure = client::final_failure;
     br.dead = fmt::format("{}: {}", br.address, why);
+    auto f = br.conn->permanent_failure();
+    br.dead_code = f == final_failure::auth_failed    ? "auth_failed"
+                   : f == final_failure::unauthorized ? "unauthorized"
+                                                      : "unavailable";
     log::error("{}; not retried", br.dead);
   } else {
     log::warn("{}: {}; reconnecting in {} ms", br.address, why, br.backoff.count());
@@ -664,7 +684,7 @@ void publisher::on_close(broker& br, const std::string& why) {
     br.retry_timer->expires_after(br.backoff);
     br.backoff = std::min(br.backoff * 2, std::chrono::duration_cast<std::chrono::milliseconds>(backoff_max));
     br.retry_timer->async_wait([this, &br](boost::system::error_code ec) {
-      if (!ec && !finished_) connect(br);
+      if (!ec && !finished_ && !abandoned_) connect(br);
     });
   }
   pump();
@@ -690,7 +710,7 @@ void publisher::failed(broker& br, span s, std::string_view code, const std::str
   }
   // nsqd does not announce its max-msg-size: a message over it is known by the answer.
   bool too_big = code == "too_large" || (code == "E_BAD_MESSAGE" && why.find("too big") != std::string::npos);
-  reject(s, too_big ? "too_large" : "broker_rejected", why);
+  reject(s, too_big ? "too_large" : code == "E_UNAUTHORIZED" ? "unauthorized" : "broker_rejected", why);
 }
 
 void publisher::reject(const span& s, std::string_view code, const std::string& why) {
@@ -700,6 +720,7 @@ void publisher::reject(const span& s, std::string_view code, const std::string& 
       it.failed = true;
       rejects_.add(sources_.at(it.source), it.line, code, why, s.b->body(it));
       ++result_.rejected;
+      if (code == "auth_failed" || code == "unauthorized") ++result_.refused;
     }
     item_done(*s.b, it);
   }
@@ -718,21 +739,42 @@ void publisher::item_done(batch& b, item& it) {
   maybe_finish();
 }
 
-// Every 100 ms: give up on what waited past --retry-timeout, pump the rate limit, show progress.
+// Half of --retry-timeout after it was written, and no later than its lines' --retry-timeout: a
+// command's answer is due by then (nsqd answers at once; a durable broker within a sync).
+clock::time_point publisher::deadline(const span& s) const {
+  return std::min(s.sent + command_timeout_, s.b->first_try + o_.retry_timeout);
+}
+
+// A broker that leaves a command unanswered past its deadline is dropped (heartbeats or not):
+// what it holds goes to another broker, or again to it after a reconnect, or is rejected.
+void publisher::check_deadlines(broker& br) {
+  if (finished_ || !br.conn || br.in_flight.empty()) return;
+  auto now = clock::now();
+  for (const span& s : br.in_flight) {
+    if (now < deadline(s)) continue;
+    const char* command = o_.defer ? "DPUB" : s.size() == 1 ? "PUB" : "MPUB";
+    std::string why = fmt::format("no answer to {} within {} ms", command,
+                                  std::chrono::duration_cast<std::chrono::milliseconds>(now - s.sent).count());
+    br.conn->close();  // no handler runs after this: on_close is called here
+    return on_close(br, why);
+  }
+}
+
+// Every 100 ms: give up on what waited past --retry-timeout or its command's deadline, pump the
+// rate limit, show progress.
 void publisher::on_tick() {
+  for (auto& br : brokers_) check_deadlines(*br);
   auto now = clock::now();
   const bool all_dead = std::all_of(brokers_.begin(), brokers_.end(), [](const auto& b) { return !b->dead.empty(); });
   auto expire = [&](std::deque<span>& q, broker* br) {
-    const std::string* dead = br && !br->dead.empty() ? &br->dead
-                              : all_dead             ? &brokers_.front()->dead
-                                                     : nullptr;
+    const broker* dead = br && !br->dead.empty() ? br : all_dead ? brokers_.front().get() : nullptr;
     for (auto it = q.begin(); it != q.end();) {
       if (dead || now - it->b->first_try >= o_.retry_timeout) {
         span s = std::move(*it);
         it = q.erase(it);
         std::string why = s.b->last_error.empty() ? (br ? br->address + ": not connected" : "no broker connected")
                                                   : s.b->last_error;
-        if (dead) reject(s, "unavailable", fmt::format("not published: {}", *dead));
+        if (dead) reject(s, dead->dead_code, fmt::format("not published: {}", dead->dead));
         else reject(s, "unavailable", fmt::format("not published within --retry-timeout: {}", why));
         it = q.begin();  // reject() may have changed the queue; start over (expired ones are gone)
       } else {
@@ -771,20 +813,45 @@ void publisher::maybe_finish() {
 }
 
 void publisher::stop(int signal) {
-  if (stopping_.exchange(true)) {
-    log::warn("second signal: exiting without waiting for the brokers");
-    std::_Exit(128 + signal);
+  if (stopping_) {
+    if (abandoned_) return;
+    log::warn("second signal: rejecting what is not published yet, then exiting");
+    result_.signal = signal;
+    return abandon();
   }
   log::info("stopping: publishing what was read, then exiting");
   result_.interrupted = true;
+  stop_reader();
+}
+
+// The reader takes what it has read and ends: at once if it waits for input or for room.
+void publisher::stop_reader() {
+  stopping_ = true;
+  std::uint64_t one = 1;
+  [[maybe_unused]] ssize_t n = ::write(wake_fd_, &one, sizeof one);  // fails only when already written
+  { std::lock_guard lock(mu_); }  // a reader between its look at stopping_ and its wait is waiting now
   room_.notify_all();
-  // A reader blocked in read(2) holds nothing unposted: finish without it. Otherwise it stops
-  // after the line in hand and posts what it read.
-  std::lock_guard lock(mu_);
-  if (reader_blocked_ && !reader_abandoned_) {
-    reader_abandoned_ = true;
-    net::post(io_, [this] { input_done(); });
+}
+
+// A second signal: what is not published yet is rejected now (code interrupted; what was in
+// flight may have reached its broker, whose answer is no longer awaited), and the run ends.
+void publisher::abandon() {
+  abandoned_ = true;
+  const std::string why = "a second signal ended the run before it was published";
+  for (auto& br : brokers_) {
+    if (br->conn) br->conn->close();
+    br->conn.reset();
+    br->retry_timer->cancel();
+    auto in_flight = std::move(br->in_flight);
+    auto queue = std::move(br->queue);
+    br->in_flight.clear();
+    br->queue.clear();
+    for (auto& s : in_flight) reject(s, "interrupted", why);
+    for (auto& s : queue) reject(s, "interrupted", why);
   }
+  auto waiting = std::move(waiting_);
+  waiting_.clear();
+  for (auto& s : waiting) reject(s, "interrupted", why);
 }
 
 publish_result publisher::run() {
@@ -798,22 +865,21 @@ publish_result publisher::run() {
   for (auto& br : brokers_) connect(*br);
   util::on_stop_signals(io_, [this](int sig) { stop(sig); });
   on_tick();
-  std::thread reader([this] { read_inputs(); });
-  io_.run();
-  bool abandoned;
   {
-    std::lock_guard lock(mu_);
-    abandoned = reader_abandoned_;
+    std::thread reader([this] { read_inputs(); });
+    struct join_reader {  // on every way out (an exception from a handler too)
+      publisher& p;
+      std::thread& t;
+      ~join_reader() {
+        p.stop_reader();
+        t.join();
+      }
+    } join{*this, reader};
+    io_.run();
   }
-  if (abandoned) reader.detach();
-  else reader.join();
-  reader_detached_ = abandoned;
   if (o_.progress) std::fputc('\n', stderr);
   rejects_.flush();
-  {
-    std::lock_guard lock(mu_);
-    if (reader_error_ && !stopping_) std::rethrow_exception(reader_error_);
-  }
+  if (reader_error_) std::rethrow_exception(reader_error_);
   result_.lines = lines_;
   result_.empty = empty_;
   result_.rejected += read_rejects_;
@@ -840,18 +906,13 @@ publish_result publish(const publish_options& options) {
   }
   for (const auto& in : options.inputs)
     if (in != "-" && ::access(in.c_str(), R_OK) != 0) fatal(exit_code::no_input, "{}: cannot be read", in);
-  auto p = std::make_unique<publisher>(options);
-  try {
-    return p->run();
-  } catch (...) {
-    // A reader left behind (blocked in read(2), or finishing its line) may still touch the
-    // publisher: it lives until the program, which is ending with this error, exits.
-    if (p->reader_detached_) (void)p.release();
-    throw;
-  }
+  publisher p(options);
+  return p.run();
 }
 
 int exit_status(const publish_result& r) {
+  if (r.signal != 0) return 128 + r.signal;
+  if (r.refused > 0) return exit_code::no_perm;
   if (!r.broker_reached && r.rejected > 0) return exit_code::unavailable;
   if (r.rejected > 0) return exit_code::data_error;
   return exit_code::ok;

@@ -45,8 +45,10 @@ struct publish_result {
   std::uint64_t empty = 0;      // skipped
   std::uint64_t published = 0;  // acknowledged by their broker(s)
   std::uint64_t rejected = 0;   // reported with a reason
+  std::uint64_t refused = 0;    // of them, for want of permission: AUTH refused or not granted
   bool broker_reached = false;  // some broker answered IDENTIFY
   bool interrupted = false;     // SIGINT/SIGTERM
+  int signal = 0;               // a second one, which ended the run at once: its number
   double seconds = 0;
 };
 
@@ -54,8 +56,9 @@ struct publish_result {
 // or rejected). Throws fatal_error for unusable options or inputs (64, 66) and read errors (74).
 publish_result publish(const publish_options& options);
 
-// The exit status a result calls for: 0; 65 when lines were rejected; 69 when no broker was
-// ever reached and something had to be published.
+// The exit status a result calls for: 128 + N after a second signal N; 0; 77 when lines were rejected for want of permission
+// (AUTH); else 65 when lines were rejected; 69 when no broker was ever reached and something
+// had to be published.
 int exit_status(const publish_result& result);
 
 }  // namespace pipekit::nsq

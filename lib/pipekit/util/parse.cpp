@@ -4,7 +4,9 @@
 #include <cmath>
 #include <stdexcept>
 
+#include <boost/url/encode.hpp>
 #include <boost/url/parse.hpp>
+#include <boost/url/rfc/unreserved_chars.hpp>
 #include <boost/url/url_view.hpp>
 #include <fmt/format.h>
 
@@ -94,6 +96,8 @@ host_port parse_host_port(std::string_view text, std::optional<std::uint16_t> de
   }
   return out;
 }
+
+std::string url_escape(std::string_view text) { return boost::urls::encode(text, boost::urls::unreserved_chars); }
 
 std::string url::target() const { return query.empty() ? path : path + "?" + query; }
 

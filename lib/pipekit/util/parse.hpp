@@ -37,4 +37,9 @@ struct url {
 // Absolute URLs, parsed with Boost.URL.
 url parse_url(std::string_view text);
 
+// Percent-encodes every byte outside RFC 3986's unreserved set (A-Z a-z 0-9 - . _ ~), as %XX in
+// upper case: safe as a path segment or a query parameter's name or value ("a#b c" -> "a%23b%20c").
+// The one escaper for the URLs pipekit builds (nsq-pub's /pub, lookupd's /lookup, AUTH queries).
+std::string url_escape(std::string_view text);
+
 }  // namespace pipekit::util
