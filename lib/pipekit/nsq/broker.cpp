@@ -488,6 +488,7 @@ void broker::impl::remove_consumer(channel& c, connection& conn) {
     message m = std::move(e->second.msg);
     c.in_flight.erase(e);
     ++c.requeue_count;
+    ++c.disconnect_requeue_count;
     put_channel(c, std::move(m));
   }
   conn.info.in_flight_count = 0;

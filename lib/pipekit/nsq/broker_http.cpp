@@ -98,9 +98,11 @@ json channel_json(const channel& c, bool include_clients) {
           {"clients", clients},
           {"paused", c.paused},
           {"e2e_processing_latency", latency_json()},
-          // Beyond nsqd: dropped unsent by --msg-ttl; dropped by a full #ephemeral channel.
+          // Beyond nsqd: dropped unsent by --msg-ttl; dropped by a full #ephemeral channel; taken
+          // back from a client that disconnected with messages in flight.
           {"expired_count", c.expired_count},
-          {"dropped_count", c.dropped_count}};
+          {"dropped_count", c.dropped_count},
+          {"disconnect_requeue_count", c.disconnect_requeue_count}};
 }
 
 // The topic, channel and clients parameters nsqd's /stats reads.
@@ -159,9 +161,9 @@ std::string stats_text_of(broker::impl& b, const stats_query& q) {
       if (!q.channel.empty() && cname != q.channel) continue;
       out += fmt::format(
           "      [{:<25}] depth: {:<5} be-depth: {:<5} inflt: {:<4} def: {:<4} re-q: {:<5} timeout: {:<5} msgs: {:<8} "
-          "expired: {:<5} dropped: {:<5} e2e%: \n",
+          "expired: {:<5} dropped: {:<5} disconnect-re-q: {:<5} e2e%: \n",
           cname, c->queue.depth(), c->queue.backend_depth(), c->in_flight.size(), c->deferred.size(), c->requeue_count,
-          c->timeout_count, c->message_count, c->expired_count, c->dropped_count);
+          c->timeout_count, c->message_count, c->expired_count, c->dropped_count, c->disconnect_requeue_count);
       if (!q.include_clients) continue;
       for (const connection* conn : c->consumers) {
         const auto& i = conn->info;
@@ -202,6 +204,9 @@ std::string metrics(broker::impl& b) {
               [](const channel& c) { return c.requeue_count; });
   per_channel("nsq_channel_timed_out_total", "counter", "Messages that timed out in flight.",
               [](const channel& c) { return c.timeout_count; });
+  per_channel("nsq_channel_disconnect_requeue_total", "counter",
+              "In-flight messages taken back from a client that disconnected (nsqd leaves them to the timeout).",
+              [](const channel& c) { return c.disconnect_requeue_count; });
   per_channel("nsq_channel_expired_total", "counter", "Messages older than the TTL (--msg-ttl), dropped unsent.",
               [](const channel& c) { return c.expired_count; });
   per_channel("nsq_channel_dropped_total", "counter",

@@ -218,6 +218,9 @@ struct channel {
   std::uint64_t message_count = 0;
   std::uint64_t requeue_count = 0;
   std::uint64_t timeout_count = 0;
+  // Beyond nsqd: in-flight messages taken back from a client that disconnected (nsqd leaves them
+  // to the timeout). A client right against nsqd leaves none: it REQs what it holds before CLS.
+  std::uint64_t disconnect_requeue_count = 0;
   std::uint64_t expired_count = 0;  // dropped unsent: older than the topic's TTL (--msg-ttl)
   std::uint64_t dropped_count = 0;  // #ephemeral, --ephemeral-overflow drop: the channel was full
   drop_report expired_report;
