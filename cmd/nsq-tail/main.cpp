@@ -49,6 +49,8 @@ int main(int argc, char** argv) {
                                     "Message timeout asked for in IDENTIFY (default: the broker's)")
       ->default_str("");
   pipekit::cli::add_duration_option(app, "--connect-timeout", o.connect_timeout, "Timeout for each connection attempt");
+  pipekit::cli::add_duration_option(app, "--reader-grace", o.reader_grace,
+                                    "Pipe: a reader still there this long after it read a line has processed it (FIN)");
   pipekit::nsq::client_flags conn;
   pipekit::nsq::add_client_flags(app, conn);
   app.add_option("--output-dir", o.output_dir, "Archive mode: write files in DIR (FIN after fsync) instead of stdout");
@@ -68,14 +70,20 @@ int main(int argc, char** argv) {
     o.auth_secret = conn.auth_secret();
     o.tls = conn.tls;
     if (o.sync_interval.count() <= 0) pipekit::fatal(pipekit::exit_code::usage, "--sync-interval must be positive");
+    if (o.reader_grace.count() <= 0) pipekit::fatal(pipekit::exit_code::usage, "--reader-grace must be positive");
     if (o.lookupd_poll_interval.count() <= 0) {
       pipekit::fatal(pipekit::exit_code::usage, "--lookupd-poll-interval must be positive");
     }
     o.format = format == "envelope" ? pipekit::nsq::tail_format::envelope : pipekit::nsq::tail_format::body;
     if (o.nsqd_tcp_addresses.empty() && o.lookupd_http_addresses.empty()) o.nsqd_tcp_addresses = {"127.0.0.1:4150"};
     auto r = pipekit::nsq::tail(o);
-    pipekit::log::debug("{} received, {} written, {} finished, {} requeued", r.received, r.written, r.finished,
-                        r.requeued);
+    if (r.requeued > 0) {
+      pipekit::log::info("{} received, {} written, {} finished, {} requeued ({} of them read by the reader, which "
+                         "may have processed them: possible duplicates)",
+                         r.received, r.written, r.finished, r.requeued, r.duplicates);
+    } else {
+      pipekit::log::debug("{} received, {} written, {} finished", r.received, r.written, r.finished);
+    }
     return pipekit::exit_code::ok;
   });
 }

@@ -16,6 +16,11 @@ chan() {
     });' "$2" "$3" "$4"
 }
 chan_is() { [ "$(chan "$1" "$2" "$3" "$4")" = "$5" ]; }
+# nsq-broker takes back what a departing client left in flight (nsqd leaves it to the timeout) and
+# counts it: a client right against nsqd leaves nothing, so every stop below checks the count is 0.
+nothing_taken_back() { chan_is "$1" "$2" "$3" disconnect_requeue_count 0; }
+# settled HTTP TOPIC CHANNEL: nothing in flight, and the depth no longer changes.
+settled() { chan_is "$1" "$2" "$3" in_flight_count 0; }
 # fill TCP TOPIC N: N JSON lines {"n":i} published with nsq-pub.
 fill() {
   seq 1 "$3" | sed 's/.*/{"n":&}/' | nsq-pub -q -t "$2" --nsqd-tcp-address 127.0.0.1:$1
@@ -169,32 +174,50 @@ timeout 20 nsq-tail -q -t exact -c e --nsqd-tcp-address 127.0.0.1:$b1_tcp -n 7 -
 check "-n 7: exactly 7 lines" test "$(wc -l <"$T/exact1.out")" -eq 7
 check "-n 7: nothing left in flight" wait_for 5 chan_is $b1_http exact e in_flight_count 0
 check "-n 7: 93 still on the broker" wait_for 5 chan_is $b1_http exact e depth 93
+check "-n 7: the broker took nothing back" nothing_taken_back $b1_http exact e
 timeout 20 nsq-tail -q -t exact -c e --nsqd-tcp-address 127.0.0.1:$b1_tcp -n 93 >"$T/exact2.out"
 check "the other 93 go to the next consumer" test "$(wc -l <"$T/exact2.out")" -eq 93
 check "7 + 93 = the 100, none twice" test "$(cat "$T/exact1.out" "$T/exact2.out" | sort -u | wc -l)" -eq 100
 
-# --- the pipe: a reader that reads 10 lines and exits; the other 990 redelivered at once -------------
-make_channel $b1_http piped p
-fill $b1_tcp piped 1000
-timeout 20 nsq-tail -q -t piped -c p --nsqd-tcp-address 127.0.0.1:$b1_tcp --msg-timeout 60s |
-  (for i in $(seq 10); do read -r line; echo "$line"; done >"$T/first10.out")
-st=("${PIPESTATUS[@]}")
-status=${st[0]}
-expect "the reader exited: nsq-tail exits 0 quietly" 0
-check "the reader got 10" test "$(wc -l <"$T/first10.out")" -eq 10
-start=$SECONDS
-timeout 5 nsq-tail -q -t piped -c p --nsqd-tcp-address 127.0.0.1:$b1_tcp -n 990 >"$T/rest.out"
-check "the other 990 within 5 s (msg-timeout is 60 s)" test $? -eq 0 -a "$(wc -l <"$T/rest.out")" -eq 990
-check "10 + 990 = all 1,000, none twice" test "$(cat "$T/first10.out" "$T/rest.out" | sort -u | wc -l)" -eq 1000
-check "no message was finished unread (nothing left)" wait_for 5 chan_is $b1_http piped p depth 0
-
-# the same with head(1): it reads a block and exits after 5 lines
-make_channel $b1_http headed h
-fill $b1_tcp headed 200
-timeout 20 nsq-tail -q -t headed -c h --nsqd-tcp-address 127.0.0.1:$b1_tcp --msg-timeout 60s | head -n 5 >"$T/head.out"
+# --- a reader that exits early loses nothing it did not process (issue 15): a line is FINished only
+# once the reader read it and then read again, or stayed --reader-grace; the rest is requeued (at
+# least once: a line the reader printed may come again). 1000 published each time.
+# reader_case NAME MIN_LEFT READER: nsq-tail | READER; then the channel holds at least MIN_LEFT of
+# the 1000, nothing in flight, nothing taken back by the broker, and depth + the lines FINished
+# (those the reader printed at most) add up to 1000.
+reader_case() {
+  local name=$1 min=$2 depth fin
+  shift 2
+  make_channel $b1_http $name c
+  fill $b1_tcp $name 1000
+  timeout 20 nsq-tail -t $name -c c --nsqd-tcp-address 127.0.0.1:$b1_tcp --msg-timeout 60s 2>"$T/$name.err" |
+    "$@" >"$T/$name.out"
+  status=${PIPESTATUS[0]}
+  expect "$name: nsq-tail exits 0 when its reader leaves" 0
+  check "$name: nothing left in flight" wait_for 5 settled $b1_http $name c
+  check "$name: the broker took nothing back" nothing_taken_back $b1_http $name c
+  depth=$(chan $b1_http $name c depth)
+  fin=$(sed -n 's/.* \([0-9]*\) finished.*/\1/p' "$T/$name.err")
+  check "$name: at least $min of 1000 back on the broker (depth $depth)" test "$depth" -ge "$min"
+  check "$name: depth $depth + $fin FINished = 1000" test "$((depth + ${fin:-0}))" -eq 1000
+  check "$name: FINished only what the reader printed" test "${fin:-0}" -le "$(wc -l <"$T/$name.out")"
+}
+reader_case head1 999 head -1
+reader_case head5 995 head -n 5
+reader_case pyreadline 999 python3 -c 'import sys; print(sys.stdin.readline(), end="")'
+reader_case readloop 995 sh -c 'for i in 1 2 3 4 5; do read -r l; echo "$l"; done'
+# -n 7 through a pipe: exactly 7 FINished, the other 993 handed back.
+make_channel $b1_http pipen c
+fill $b1_tcp pipen 1000
+timeout 20 nsq-tail -q -t pipen -c c --nsqd-tcp-address 127.0.0.1:$b1_tcp -n 7 | cat >"$T/pipen.out"
 status=${PIPESTATUS[0]}
-expect "| head -n 5: exits 0" 0
-check "nothing left in flight after head exits" wait_for 5 chan_is $b1_http headed h in_flight_count 0
+expect "-n 7 | cat: 0" 0
+check "-n 7 | cat: 7 lines" test "$(wc -l <"$T/pipen.out")" -eq 7
+check "-n 7 | cat: 993 back, nothing in flight" wait_for 5 eval 'settled $b1_http pipen c && chan_is $b1_http pipen c depth 993'
+check "-n 7 | cat: the broker took nothing back" nothing_taken_back $b1_http pipen c
+# What was handed back goes to the next consumer at once (msg-timeout is 60 s), none lost.
+timeout 5 nsq-tail -q -t head1 -c c --nsqd-tcp-address 127.0.0.1:$b1_tcp -n 1000 >"$T/head1.rest"
+check "after head -1: all 1000 to the next consumer within 5 s" test "$(sort -u "$T/head1.rest" | wc -l)" -eq 1000
 
 # --- a reader that stalls longer than the message timeout: TOUCH, no redelivery -------------------
 make_channel $b1_http stall s
@@ -206,6 +229,7 @@ expect "stalled reader: nsq-tail exits 0 once it read" 0
 check "20 envelopes" test "$(wc -l <"$T/stall.out")" -eq 20
 check "every one delivered once (attempts 1)" test "$(grep -c '"attempts":1,' "$T/stall.out")" -eq 20
 check "nothing timed out" chan_is $b1_http stall s timeout_count 0
+check "stalled reader: the broker took nothing back" nothing_taken_back $b1_http stall s
 
 # --- SIGTERM: what sits unread in the pipe is requeued at once -------------------------------------
 make_channel $b1_http term t
@@ -224,6 +248,7 @@ status=$?
 expect "SIGTERM: exits 0" 0
 kill $reader 2>/dev/null
 check "SIGTERM: all 100 back in the queue at once" wait_for 2 chan_is $b1_http term t depth 100
+check "SIGTERM: the broker took nothing back (REQ before CLS)" nothing_taken_back $b1_http term t
 timeout 5 nsq-tail -q -t term -c t --nsqd-tcp-address 127.0.0.1:$b1_tcp -n 100 >"$T/term.out"
 check "the next consumer gets all 100" test "$(sort -u "$T/term.out" | wc -l)" -eq 100
 
@@ -328,6 +353,7 @@ echo '{"b":3,"again":1}' | nsq-pub -q -t found --nsqd-tcp-address 127.0.0.1:$b3_
 echo '{"b":4,"again":1}' | nsq-pub -q -t found --nsqd-tcp-address 127.0.0.1:$b4_tcp
 check "the listed one still delivers" wait_for 10 sh -c "[ \$(wc -l <'$T/lookup.out') -ge 3 ]"
 check "the departed one does not" chan_is $b4_http found l depth 1
+check "the departed one took nothing back" nothing_taken_back $b4_http found l
 kill -TERM $lpid; wait $lpid
 
 # --- archive mode: files complete, rotated, renamed; FIN after fsync --------------------------------
@@ -363,6 +389,8 @@ daemon_pids+=($rpid)
 wait_for 30 sh -c "[ \$(wc -l <'$T/kill.rest') -gt 0 ]"
 drained() { chan_is $1 $2 $3 depth 0 && chan_is $1 $2 $3 in_flight_count 0; }
 check "the rest redelivered" wait_for 30 drained $b5_http archk k
+check "kill -9 leaves messages in flight: the broker counts what it took back" \
+  test "$(chan $b5_http archk k disconnect_requeue_count)" -gt 0
 kill -TERM $rpid; wait $rpid
 check "killed mid-stream (some in the archive, some redelivered)" test "$(cat "$T"/kill/* | wc -l)" -lt 200000
 check "archive + redelivered = all 200,000" test "$(cat "$T"/kill/* "$T/kill.rest" | sort -u | wc -l)" -eq 200000

@@ -16,6 +16,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <random>
 #include <set>
 
@@ -51,7 +52,11 @@ using json = nlohmann::json;
 constexpr auto backoff_min = std::chrono::milliseconds(250);
 constexpr auto backoff_max = std::chrono::milliseconds(8000);
 constexpr auto poll_period = std::chrono::milliseconds(10);
+constexpr auto hold_poll_period = std::chrono::milliseconds(1);  // a line held back: is the pipe empty yet?
 constexpr auto close_deadline = std::chrono::milliseconds(3000);
+constexpr auto healthy_after = std::chrono::seconds(5);  // connected this long: reconnect backoff resets
+constexpr auto error_log_window = std::chrono::seconds(10);
+constexpr int error_log_lines = 5;  // error lines per broker per window; the rest summarised
 constexpr std::size_t flush_size = 256 * 1024;
 constexpr int error_flood = 50;  // errors from one broker within a second that pause its RDY
 
@@ -143,6 +148,8 @@ struct broker_conn {
   std::uint64_t generation = 0;
   bool subscribed = false;
   bool cls_sent = false;
+  clock::time_point subscribed_at;
+  bool healthy = false;  // a message from this connection was FINished
   std::size_t pending = 0;  // its messages awaiting FIN
   std::int64_t rdy = 0;
   std::int64_t max_rdy = 2500;
@@ -153,6 +160,10 @@ struct broker_conn {
   clock::time_point error_window;
   int errors = 0;
   bool paused = false;
+  clock::time_point error_log_start;  // rate limit of the error lines
+  int error_lines = 0;
+  std::uint64_t errors_unlogged = 0;
+  std::string last_error;
   bool live() const { return conn && !conn->closed(); }
 };
 using conn_ptr = std::shared_ptr<broker_conn>;
@@ -161,7 +172,8 @@ struct pending_msg {
   conn_ptr c;
   std::uint64_t generation = 0;
   message_id id{};
-  std::uint64_t end = 0;  // output offset just past its line
+  std::uint64_t start = 0;  // output offset of its line
+  std::uint64_t end = 0;    // output offset just past its line
   clock::time_point touch_at;
 };
 
@@ -190,6 +202,9 @@ class consumer {
   void send_rdy(const conn_ptr& c, std::int64_t n);
   void maybe_depart(const conn_ptr& c);
   void send_cls(const conn_ptr& c);
+  void close_when_sent(const conn_ptr& c);
+  void log_error(const conn_ptr& c, std::string_view data);
+  void summarise_errors(const conn_ptr& c);
 
   // lookupd
   void poll_lookupd();
@@ -207,6 +222,11 @@ class consumer {
   void tick();
   void arm_tick();
   bool reader_gone();
+  std::optional<std::uint64_t> consumed();
+  void observe();
+  std::size_t writable();
+  bool no_more_coming() const;
+  void output_closed();
 
   // stopping
   void stop(const char* why);
@@ -231,6 +251,10 @@ class consumer {
   bool flush_posted_ = false;
   std::uint64_t appended_ = 0;  // bytes formatted so far
   std::uint64_t written_ = 0;   // bytes the kernel took
+  // Pipe: what the reader had consumed at the last look, and when each amount was first seen.
+  std::uint64_t observed_ = 0;
+  std::deque<std::pair<std::uint64_t, clock::time_point>> seen_;
+  bool holding_ = false;  // the newest line waits for the pipe to empty (see writable())
   std::deque<pending_msg> pending_;
   std::map<std::string, conn_ptr> conns_;
   net::steady_timer poll_timer_;
@@ -272,6 +296,8 @@ void consumer::connect(const conn_ptr& c) {
   co.tls = tls_;
   c->subscribed = false;
   c->cls_sent = false;
+  c->healthy = false;
+  c->subscribed_at = {};
   c->rdy = 0;
   ++c->generation;
   std::weak_ptr<broker_conn> w = c;
@@ -310,22 +336,41 @@ void consumer::on_ready(const conn_ptr& c, const json& identify) {
 }
 
 void consumer::on_response(const conn_ptr& c, std::string_view data) {
-  if (data == "CLOSE_WAIT") {
-    log::debug("{}: closed (CLOSE_WAIT)", c->address);
-    c->conn->close();
-    c->conn.reset();
-    c->subscribed = false;
-    if (c->departing) conns_.erase(c->address);
-    check_stopped();
-    return;
-  }
+  if (data == "CLOSE_WAIT") return close_when_sent(c);
   if (!c->subscribed && data == "OK" && !c->cls_sent) {
     c->subscribed = true;
-    c->backoff = backoff_min;
+    c->subscribed_at = clock::now();  // the backoff resets once it proves healthy (on_closed)
     log::info("{}: subscribed to {}/{}", c->address, o_.topic, channel_);
     if (stopping_) return send_cls(c);
     update_rdy();
   }
+}
+
+// At most error_log_lines lines per broker per error_log_window; the rest are counted and
+// summarised in one line (a broker flooding errors must not flood the log).
+void consumer::log_error(const conn_ptr& c, std::string_view data) {
+  auto now = clock::now();
+  if (now - c->error_log_start >= error_log_window) {
+    summarise_errors(c);
+    c->error_log_start = now;
+    c->error_lines = 0;
+  }
+  if (c->error_lines < error_log_lines) {
+    ++c->error_lines;
+    log::warn("{}: {}", c->address, data);
+    if (c->error_lines == error_log_lines) {
+      log::warn("{}: further errors within {} s are counted, not logged", c->address, error_log_window.count());
+    }
+    return;
+  }
+  ++c->errors_unlogged;
+  c->last_error.assign(data.substr(0, 200));
+}
+
+void consumer::summarise_errors(const conn_ptr& c) {
+  if (c->errors_unlogged == 0) return;
+  log::warn("{}: {} more errors not logged (the last: {})", c->address, c->errors_unlogged, c->last_error);
+  c->errors_unlogged = 0;
 }
 
 void consumer::on_error(const conn_ptr& c, std::string_view data) {
@@ -337,7 +382,7 @@ void consumer::on_error(const conn_ptr& c, std::string_view data) {
     c->wanted = false;
     return stop("not authorized");
   }
-  log::warn("{}: {}", c->address, data);
+  log_error(c, data);
   auto now = clock::now();
   if (now - c->error_window > std::chrono::seconds(1)) {
     c->error_window = now;
@@ -370,9 +415,13 @@ void consumer::on_closed(const conn_ptr& c, const std::string& why) {
     return stop("a broker cannot be used");
   }
   c->conn.reset();
+  // The backoff resets only after a healthy connection: one that delivered a message we FINished
+  // or stayed up healthy_after. A broker that accepts SUB and then breaks is retried ever slower.
+  if (c->healthy || (c->subscribed && clock::now() - c->subscribed_at >= healthy_after)) c->backoff = backoff_min;
   c->subscribed = false;
   c->rdy = 0;
   c->pending = 0;  // their ids died with the connection; the broker redelivers them
+  summarise_errors(c);
   if (stopping_ || c->departing) {
     if (c->departing) conns_.erase(c->address);
     check_stopped();
@@ -433,6 +482,26 @@ void consumer::send_cls(const conn_ptr& c) {
   c->cls_sent = true;
   append_command(c->conn->output(), "CLS");
   c->conn->flush();
+}
+
+// CLOSE_WAIT: the broker sends nothing more that needs an answer; close once the REQs of messages
+// that arrived after RDY 0 are written (closing with them unsent would strand those on nsqd).
+void consumer::close_when_sent(const conn_ptr& c) {
+  if (!c->live()) return;
+  if (c->conn->unsent_bytes() > 0) {
+    c->retry_timer->expires_after(std::chrono::milliseconds(2));
+    c->retry_timer->async_wait([this, c](boost::system::error_code ec) {
+      if (!ec) close_when_sent(c);
+    });
+    return;
+  }
+  log::debug("{}: closed (CLOSE_WAIT)", c->address);
+  c->conn->close();
+  c->conn.reset();
+  c->subscribed = false;
+  if (c->departing) conns_.erase(c->address);
+  else if (!stopping_ && c->wanted) connect(c);  // listed again by lookupd while it closed
+  check_stopped();
 }
 
 void consumer::maybe_depart(const conn_ptr& c) {
@@ -542,11 +611,13 @@ void consumer::on_message(const conn_ptr& c, const message_view& m) {
     checkpoint();  // what the old file holds is on disk and FINished before it is closed
     archive_->close();
   }
+  std::uint64_t start = appended_;
   format(c, m);
   pending_msg p;
   p.c = c;
   p.generation = c->generation;
   std::memcpy(p.id.data(), m.id.data(), std::min(m.id.size(), p.id.size()));
+  p.start = start;
   p.end = appended_;
   p.touch_at = clock::now() + c->msg_timeout / 2;
   pending_.push_back(std::move(p));
@@ -640,8 +711,17 @@ void consumer::flush() {
 void consumer::write_pipe() {
   if (writing_pos_ >= writing_.size()) {
     writing_.clear();
-    writing_.swap(buf_);
     writing_pos_ = 0;
+    observe();  // a look before each write: reading what it adds proves what was read before
+    if (stopping_) return;
+    std::size_t n = writable();
+    holding_ = n < buf_.size();
+    if (n == buf_.size()) writing_.swap(buf_);
+    else if (n > 0) {
+      writing_.assign(buf_, 0, n);
+      buf_.erase(0, n);
+    }
+    if (holding_) arm_tick();
   }
   if (writing_.empty()) return;
   write_active_ = true;
@@ -660,13 +740,73 @@ void consumer::write_pipe() {
                                 writing_pos_ += n;
                                 written_ += n;
                                 after_write();
-                                if (stopping_) return;
+                                if (stopping_ || write_active_) return;  // tick() may have written on
                                 if (writing_pos_ < writing_.size() || !buf_.empty()) write_pipe();
                               });
 }
 
 void consumer::after_write() {
   tick();
+}
+
+// Pipe mode: the bytes the reader has consumed (written minus FIONREAD's unread), if known.
+std::optional<std::uint64_t> consumer::consumed() {
+  int unread = 0;
+  if (::ioctl(o_.output_fd, FIONREAD, &unread) != 0 || unread < 0 || static_cast<std::uint64_t>(unread) > written_) {
+    return std::nullopt;
+  }
+  return written_ - static_cast<std::uint64_t>(unread);
+}
+
+// The pipe rule (man page, ACKNOWLEDGEMENT): a line is FINished once the reader has consumed it
+// and then either consumed more bytes in a later read (a reader that comes back for more is done
+// with what it read before), or is still there --reader-grace after it consumed it. A reader
+// that reads a block and exits (head -1) proves nothing: its lines are requeued.
+void consumer::observe() {
+  auto now_consumed = consumed();
+  if (!now_consumed) return;
+  auto now = clock::now();
+  if (*now_consumed > observed_) {
+    // Bytes up to observed_ were read before the last look, these in a read since.
+    std::uint64_t proven = observed_;
+    observed_ = *now_consumed;
+    seen_.emplace_back(observed_, now);
+    settle(proven);
+    if (stopping_) return;
+  }
+  std::uint64_t graced = 0;
+  while (!seen_.empty() && now - seen_.front().second >= o_.reader_grace) {
+    graced = seen_.front().first;
+    seen_.pop_front();
+  }
+  if (graced == 0) return;
+  if (reader_gone()) return output_closed();
+  settle(graced);
+}
+
+// When no message can arrive before a FIN (a broker's RDY is all held, or -n reached), the
+// newest line waits until the reader has consumed everything before it: reading it then proves
+// the rest. Without this a reader that takes all of RDY in one read would wait --reader-grace
+// for every batch. The bytes of buf_ that may be written now.
+std::size_t consumer::writable() {
+  if (buf_.empty() || pending_.empty() || !no_more_coming()) return buf_.size();
+  std::uint64_t buf_start = appended_ - buf_.size();
+  std::uint64_t newest = pending_.back().start;
+  if (newest > buf_start) return static_cast<std::size_t>(newest - buf_start);
+  return observed_ == written_ ? buf_.size() : 0;  // only the newest is left: once the pipe is empty
+}
+
+bool consumer::no_more_coming() const {
+  if (count_reached_) return true;
+  for (const auto& [a, c] : conns_) {
+    if (c->live() && c->subscribed && c->rdy > 0 && static_cast<std::int64_t>(c->pending) >= c->rdy) return true;
+  }
+  return false;
+}
+
+void consumer::output_closed() {
+  r_.output_closed = true;
+  stop("output closed");
 }
 
 // FINishes every message whose line ends at or before offset safe.
@@ -678,6 +818,7 @@ void consumer::settle(std::uint64_t safe) {
       append_command(p.c->conn->output(), fmt::format("FIN {}", std::string_view(p.id.data(), p.id.size())));
       touched.insert(p.c->conn.get());
       ++r_.finished;
+      p.c->healthy = true;
       if (p.c->pending > 0) --p.c->pending;
       if (p.c->departing) maybe_depart(p.c);
     }
@@ -696,16 +837,11 @@ bool consumer::reader_gone() {
 void consumer::tick() {
   if (stopping_) return;
   if (sink_ == sink_kind::pipe && !pending_.empty()) {
-    int unread = 0;
-    if (::ioctl(o_.output_fd, FIONREAD, &unread) == 0 && unread >= 0 &&
-        static_cast<std::uint64_t>(unread) <= written_) {
-      settle(written_ - static_cast<std::uint64_t>(unread));
-    }
+    observe();
     if (stopping_) return;
-    if (reader_gone()) {
-      r_.output_closed = true;
-      return stop("output closed");
-    }
+    if (reader_gone()) return output_closed();
+    if (holding_ && !write_active_) write_pipe();
+    if (stopping_) return;
   }
   auto now = clock::now();
   std::set<client*> touched;
@@ -722,7 +858,7 @@ void consumer::tick() {
 void consumer::arm_tick() {
   if (tick_armed_ || stopping_ || pending_.empty()) return;
   tick_armed_ = true;
-  poll_timer_.expires_after(poll_period);
+  poll_timer_.expires_after(holding_ ? hold_poll_period : poll_period);
   poll_timer_.async_wait([this](boost::system::error_code ec) {
     tick_armed_ = false;
     if (!ec) tick();
@@ -762,26 +898,25 @@ void consumer::stop(const char* why) {
   } else if (sink_ != sink_kind::pipe && !r_.output_closed && !buf_.empty()) {
     flush();  // a file or terminal: what was formatted is written, then FINished
   }
-  if (sink_ == sink_kind::pipe && !r_.output_closed) {
-    int unread = 0;
-    if (::ioctl(o_.output_fd, FIONREAD, &unread) == 0 && unread >= 0 &&
-        static_cast<std::uint64_t>(unread) <= written_) {
-      settle(written_ - static_cast<std::uint64_t>(unread));
-    }
-  }
+  if (sink_ == sink_kind::pipe && !r_.output_closed) observe();  // FIN what is proven by now
   stopping_ = true;
   if (out_desc_) {
     boost::system::error_code ignored;
     out_desc_->cancel(ignored);
   }
   buf_.clear();
-  // Everything not yet consumed goes back to its broker at once.
+  // nsqd does not take back a departing client's messages (only the timeout does): RDY 0 first,
+  // so that nothing more is sent; then everything not proven processed goes back at once (and
+  // what still arrives, in on_message); then CLS, and the connection closes at CLOSE_WAIT once
+  // those REQs are written.
+  for (auto& [a, c] : conns_) send_rdy(c, 0);
   std::set<client*> touched;
   for (auto& p : pending_) {
     if (p.generation != p.c->generation || !p.c->live()) continue;
     append_command(p.c->conn->output(), fmt::format("REQ {} 0", std::string_view(p.id.data(), p.id.size())));
     touched.insert(p.c->conn.get());
     ++r_.requeued;
+    if (sink_ == sink_kind::pipe && p.end <= observed_) ++r_.duplicates;
   }
   pending_.clear();
   for (auto* cl : touched) cl->flush();

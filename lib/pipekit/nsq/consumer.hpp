@@ -7,8 +7,10 @@
 #include "pipekit/nsq/tls_options.hpp"
 
 // nsq-tail as a library: one topic's channel from one or more brokers (given, or found through
-// lookupd) to stdout, each message FINished only once its line is safe: consumed by the reader
-// when stdout is a pipe (FIONREAD), written when it is a file or a terminal.
+// lookupd) to stdout, each message FINished only once its line is safe: written when stdout is a
+// file or a terminal; when it is a pipe, consumed by the reader (FIONREAD) and then proven
+// processed: the reader consumed later bytes in a later read, or was still there reader_grace
+// later. What is not proven when the reader leaves goes back to the broker (REQ).
 namespace pipekit::nsq {
 
 enum class tail_format { body, envelope };
@@ -26,6 +28,9 @@ struct tail_options {
   std::chrono::milliseconds heartbeat_interval{30000};
   std::chrono::milliseconds msg_timeout{0};  // 0: the broker's default
   std::chrono::milliseconds connect_timeout{5000};
+  // A pipe's reader that consumed a line and is still there this much later is taken to have
+  // processed it (unless a later read proved it sooner).
+  std::chrono::milliseconds reader_grace{1000};
   tls_client_options tls;  // enabled: every TCP connection upgrades to TLS (verified) or fails
   int deflate_level = 0;  // 1..9: negotiate deflate in IDENTIFY; 0: none
   bool snappy = false;    // negotiate snappy in IDENTIFY (not with deflate)
@@ -45,6 +50,7 @@ struct tail_result {
   std::uint64_t written = 0;   // lines handed to the output
   std::uint64_t finished = 0;  // FIN sent
   std::uint64_t requeued = 0;  // REQ sent
+  std::uint64_t duplicates = 0;  // of those, read by the reader first: it may have processed them
   bool output_closed = false;  // EPIPE
   bool interrupted = false;    // SIGINT/SIGTERM
 };
