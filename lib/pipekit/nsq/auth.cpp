@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
+#include <re2/re2.h>
 
 #include "pipekit/util/parse.hpp"
 
@@ -10,25 +11,25 @@ namespace {
 
 using json = nlohmann::json;
 
-bool compile(const std::string& pattern, std::regex& re, std::string& error) {
-  try {
-    re = std::regex(pattern, std::regex::ECMAScript | std::regex::optimize);
-    return true;
-  } catch (const std::regex_error& e) {
-    error = fmt::format("unable to compile pattern \"{}\": {}", pattern, e.what());
-    return false;
-  }
+// RE2's defaults are Go's regexp syntax (UTF-8, Perl classes, leftmost-first); errors are ours to
+// report, not RE2's to print.
+std::shared_ptr<const re2::RE2> compile(const std::string& pattern, std::string& error) {
+  re2::RE2::Options options;
+  options.set_log_errors(false);
+  auto re = std::make_shared<const re2::RE2>(pattern, options);
+  if (re->ok()) return re;
+  error = fmt::format("unable to compile pattern \"{}\": {}", pattern, re->error());
+  return nullptr;
 }
 
 }  // namespace
 
 bool auth_state::allows(std::string_view topic, std::string_view channel) const {
-  const std::string t(topic), c(channel);
   for (const auto& g : grants) {
     if (!(channel.empty() ? g.publish : g.subscribe)) continue;
-    if (!std::regex_search(t, g.topic_re)) continue;
+    if (!re2::RE2::PartialMatch(topic, *g.topic_re)) continue;
     for (const auto& re : g.channel_res)
-      if (std::regex_search(c, re)) return true;
+      if (re2::RE2::PartialMatch(channel, *re)) return true;
   }
   return false;
 }
@@ -64,10 +65,10 @@ bool parse_auth_answer(std::string_view body, auth_state& out, std::string& erro
           return false;
         }
       }
-      if (!compile(g.topic, g.topic_re, error)) return false;
+      if (!(g.topic_re = compile(g.topic, error))) return false;
       for (const auto& c : g.channels) {
-        g.channel_res.emplace_back();
-        if (!compile(c, g.channel_res.back(), error)) return false;
+        g.channel_res.push_back(compile(c, error));
+        if (!g.channel_res.back()) return false;
       }
       s.grants.push_back(std::move(g));
     }

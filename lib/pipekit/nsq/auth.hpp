@@ -8,13 +8,17 @@
 //        "authorizations":[{"topic":"^orders$","channels":[".*"],"permissions":["subscribe","publish"]}]}
 //
 // Topic and channel patterns are regular expressions that match anywhere in the name unless
-// anchored (Go's regexp.MatchString; ECMAScript syntax here, the same for the usual patterns).
+// anchored, in RE2's syntax and linear time: Go's regexp.MatchString as nsqd uses it (Go's regexp
+// is RE2). A backtracking engine would let one pattern hold the broker for seconds.
 #include <cstdint>
 #include <memory>
-#include <regex>
 #include <string>
 #include <string_view>
 #include <vector>
+
+namespace re2 {
+class RE2;
+}
 
 namespace pipekit::nsq {
 
@@ -23,8 +27,9 @@ struct auth_grant {
   std::vector<std::string> channels;  // patterns as given
   bool publish = false;
   bool subscribe = false;
-  std::regex topic_re;
-  std::vector<std::regex> channel_res;
+  // Compiled once per answer, when it is parsed.
+  std::shared_ptr<const re2::RE2> topic_re;
+  std::vector<std::shared_ptr<const re2::RE2>> channel_res;
 };
 
 struct auth_state {
@@ -38,7 +43,8 @@ struct auth_state {
 };
 
 // Parses and checks an auth server's answer (also inside nsq's old {"status_code","data"} envelope):
-// ttl > 0, permissions only "subscribe"/"publish", every pattern compiles. False with `error` set.
+// ttl > 0, permissions only "subscribe"/"publish", every pattern compiles (else the whole answer is
+// refused, as nsqd refuses it). False with `error` set.
 bool parse_auth_answer(std::string_view body, auth_state& out, std::string& error);
 
 // Where to ask: "host:port" -> ("host:port", "/auth?<query>"); a full "http://host:port/path" keeps
