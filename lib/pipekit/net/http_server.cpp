@@ -120,6 +120,7 @@ class session : public std::enable_shared_from_this<session> {
     http_request request;
     request.method = std::string(req.method_string());
     request.content_type = std::string(req[http::field::content_type]);
+    request.authorization = std::string(req[http::field::authorization]);
     request.remote_address = remote_;
     request.body = std::move(req.body());
     auto parsed = boost::urls::parse_origin_form(req.target());

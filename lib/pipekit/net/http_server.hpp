@@ -26,6 +26,7 @@ struct http_request {
   std::vector<std::pair<std::string, std::string>> query;  // decoded, in order, '+' read as a space
   std::string body;
   std::string content_type;
+  std::string authorization;   // the Authorization header, as sent
   std::string remote_address;  // "127.0.0.1:53422"
 
   // The first value of a query parameter, or nullptr when it is absent.

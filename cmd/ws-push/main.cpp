@@ -1,0 +1,139 @@
+// ws-push: a WebSocket push node. Flags and wiring only; the node is pipekit::push::server.
+#include <chrono>
+#include <string>
+#include <string_view>
+
+#include <unistd.h>
+
+#include <CLI/CLI.hpp>
+
+#include "pipekit/cli/app.hpp"
+#include "pipekit/cli/error.hpp"
+#include "pipekit/cli/exit_code.hpp"
+#include "pipekit/push/server.hpp"
+
+namespace {
+
+constexpr std::string_view tool = "ws-push";
+
+std::string host_name() {
+  char buf[256] = {};
+  if (::gethostname(buf, sizeof buf - 1) != 0) return "localhost";
+  return buf;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"A WebSocket push node: users log in with a token and keep a connection; messages posted to /push reach "
+               "every connection of their user. Routes (user -> nodes) are kept in Redis for push-route."};
+  pipekit::cli::init_app(app, tool);
+  pipekit::cli::log_flags log;
+  pipekit::cli::add_log_flags(app, log);
+  pipekit::cli::add_config_flag(app);
+
+  pipekit::push::options o;
+  app.add_option("--listen", o.listen, "<addr>:<port> for WebSocket clients")->type_name("ADDR")->capture_default_str();
+  app.add_option("--path", o.path, "The WebSocket endpoint's path")->capture_default_str();
+  app.add_option("--push-listen", o.push_listen, "<addr>:<port> for the push API (/push, /stats, /metrics, /healthz)")
+      ->type_name("ADDR")->capture_default_str();
+  app.add_option("--allowed-origin", o.allowed_origins,
+                 "An Origin allowed to connect: exact (https://app.example.com), a host, or *.example.com; "
+                 "repeatable (default: the same host only; requests without Origin are allowed)")
+      ->type_name("ORIGIN");
+  app.add_flag("--allow-query-token", o.allow_query_token,
+               "Also take the token from ?token= on the upgrade URL (it leaks into logs: off by default)");
+  app.add_option("--max-connections", o.max_connections, "Refuse (503) new connections beyond this many")
+      ->capture_default_str();
+  pipekit::cli::add_duration_option(app, "--handshake-timeout", o.handshake_timeout,
+                                    "A connection must complete its upgrade within this");
+  pipekit::cli::add_duration_option(app, "--login-timeout", o.login_timeout,
+                                    "A connection must log in within this (closed with 4002)");
+  pipekit::cli::add_duration_option(app, "--ping-interval", o.ping_interval,
+                                    "Ping a connection silent this long; drop it when silent twice as long");
+  app.add_option("--max-message-size", o.max_message_size, "Largest message a client may send (bytes; 1009 beyond)")
+      ->capture_default_str();
+  app.add_option("--send-queue-bytes", o.send_queue_bytes,
+                 "Bytes queued for one connection; beyond, it is closed as a slow consumer (4008)")
+      ->capture_default_str();
+  std::string push_token_file;
+  app.add_option("--push-token-file", push_token_file,
+                 "File with the bearer token /push requires (or env WS_PUSH_TOKEN; default: none)")
+      ->type_name("FILE");
+
+  std::string jwt_secret_file, jwt_public_key_file, jwt_algorithm;
+  pipekit::push::jwt_options jwt;
+  app.add_option("--jwt-secret-file", jwt_secret_file,
+                 "File with the HMAC secret for HS256/384/512 tokens (or env WS_PUSH_JWT_SECRET)")
+      ->type_name("FILE");
+  app.add_option("--jwt-public-key", jwt_public_key_file, "PEM file with the public key for RS*/ES* tokens")
+      ->type_name("FILE");
+  app.add_option("--jwt-algorithm", jwt_algorithm,
+                 "The only algorithm accepted: HS256 HS384 HS512 RS256 RS384 RS512 ES256 ES384 ES512 "
+                 "(default: HS256 with a secret, RS256 with a public key)")
+      ->type_name("ALG");
+  std::chrono::milliseconds leeway{5000};
+  pipekit::cli::add_duration_option(app, "--jwt-leeway", leeway, "Clock skew allowed for exp and nbf");
+  app.add_option("--jwt-audience", jwt.audience, "When set, tokens must name it in aud");
+  app.add_option("--jwt-issuer", jwt.issuer, "When set, tokens must have it as iss");
+  app.add_option("--user-claim", jwt.user_claim, "The claim that holds the user id")->capture_default_str();
+
+  std::string redis_url, redis_password_file;
+  pipekit::push::routes_options routes;
+  app.add_option("--redis", redis_url, "Redis URL (redis://[:password@]host:port[/db]) for routes; none: a single node")
+      ->envname("REDIS_URL")->type_name("URL");
+  app.add_option("--redis-password-file", redis_password_file, "File with the Redis password (or env REDIS_PASSWORD)")
+      ->type_name("FILE");
+  app.add_option("--node-id", routes.node_id, "This node's id in Redis (default: host name and push port)");
+  app.add_option("--node-address", routes.node_address,
+                 "Where push-route reaches this node's push API (default: --push-listen as bound)")
+      ->type_name("ADDR");
+  app.add_option("--redis-prefix", routes.prefix, "Prefix of every Redis key")->capture_default_str();
+  pipekit::cli::add_duration_option(app, "--route-ttl", routes.ttl, "Routes expire unless refreshed (every ttl/3)");
+  pipekit::cli::add_duration_option(app, "--drain-timeout", o.drain_timeout,
+                                    "On SIGTERM, how long clients get to close after 1001");
+
+  return pipekit::cli::run_main(app, log, argc, argv, [&] {
+    using pipekit::exit_code::config;
+    using pipekit::exit_code::usage;
+    std::string secret = pipekit::cli::read_secret(jwt_secret_file, "WS_PUSH_JWT_SECRET", "--jwt-secret-file");
+    if (!secret.empty() && !jwt_public_key_file.empty())
+      pipekit::fatal(usage, "--jwt-secret-file and --jwt-public-key: give one");
+    if (secret.empty() && jwt_public_key_file.empty())
+      pipekit::fatal(config, "no token verification: give --jwt-secret-file (or WS_PUSH_JWT_SECRET) or --jwt-public-key");
+    jwt.algorithm = secret.empty() ? pipekit::push::jwt_algorithm::rs256 : pipekit::push::jwt_algorithm::hs256;
+    if (!jwt_algorithm.empty()) {
+      auto a = pipekit::push::parse_jwt_algorithm(jwt_algorithm);
+      if (!a) pipekit::fatal(usage, "--jwt-algorithm {}: not one of HS256 HS384 HS512 RS256 RS384 RS512 ES256 ES384 ES512",
+                             jwt_algorithm);
+      if (pipekit::push::is_hmac(*a) == secret.empty())
+        pipekit::fatal(usage, "--jwt-algorithm {}: {} needs {}", jwt_algorithm, jwt_algorithm,
+                       secret.empty() ? "--jwt-secret-file" : "--jwt-public-key");
+      jwt.algorithm = *a;
+    }
+    jwt.key = secret.empty() ? pipekit::cli::read_secret(jwt_public_key_file, "", "--jwt-public-key") : secret;
+    jwt.leeway = std::chrono::duration_cast<std::chrono::seconds>(leeway);
+    try {
+      pipekit::push::jwt_verifier check(jwt);
+    } catch (const std::invalid_argument& e) {
+      pipekit::fatal(config, "{}: {}", secret.empty() ? "--jwt-public-key " + jwt_public_key_file : "--jwt-secret-file",
+                     e.what());
+    }
+    o.jwt = jwt;
+    o.push_token = pipekit::cli::read_secret(push_token_file, "WS_PUSH_TOKEN", "--push-token-file");
+    if (o.ping_interval <= std::chrono::milliseconds::zero()) pipekit::fatal(usage, "--ping-interval: must be more than 0");
+    if (routes.ttl < std::chrono::milliseconds(300)) pipekit::fatal(usage, "--route-ttl: must be at least 300ms");
+    if (!redis_url.empty()) {
+      try {
+        routes.redis = pipekit::redis::parse_url(redis_url);
+      } catch (const std::invalid_argument& e) {
+        pipekit::fatal(usage, "--redis: {}", e.what());
+      }
+      auto password = pipekit::cli::read_secret(redis_password_file, "REDIS_PASSWORD", "--redis-password-file");
+      if (!password.empty()) routes.redis.password = password;
+      if (routes.node_id.empty()) routes.node_id = host_name() + ":" + o.push_listen.substr(o.push_listen.rfind(':') + 1);
+      o.routes = routes;
+    }
+    return pipekit::push::run(o);
+  });
+}

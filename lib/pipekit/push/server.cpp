@@ -1,0 +1,682 @@
+// ws-push: WebSocket sessions (Beast), the user -> connections hub, the push API (net::http_server)
+// and this node's routes in Redis (push::routes). Everything runs on one io_context thread, so the
+// hub and the counters take no locks.
+#include "pipekit/push/server.hpp"
+
+#include <algorithm>
+#include <deque>
+#include <map>
+#include <unordered_map>
+#include <unordered_set>
+#include <utility>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <boost/beast/websocket.hpp>
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include "pipekit/cli/error.hpp"
+#include "pipekit/cli/exit_code.hpp"
+#include "pipekit/log/log.hpp"
+#include "pipekit/net/http_server.hpp"
+#include "pipekit/net/tcp_listener.hpp"
+#include "pipekit/util/signals.hpp"
+
+namespace pipekit::push {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+namespace websocket = beast::websocket;
+using tcp = asio::ip::tcp;
+using json = nlohmann::json;
+
+namespace {
+
+constexpr int max_garbage = 10;               // protocol errors a connection may make before it is closed
+constexpr std::size_t max_request_head = 8192;
+constexpr auto close_grace = std::chrono::seconds(2);  // for a close frame stuck behind a write
+
+std::string lower(std::string_view s) {
+  std::string out(s);
+  std::transform(out.begin(), out.end(), out.begin(), [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  return out;
+}
+
+// "https://a.example.com:8443" -> "a.example.com"; "" when it is not an origin.
+std::string origin_host(std::string_view origin) {
+  auto scheme = origin.find("://");
+  if (scheme == std::string_view::npos) return {};
+  auto rest = origin.substr(scheme + 3);
+  if (!rest.empty() && rest.front() == '[') return lower(rest.substr(0, rest.find(']') + 1));
+  return lower(rest.substr(0, rest.find(':')));
+}
+std::string host_of(std::string_view host_header) {
+  if (!host_header.empty() && host_header.front() == '[') return lower(host_header.substr(0, host_header.find(']') + 1));
+  return lower(host_header.substr(0, host_header.find(':')));
+}
+
+bool origin_allowed(const std::vector<std::string>& allowed, std::string_view origin, std::string_view host) {
+  if (origin.empty()) return true;  // not a browser
+  const std::string oh = origin_host(origin);
+  if (allowed.empty()) return !oh.empty() && oh == host_of(host);
+  for (const auto& a : allowed) {
+    if (a.find("://") != std::string::npos) {
+      if (lower(a) == lower(origin)) return true;
+    } else if (a.starts_with("*.")) {
+      const std::string suffix = lower(std::string_view(a).substr(1));
+      if (oh.size() > suffix.size() && oh.ends_with(suffix)) return true;
+    } else if (lower(a) == oh) {
+      return true;
+    }
+  }
+  return false;
+}
+
+// Printable for a log line: control characters escaped, at most 200 bytes.
+std::string printable(std::string_view s) {
+  std::string out;
+  for (unsigned char c : s.substr(0, 200)) {
+    if (c < 0x20 || c == 0x7f || c == '\\') out += fmt::format("\\x{:02x}", c);
+    else out.push_back(static_cast<char>(c));
+  }
+  if (s.size() > 200) out += "...";
+  return out;
+}
+
+struct counters {
+  std::uint64_t connections_total = 0;
+  std::uint64_t refused_connections = 0;  // over --max-connections, bad origin, bad request
+  std::uint64_t logins = 0;
+  std::map<std::string, std::uint64_t> auth_failures;  // by reason
+  std::uint64_t messages_in = 0;       // push messages accepted by the API
+  std::uint64_t messages_invalid = 0;  // lines of /push that were not a message
+  std::uint64_t delivered = 0;         // queued on a connection
+  std::uint64_t offline = 0;           // users a message found no connection for
+  std::uint64_t dropped = 0;           // not queued: the connection was closing or too slow
+  std::uint64_t slow_consumer_closes = 0;
+  std::uint64_t login_timeouts = 0;
+  std::uint64_t token_expired_closes = 0;
+  std::uint64_t policy_closes = 0;
+};
+
+}  // namespace
+
+class session;
+
+struct server::impl : std::enable_shared_from_this<impl> {
+  asio::io_context& io;
+  options opts;
+  std::optional<jwt_verifier> verifier;
+  std::unique_ptr<net::tcp_listener> listener;
+  net::http_server http;
+  std::unique_ptr<routes> route_table;
+  std::unordered_set<session*> sessions;  // open (not yet ended)
+  std::unordered_map<std::string, std::vector<session*>> users;  // logged in
+  counters stats;
+  bool draining = false;
+
+  impl(asio::io_context& ctx, options o) : io(ctx), opts(std::move(o)), http(ctx, http_options(opts)) {}
+
+  static net::http_server_options http_options(const options& o) {
+    net::http_server_options h;
+    h.body_limit = o.max_push_body;
+    return h;
+  }
+
+  void start();
+  void bind(session* s, const std::string& user);
+  void unbind(session* s);
+  std::size_t deliver(const std::vector<std::string>& targets, bool broadcast,
+                      const std::shared_ptr<const std::string>& payload, nlohmann::ordered_json& result);
+  net::http_response push(const net::http_request& req);
+  json stats_json() const;
+  std::string metrics() const;
+};
+
+class session : public std::enable_shared_from_this<session> {
+ public:
+  session(std::shared_ptr<server::impl> srv, tcp::socket socket)
+      : srv_(std::move(srv)), ws_(std::move(socket)), timer_(ws_.get_executor()) {}
+
+  ~session() { srv_->sessions.erase(this); }
+
+  void start() {
+    srv_->sessions.insert(this);
+    ++srv_->stats.connections_total;
+    beast::error_code ec;
+    auto ep = beast::get_lowest_layer(ws_).socket().remote_endpoint(ec);
+    remote_ = ec ? std::string("?") : net::to_string(ep);
+    parser_.emplace();
+    parser_->header_limit(max_request_head);
+    parser_->body_limit(0);
+    beast::get_lowest_layer(ws_).expires_after(srv_->opts.handshake_timeout);
+    http::async_read(beast::get_lowest_layer(ws_), buffer_, *parser_,
+                     [self = shared_from_this()](beast::error_code e, std::size_t) { self->on_request(e); });
+  }
+
+  const std::string& user() const { return user_; }
+
+  // Queues one message. False when it was not queued (closing, or the queue overflowed and the
+  // connection is being closed as a slow consumer).
+  bool send(const std::shared_ptr<const std::string>& payload) {
+    if (closing_) return false;
+    if (queued_bytes_ + payload->size() > srv_->opts.send_queue_bytes) {
+      ++srv_->stats.slow_consumer_closes;
+      log::info("ws {} user {}: slow consumer ({} bytes queued): closing", remote_, printable(user_), queued_bytes_);
+      close(close_code::slow_consumer, "slow consumer");
+      return false;
+    }
+    queued_bytes_ += payload->size();
+    queue_.push_back(payload);
+    if (!writing_) write_next();
+    return true;
+  }
+
+  void close(std::uint16_t code, const char* reason) {
+    if (closing_) return;
+    closing_ = true;
+    srv_->unbind(this);
+    drop_queue();
+    if (!accepted_) return hard_close();
+    timer_.cancel();
+    // A close frame waits for a write in progress; a peer that does not read never lets it finish.
+    timer_.expires_after(close_grace);
+    timer_.async_wait([self = shared_from_this()](beast::error_code ec) {
+      if (!ec) self->hard_close();
+    });
+    close_reason_ = websocket::close_reason(static_cast<websocket::close_code>(code), reason);
+    if (!writing_) send_close();
+  }
+
+ private:
+  // The connection is gone: nothing more is sent, and no timer keeps the session alive.
+  void ended() {
+    closing_ = true;
+    srv_->unbind(this);
+    drop_queue();
+    timer_.cancel();
+  }
+
+  // Nothing more will be written: what waits is dropped, but a message being written stays
+  // queued until its write completes (the write reads from it).
+  void drop_queue() {
+    std::shared_ptr<const std::string> in_flight;
+    if (writing_ && !queue_.empty()) in_flight = std::move(queue_.front());
+    queue_.clear();
+    queued_bytes_ = 0;
+    if (in_flight) {
+      queued_bytes_ = in_flight->size();
+      queue_.push_back(std::move(in_flight));
+    }
+  }
+
+  void hard_close() {
+    beast::error_code ignored;
+    beast::get_lowest_layer(ws_).socket().shutdown(tcp::socket::shutdown_both, ignored);
+    beast::get_lowest_layer(ws_).close();
+  }
+
+  void send_close() {
+    writing_ = true;
+    ws_.async_close(close_reason_, [self = shared_from_this()](beast::error_code) {
+      self->writing_ = false;
+      self->timer_.cancel();
+    });
+  }
+
+  void refuse_http(http::status status) {
+    ++srv_->stats.refused_connections;
+    auto res = std::make_shared<http::response<http::string_body>>(status, 11);
+    res->set(http::field::connection, "close");
+    res->prepare_payload();
+    http::async_write(beast::get_lowest_layer(ws_), *res, [self = shared_from_this(), res](beast::error_code, std::size_t) {
+      self->hard_close();
+    });
+  }
+
+  void on_request(beast::error_code ec) {
+    if (ec) return;  // timed out, closed, or not HTTP: nothing to answer
+    auto& req = parser_->get();
+    auto& s = *srv_;
+    const std::string_view target = req.target();
+    const std::string_view path = target.substr(0, target.find('?'));
+    if (path != s.opts.path) return refuse_http(http::status::not_found);
+    if (!websocket::is_upgrade(req)) return refuse_http(http::status::upgrade_required);
+    if (s.draining) return refuse_http(http::status::service_unavailable);
+    if (s.sessions.size() > s.opts.max_connections) {
+      log::warn("ws {}: refused: {} connections (--max-connections)", remote_, s.opts.max_connections);
+      return refuse_http(http::status::service_unavailable);
+    }
+    if (!origin_allowed(s.opts.allowed_origins, req[http::field::origin], req[http::field::host])) {
+      log::info("ws {}: refused: origin {} not allowed", remote_, printable(req[http::field::origin]));
+      return refuse_http(http::status::forbidden);
+    }
+    // A token on the upgrade request: the Authorization header, or ?token= when allowed.
+    std::string token;
+    const std::string_view auth = req[http::field::authorization];
+    if (auth.size() > 7 && lower(auth.substr(0, 7)) == "bearer ") token = std::string(auth.substr(7));
+    if (token.empty() && s.opts.allow_query_token && target.find('?') != std::string_view::npos) {
+      auto q = target.substr(target.find('?') + 1);
+      for (std::size_t at = 0; at <= q.size();) {
+        auto amp = q.find('&', at);
+        auto part = q.substr(at, amp == std::string_view::npos ? std::string_view::npos : amp - at);
+        if (part.starts_with("token=")) token = std::string(part.substr(6));
+        if (amp == std::string_view::npos) break;
+        at = amp + 1;
+      }
+    }
+    if (!token.empty()) {
+      auto v = verify(token);
+      if (!v.ok()) return refuse_http(http::status::unauthorized);
+      pending_login_ = std::move(v);
+    }
+
+    beast::get_lowest_layer(ws_).expires_never();
+    websocket::stream_base::timeout t{};
+    t.handshake_timeout = s.opts.handshake_timeout;
+    t.idle_timeout = s.opts.ping_interval * 2;
+    t.keep_alive_pings = true;
+    ws_.set_option(t);
+    ws_.read_message_max(s.opts.max_message_size);
+    ws_.set_option(websocket::stream_base::decorator(
+        [](websocket::response_type& res) { res.set(http::field::server, "ws-push"); }));
+    ws_.async_accept(req, [self = shared_from_this()](beast::error_code e) { self->on_accept(e); });
+  }
+
+  jwt_verdict verify(std::string_view token) {
+    auto v = srv_->verifier->verify(token, std::chrono::system_clock::now());
+    if (!v.ok()) {
+      ++srv_->stats.auth_failures[std::string(to_string(v.refusal))];
+      log::info("ws {}: login refused: {}", remote_, to_string(v.refusal));
+    }
+    return v;
+  }
+
+  void on_accept(beast::error_code ec) {
+    parser_.reset();  // the request is no longer needed
+    if (ec) return;
+    accepted_ = true;
+    if (srv_->draining) return close(close_code::going_away, "shutting down");
+    if (pending_login_) {
+      auto v = std::move(*pending_login_);
+      pending_login_.reset();
+      login(v);
+    } else {
+      timer_.expires_after(srv_->opts.login_timeout);
+      timer_.async_wait([self = shared_from_this()](beast::error_code e) {
+        if (e || !self->user_.empty() || self->closing_) return;
+        ++self->srv_->stats.login_timeouts;
+        self->close(close_code::login_timeout, "login timeout");
+      });
+    }
+    read();
+  }
+
+  void read() {
+    ws_.async_read(buffer_, [self = shared_from_this()](beast::error_code ec, std::size_t) { self->on_read(ec); });
+  }
+
+  void on_read(beast::error_code ec) {
+    // Closed by the peer, timed out, or failed (Beast answers a message over read_message_max
+    // with 1009 itself): the session ends with its last handler.
+    if (ec) return ended();
+    const std::string text = beast::buffers_to_string(buffer_.data());
+    buffer_.consume(buffer_.size());
+    if (buffer_.capacity() > 1024) buffer_.shrink_to_fit();  // idle connections hold no read buffer
+    if (!closing_) on_message(text);
+    if (!closing_) read();
+  }
+
+  void on_message(const std::string& text) {
+    auto msg = json::parse(text, nullptr, false);
+    const std::string type = msg.is_object() && msg.contains("type") && msg["type"].is_string() ? msg["type"].get<std::string>() : "";
+    if (type == "login") {
+      const auto* tok = msg.contains("token") && msg["token"].is_string() ? &msg["token"].get_ref<const std::string&>() : nullptr;
+      auto v = tok != nullptr ? verify(*tok) : jwt_verdict{jwt_refusal::malformed, {}, {}};
+      if (tok == nullptr) ++srv_->stats.auth_failures["malformed"];
+      if (!v.ok()) return close(close_code::unauthorized, "unauthorized");
+      if (!user_.empty() && v.user != user_) {
+        log::info("ws {}: login as {} on a connection of {}: closing", remote_, printable(v.user), printable(user_));
+        return close(close_code::unauthorized, "unauthorized");
+      }
+      return login(v);
+    }
+    if (user_.empty()) {
+      ++srv_->stats.auth_failures["no_login"];
+      return close(close_code::unauthorized, "login first");
+    }
+    if (type == "ping") return reply(R"({"type":"pong"})");
+    if (++garbage_ > max_garbage) {
+      ++srv_->stats.policy_closes;
+      return close(close_code::policy, "not the protocol");
+    }
+    reply(msg.is_discarded() ? R"({"type":"error","error":"invalid_json"})" : R"({"type":"error","error":"unknown_type"})");
+  }
+
+  void login(const jwt_verdict& v) {
+    const bool first = user_.empty();
+    user_ = v.user;
+    timer_.cancel();
+    if (v.expires) {
+      // A token's expiry closes the connection unless a fresh login comes first.
+      timer_.expires_at(std::chrono::steady_clock::now() + (*v.expires - std::chrono::system_clock::now()) +
+                        srv_->verifier->options().leeway);
+      timer_.async_wait([self = shared_from_this()](beast::error_code e) {
+        if (e || self->closing_) return;
+        ++self->srv_->stats.token_expired_closes;
+        self->close(close_code::token_expired, "token expired");
+      });
+    }
+    if (first) {
+      ++srv_->stats.logins;
+      srv_->bind(this, user_);
+    }
+    reply(nlohmann::ordered_json{{"type", "login_ok"}, {"user", user_}}.dump());
+  }
+
+  void reply(std::string text) { send(std::make_shared<const std::string>(std::move(text))); }
+
+  void write_next() {
+    if (queue_.empty()) {
+      writing_ = false;
+      if (closing_ && accepted_) send_close();
+      return;
+    }
+    writing_ = true;
+    ws_.text(true);
+    ws_.async_write(asio::buffer(*queue_.front()), [self = shared_from_this()](beast::error_code ec, std::size_t) {
+      if (ec) {
+        self->writing_ = false;
+        return self->ended();
+      }
+      if (!self->queue_.empty()) {
+        self->queued_bytes_ -= self->queue_.front()->size();
+        self->queue_.pop_front();
+      }
+      self->write_next();
+    });
+  }
+
+  std::shared_ptr<server::impl> srv_;
+  websocket::stream<beast::tcp_stream> ws_;
+  beast::flat_buffer buffer_;
+  std::optional<http::request_parser<http::empty_body>> parser_;
+  asio::steady_timer timer_;  // login deadline, then the token's expiry, then the close grace
+  std::string remote_;
+  std::string user_;
+  std::optional<jwt_verdict> pending_login_;
+  std::deque<std::shared_ptr<const std::string>> queue_;
+  std::size_t queued_bytes_ = 0;
+  websocket::close_reason close_reason_;
+  int garbage_ = 0;
+  bool accepted_ = false;
+  bool writing_ = false;
+  bool closing_ = false;
+};
+
+void server::impl::bind(session* s, const std::string& user) {
+  auto& list = users[user];
+  list.push_back(s);
+  if (list.size() == 1 && route_table) route_table->add_user(user);
+}
+
+void server::impl::unbind(session* s) {
+  if (s->user().empty()) return;
+  auto it = users.find(s->user());
+  if (it == users.end()) return;
+  auto& list = it->second;
+  list.erase(std::remove(list.begin(), list.end(), s), list.end());
+  if (list.empty()) {
+    users.erase(it);
+    if (route_table) route_table->remove_user(s->user());
+  }
+}
+
+std::size_t server::impl::deliver(const std::vector<std::string>& targets, bool broadcast,
+                                  const std::shared_ptr<const std::string>& payload, nlohmann::ordered_json& result) {
+  std::size_t delivered = 0, dropped = 0;
+  auto to_all = [&](const std::vector<session*>& list) {
+    // A send may close a slow consumer, which unbinds it from this very list: iterate a copy.
+    const std::vector<session*> copy = list;
+    for (session* s : copy) (s->send(payload) ? delivered : dropped) += 1;
+  };
+  json offline = json::array();
+  if (broadcast) {
+    std::vector<session*> all;
+    for (const auto& [user, list] : users) all.insert(all.end(), list.begin(), list.end());
+    to_all(all);
+  } else {
+    for (const auto& u : targets) {
+      auto it = users.find(u);
+      if (it == users.end()) {
+        offline.push_back(u);
+        continue;
+      }
+      to_all(it->second);
+    }
+  }
+  stats.delivered += delivered;
+  stats.dropped += dropped;
+  stats.offline += offline.size();
+  result["delivered"] = delivered;
+  if (dropped > 0) result["dropped"] = dropped;
+  if (!offline.empty()) result["offline"] = std::move(offline);
+  return delivered;
+}
+
+// POST /push: one JSON message, or JSON Lines of them; the answer has one JSON line per input
+// line, in order.
+net::http_response server::impl::push(const net::http_request& req) {
+  if (!opts.push_token.empty() && req.authorization != "Bearer " + opts.push_token) {
+    log::info("push API {}: refused: no or wrong bearer token", req.remote_address);
+    return net::json_error(401, "UNAUTHORIZED");
+  }
+  std::string out;
+  std::string_view body = req.body;
+  std::size_t line_no = 0;
+  while (!body.empty()) {
+    auto nl = body.find('\n');
+    std::string_view line = body.substr(0, nl);
+    body.remove_prefix(nl == std::string_view::npos ? body.size() : nl + 1);
+    ++line_no;
+    while (!line.empty() && (line.back() == '\r' || line.back() == ' ' || line.back() == '\t')) line.remove_suffix(1);
+    if (line.empty()) continue;
+    nlohmann::ordered_json result = {{"line", line_no}};
+    auto fail = [&](const char* code, std::string text) {
+      ++stats.messages_invalid;
+      result["error"] = code;
+      result["message"] = std::move(text);
+      out += result.dump() + "\n";
+    };
+    auto msg = json::parse(line, nullptr, false);
+    if (msg.is_discarded()) {
+      fail("invalid_json", "not a JSON value");
+      continue;
+    }
+    if (!msg.is_object() || !msg.contains("data")) {
+      fail("invalid_message", "want an object with \"data\" and one of \"user\", \"users\", \"broadcast\"");
+      continue;
+    }
+    if (msg.contains("id")) result["id"] = msg["id"];
+    std::vector<std::string> targets;
+    const bool broadcast = msg.value("broadcast", false) == true;
+    auto user_text = [](const json& u) -> std::string {
+      if (u.is_string()) return u.get<std::string>();
+      if (u.is_number_integer()) return u.dump();
+      return {};
+    };
+    if (msg.contains("user")) targets.push_back(user_text(msg["user"]));
+    if (msg.contains("users") && msg["users"].is_array())
+      for (const auto& u : msg["users"]) targets.push_back(user_text(u));
+    const int kinds = int(msg.contains("user")) + int(msg.contains("users")) + int(broadcast);
+    if (kinds != 1 || std::any_of(targets.begin(), targets.end(), [](const std::string& t) { return t.empty(); }) ||
+        (msg.contains("users") && !msg["users"].is_array())) {
+      fail("invalid_message", "want exactly one of \"user\" (a string), \"users\" (an array of strings), \"broadcast\":true");
+      continue;
+    }
+    nlohmann::ordered_json wire = {{"type", "message"}};
+    if (msg.contains("id")) wire["id"] = msg["id"];
+    wire["data"] = msg["data"];
+    std::string text;
+    try {
+      text = wire.dump();
+    } catch (const json::exception&) {
+      fail("invalid_message", "not valid UTF-8");
+      continue;
+    }
+    ++stats.messages_in;
+    deliver(targets, broadcast, std::make_shared<const std::string>(std::move(text)), result);
+    out += result.dump() + "\n";
+  }
+  net::http_response res;
+  res.body = std::move(out);
+  res.content_type = "application/x-ndjson";
+  return res;
+}
+
+json server::impl::stats_json() const {
+  json failures = json::object();
+  for (const auto& [reason, n] : stats.auth_failures) failures[reason] = n;
+  std::size_t connections = sessions.size();
+  return {{"connections", connections},
+          {"users", users.size()},
+          {"connections_total", stats.connections_total},
+          {"refused_connections", stats.refused_connections},
+          {"logins", stats.logins},
+          {"auth_failures", failures},
+          {"messages_in", stats.messages_in},
+          {"messages_invalid", stats.messages_invalid},
+          {"delivered", stats.delivered},
+          {"offline", stats.offline},
+          {"dropped", stats.dropped},
+          {"slow_consumer_closes", stats.slow_consumer_closes},
+          {"login_timeouts", stats.login_timeouts},
+          {"token_expired_closes", stats.token_expired_closes},
+          {"policy_closes", stats.policy_closes},
+          {"redis", route_table ? (route_table->ready() ? "up" : "down") : "off"},
+          {"draining", draining}};
+}
+
+std::string server::impl::metrics() const {
+  std::string out;
+  auto metric = [&](const char* name, const char* type, const char* help, auto value) {
+    out += fmt::format("# HELP ws_push_{} {}\n# TYPE ws_push_{} {}\nws_push_{} {}\n", name, help, name, type, name, value);
+  };
+  metric("connections", "gauge", "Open WebSocket connections.", sessions.size());
+  metric("users", "gauge", "Users with a logged-in connection here.", users.size());
+  metric("connections_total", "counter", "Connections accepted.", stats.connections_total);
+  metric("logins_total", "counter", "Successful logins.", stats.logins);
+  metric("messages_in_total", "counter", "Push messages accepted.", stats.messages_in);
+  metric("delivered_total", "counter", "Messages queued on a connection.", stats.delivered);
+  metric("offline_total", "counter", "Users a message found no connection for.", stats.offline);
+  metric("dropped_total", "counter", "Messages not queued (closing or slow connection).", stats.dropped);
+  metric("slow_consumer_closes_total", "counter", "Connections closed as slow consumers.", stats.slow_consumer_closes);
+  out += "# HELP ws_push_auth_failures_total Refused logins by reason.\n# TYPE ws_push_auth_failures_total counter\n";
+  for (const auto& [reason, n] : stats.auth_failures)
+    out += fmt::format("ws_push_auth_failures_total{{reason=\"{}\"}} {}\n", reason, n);
+  metric("redis_up", "gauge", "1 when the route store is connected (0 also without one).",
+         route_table && route_table->ready() ? 1 : 0);
+  return out;
+}
+
+void server::impl::start() {
+  verifier.emplace(*opts.jwt);
+  std::weak_ptr<impl> weak = shared_from_this();
+  listener = std::make_unique<net::tcp_listener>(io, opts.listen, [weak](tcp::socket socket) {
+    if (auto self = weak.lock()) std::make_shared<session>(self, std::move(socket))->start();
+  });
+  http.route("POST", "/push", [weak](const net::http_request& r) {
+    auto self = weak.lock();
+    return self ? self->push(r) : net::json_error(503, "SHUTTING_DOWN");
+  });
+  http.route("GET", "/stats", [weak](const net::http_request&) {
+    auto self = weak.lock();
+    return self ? net::json_response(self->stats_json()) : net::json_error(503, "SHUTTING_DOWN");
+  });
+  http.route("GET", "/metrics", [weak](const net::http_request&) {
+    net::http_response r;
+    if (auto self = weak.lock()) r.body = self->metrics();
+    r.content_type = "text/plain; version=0.0.4; charset=utf-8";
+    return r;
+  });
+  http.route("GET", "/healthz", [weak](const net::http_request&) {
+    auto self = weak.lock();
+    if (!self || self->draining) return net::json_response({{"status", "draining"}}, 503);
+    // Redis down degrades routing across nodes, not this node's own delivery: still 200.
+    const bool degraded = self->route_table && !self->route_table->ready();
+    return net::json_response({{"status", degraded ? "degraded" : "ok"}});
+  });
+  http.listen(opts.push_listen);
+  if (opts.routes) {
+    auto r = *opts.routes;
+    if (r.node_address.empty()) r.node_address = http.local_address();
+    route_table = std::make_unique<routes>(io, std::move(r));
+    route_table->start();
+  }
+}
+
+server::server(asio::io_context& io, options opts) {
+  if (!opts.jwt) fatal(exit_code::config, "no token verification configured");
+  impl_ = std::make_shared<impl>(io, std::move(opts));
+  impl_->start();
+}
+
+server::~server() {
+  if (impl_->listener) impl_->listener->close();
+  impl_->http.stop();
+  std::vector<session*> open(impl_->sessions.begin(), impl_->sessions.end());
+  for (session* s : open) s->close(close_code::going_away, "shutting down");
+}
+
+std::uint16_t server::port() const { return impl_->listener->port(); }
+std::uint16_t server::push_port() const { return impl_->http.port(); }
+std::string server::address() const { return net::to_string(impl_->listener->local_endpoint()); }
+std::string server::push_address() const { return impl_->http.local_address(); }
+
+void server::drain(std::function<void()> done) {
+  auto self = impl_;
+  self->draining = true;
+  self->listener->close();
+  std::vector<session*> open(self->sessions.begin(), self->sessions.end());
+  for (session* s : open) s->close(close_code::going_away, "shutting down");
+  auto finish = [self, done = std::move(done)]() {
+    auto deadline = std::make_shared<asio::steady_timer>(self->io, self->opts.drain_timeout);
+    auto poll = std::make_shared<std::function<void()>>();
+    *poll = [self, deadline, poll, done]() {
+      if (self->sessions.empty() || deadline->expiry() <= std::chrono::steady_clock::now()) {
+        self->http.stop();
+        *poll = nullptr;  // breaks the cycle
+        return done();
+      }
+      auto t = std::make_shared<asio::steady_timer>(self->io, std::chrono::milliseconds(20));
+      t->async_wait([t, poll](beast::error_code) {
+        if (*poll) (*poll)();
+      });
+    };
+    (*poll)();
+  };
+  if (self->route_table) self->route_table->withdraw(std::move(finish));
+  else finish();
+}
+
+int run(const options& opts) {
+  asio::io_context io;
+  server s(io, opts);
+  log::info("WebSocket: listening on {}{}", s.address(), opts.path);
+  log::info("push API: listening on {}", s.push_address());
+  int signals = 0;
+  util::on_stop_signals(io, [&](int signo) {
+    if (++signals > 1) return;
+    log::info("signal {}: draining", signo);
+    s.drain([&io] { io.stop(); });
+  });
+  io.run();
+  log::info("stopped");
+  return exit_code::ok;
+}
+
+}  // namespace pipekit::push

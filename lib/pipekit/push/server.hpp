@@ -1,0 +1,79 @@
+#pragma once
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "pipekit/push/jwt.hpp"
+#include "pipekit/push/routes.hpp"
+
+namespace boost::asio {
+class io_context;
+}
+
+// ws-push, a WebSocket push node, as a library: tests start it in-process on port 0; cmd/ws-push
+// parses flags into options and calls run(). The wire protocol is docs/push-protocol.md.
+namespace pipekit::push {
+
+// Close codes sent to clients (docs/push-protocol.md).
+namespace close_code {
+constexpr std::uint16_t going_away = 1001;       // the node shuts down
+constexpr std::uint16_t policy = 1008;           // repeated messages that are not the protocol
+constexpr std::uint16_t too_big = 1009;          // a message over --max-message-size
+constexpr std::uint16_t unauthorized = 4001;     // the token was refused (the log says why)
+constexpr std::uint16_t login_timeout = 4002;    // no login within --login-timeout
+constexpr std::uint16_t token_expired = 4003;    // the token expired and no fresh login came
+constexpr std::uint16_t slow_consumer = 4008;    // the send queue overflowed
+}  // namespace close_code
+
+struct options {
+  std::string listen = "127.0.0.1:8080";       // WebSocket clients
+  std::string path = "/ws";
+  std::string push_listen = "127.0.0.1:8081";  // POST /push, /stats, /metrics, /healthz
+  std::vector<std::string> allowed_origins;    // exact or "*.example.com"; empty: same host only
+  bool allow_query_token = false;              // ?token= on the upgrade URL
+  std::size_t max_connections = 10000;
+  std::chrono::milliseconds handshake_timeout{10000};
+  std::chrono::milliseconds login_timeout{10000};
+  std::chrono::milliseconds ping_interval{25000};  // a ping after this long without a frame; the
+                                                   // connection is dropped after twice as long
+  std::size_t max_message_size = 4096;             // what a client may send in one message
+  std::size_t send_queue_bytes = 1u << 20;         // queued for one connection; more = slow consumer
+  std::size_t max_push_body = 16u << 20;           // one POST /push body
+  std::string push_token;                          // when set, /push wants "Authorization: Bearer" with it
+  std::optional<jwt_options> jwt;                  // how tokens are verified (required)
+  std::optional<routes_options> routes;            // Redis routes; none: a single node
+  std::chrono::milliseconds drain_timeout{5000};
+};
+
+class server {
+ public:
+  // Binds both listeners (throws pipekit::fatal_error when one cannot be) and, with routes,
+  // starts the Redis client. Everything runs on io's thread: run io on one thread.
+  server(boost::asio::io_context& io, options opts);
+  ~server();
+  server(const server&) = delete;
+  server& operator=(const server&) = delete;
+
+  std::uint16_t port() const;       // the WebSocket listener
+  std::uint16_t push_port() const;  // the push API
+  std::string address() const;
+  std::string push_address() const;
+
+  // Stops accepting, withdraws this node's routes from Redis, closes every client with 1001;
+  // `done` runs when every connection is gone or the drain timeout passed.
+  void drain(std::function<void()> done);
+
+  struct impl;
+
+ private:
+  std::shared_ptr<impl> impl_;
+};
+
+// The daemon: binds, serves until SIGINT or SIGTERM, drains, returns 0.
+int run(const options& opts);
+
+}  // namespace pipekit::push

@@ -1,0 +1,281 @@
+// ws-push with real peers: clients from npm's `ws`, Debian's redis-server (and redis-cli to read
+// the routes), tokens minted here with node's crypto (HS256 by HMAC, ES256 by an EC key pair).
+// Covers login by message and by header, every refusal, multi-device delivery and user isolation,
+// /push's answers, the protocol's edges (ping, garbage, too big, login timeout, token expiry),
+// origins, a slow consumer closed while others keep receiving, two nodes' routes in Redis, Redis
+// stopped and restarted under live connections, and SIGTERM's drain (1001, routes withdrawn).
+// Usage: node ws_push.mjs --ws-push PATH/TO/ws-push
+import { spawn, execFileSync } from 'node:child_process';
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import WebSocket from 'ws';
+import { check, finish, freePort, sleep, withTimeout } from './lib.mjs';
+
+const bin = process.argv[process.argv.indexOf('--ws-push') + 1];
+const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'pipekit-ws-push-'));
+const children = [];
+const exited = (p) => new Promise((resolve) => p.on('exit', (code, signal) => resolve(code ?? signal)));
+
+// --- tokens ---------------------------------------------------------------------------------
+const secret = crypto.randomBytes(32).toString('base64');
+fs.writeFileSync(path.join(dir, 'secret'), secret + '\n');
+const b64 = (o) => Buffer.from(JSON.stringify(o)).toString('base64url');
+const now = () => Math.floor(Date.now() / 1000);
+const hs256 = (claims, key = secret, header = { alg: 'HS256', typ: 'JWT' }) => {
+  const signing = `${b64(header)}.${b64(claims)}`;
+  return `${signing}.${crypto.createHmac('sha256', key).update(signing).digest('base64url')}`;
+};
+const token = (user, ttl = 600) => hs256({ sub: user, exp: now() + ttl });
+
+// --- peers ----------------------------------------------------------------------------------
+const redis = (port, ...args) =>
+  execFileSync('redis-cli', ['-p', String(port), ...args], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
+async function startRedis(port) {
+  const p = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no',
+    '--dir', dir], { stdio: 'ignore' });
+  children.push(p);
+  for (let i = 0; i < 200; i++) {
+    try { if (redis(port, 'PING') === 'PONG') return p; } catch { /* not yet */ }
+    await sleep(50);
+  }
+  throw new Error('redis-server did not start');
+}
+
+async function startNode(extra, name, auth = ['--jwt-secret-file', path.join(dir, 'secret')]) {
+  const [ws, push] = [await freePort(), await freePort()];
+  const logPath = path.join(dir, `${name}.log`);
+  const log = fs.openSync(logPath, 'w');
+  const p = spawn(bin, [...auth, '--listen', `127.0.0.1:${ws}`, '--push-listen', `127.0.0.1:${push}`, ...extra],
+    { stdio: ['ignore', 'ignore', log] });
+  children.push(p);
+  const node = { p, ws, push, url: `ws://127.0.0.1:${ws}/ws`, api: `http://127.0.0.1:${push}`, log: logPath };
+  for (let i = 0; i < 200; i++) {
+    try { if ((await fetch(node.api + '/healthz')).status === 200) return node; } catch { /* not yet */ }
+    await sleep(50);
+  }
+  throw new Error(`ws-push ${name} did not start: ${fs.readFileSync(logPath, 'utf8')}`);
+}
+const push = async (node, body, headers = {}) => {
+  const r = await fetch(node.api + '/push', { method: 'POST', body, headers });
+  const text = await r.text();
+  return { status: r.status, lines: r.status === 200 ? text.split('\n').filter(Boolean).map((l) => JSON.parse(l)) : [] };
+};
+const stats = async (node) => (await fetch(node.api + '/stats')).json();
+async function until(what, pred, ms = 10000) {
+  const end = Date.now() + ms;
+  while (Date.now() < end) {
+    if (await pred()) return;
+    await sleep(25);
+  }
+  throw new Error(`timed out: ${what}`);
+}
+
+// A client: collects messages and its close code.
+function client(node, opts = {}) {
+  const ws = new WebSocket(node.url, { headers: opts.headers ?? {}, origin: opts.origin });
+  const c = { ws, messages: [], closed: null, status: null };
+  c.opened = new Promise((resolve) => {
+    ws.on('open', () => resolve(true));
+    ws.on('unexpected-response', (req, res) => { c.status = res.statusCode; resolve(false); });
+    ws.on('error', () => resolve(false));
+  });
+  c.done = new Promise((resolve) => ws.on('close', (code) => { c.closed = code; resolve(code); }));
+  ws.on('message', (m) => c.messages.push(JSON.parse(m.toString())));
+  c.next = (type) => until(`a ${type} message`, () => c.messages.some((m) => m.type === type));
+  c.login = async (tok) => {
+    await c.opened;
+    ws.send(JSON.stringify({ type: 'login', token: tok }));
+    await withTimeout(Promise.race([c.next('login_ok'), c.done]), 5000, 'login answer');
+    return c.messages.find((m) => m.type === 'login_ok');
+  };
+  return c;
+}
+const closeCode = (c, ms = 5000) => withTimeout(c.done, ms, 'the close');
+const messages = (c) => c.messages.filter((m) => m.type === 'message');
+
+try {
+  const redisPort = await freePort();
+  let redisProc = await startRedis(redisPort);
+  const redisUrl = `redis://127.0.0.1:${redisPort}`;
+  const a = await startNode(['--redis', redisUrl, '--node-id', 'a', '--route-ttl', '900ms', '--login-timeout', '400ms',
+    '--send-queue-bytes', '65536', '--max-message-size', '1024'], 'a');
+  const b = await startNode(['--redis', redisUrl, '--node-id', 'b', '--route-ttl', '900ms'], 'b');
+
+  // Login by message, by header; two devices of one user; user isolation.
+  const alice1 = client(a);
+  check('login by message', (await alice1.login(token('alice')))?.user === 'alice');
+  const alice2 = client(a, { headers: { Authorization: `Bearer ${token('alice')}` } });
+  await alice2.opened;
+  await withTimeout(alice2.next('login_ok'), 5000, 'header login');
+  check('login by Authorization header', alice2.messages[0]?.user === 'alice');
+  const bob = client(a);
+  await bob.login(token('bob'));
+  let r = await push(a, '{"user":"alice","data":{"text":"hi"},"id":"m1"}\n{"users":["alice","carol"],"data":2}\nnot json\n{"data":1}\n{"user":"alice"}\n');
+  check('/push answers each line in order', r.lines.map((l) => l.line).join() === '1,2,3,4,5', JSON.stringify(r.lines));
+  check('/push: delivered to both devices', r.lines[0]?.delivered === 2 && r.lines[0]?.id === 'm1', JSON.stringify(r.lines[0]));
+  check('/push: offline users listed', r.lines[1]?.delivered === 2 && r.lines[1]?.offline?.join() === 'carol', JSON.stringify(r.lines[1]));
+  check('/push: invalid lines are errors', r.lines[2]?.error === 'invalid_json' && r.lines[3]?.error === 'invalid_message' &&
+    r.lines[4]?.error === 'invalid_message', JSON.stringify(r.lines.slice(2)));
+  await until('both devices get both messages', () => messages(alice1).length === 2 && messages(alice2).length === 2);
+  check('what a client receives', JSON.stringify(messages(alice1)[0]) === '{"type":"message","id":"m1","data":{"text":"hi"}}',
+    JSON.stringify(messages(alice1)[0]));
+  check('another user gets nothing of it', messages(bob).length === 0);
+  r = await push(a, '{"broadcast":true,"data":"all"}');
+  check('broadcast reaches every connection here', r.lines[0]?.delivered === 3, JSON.stringify(r.lines));
+
+  // Routes in Redis: both nodes, each writing only its own member.
+  const zrange = (user) => redis(redisPort, 'ZRANGE', `pipekit:user:{${user}}:nodes`, '0', '-1').split('\n').filter(Boolean).sort().join();
+  const carol = client(b);
+  await carol.login(token('carol'));
+  const dave = client(b);
+  await dave.login(token('alice'));  // alice on node b too
+  await until('a user on two nodes has both routes', () => zrange('alice') === 'a,b');
+  check('node b registered with its push address', redis(redisPort, 'GET', 'pipekit:node:b') === `127.0.0.1:${b.push}`);
+  check('live-node set', redis(redisPort, 'ZRANGE', 'pipekit:nodes', '0', '-1').split('\n').sort().join() === 'a,b');
+  check('route keys expire', Number(redis(redisPort, 'PTTL', 'pipekit:user:{alice}:nodes')) > 0);
+  const score = Number(redis(redisPort, 'ZSCORE', 'pipekit:user:{carol}:nodes', 'b'));
+  check('a route scores its expiry', score > Date.now() - 100 && score <= Date.now() + 1000, String(score));
+  await until('routes refreshed before they expire',
+    () => Number(redis(redisPort, 'ZSCORE', 'pipekit:user:{carol}:nodes', 'b')) > score);
+  dave.ws.close();
+  await until("alice's last connection on b gone: only a's route left", () => zrange('alice') === 'a');
+
+  // Refusals, each by message (close 4001) and on the upgrade request (401).
+  const refusals = {
+    'garbage token': 'not.a.token',
+    'expired token': hs256({ sub: 'x', exp: now() - 120 }),
+    'not yet valid': hs256({ sub: 'x', nbf: now() + 120 }),
+    'wrong signature': hs256({ sub: 'x' }, 'another secret of at least thirty-two bytes'),
+    'alg none': `${b64({ alg: 'none' })}.${b64({ sub: 'x' })}.`,
+    'HS512 instead of HS256': (() => {
+      const s = `${b64({ alg: 'HS512' })}.${b64({ sub: 'x' })}`;
+      return `${s}.${crypto.createHmac('sha512', secret).update(s).digest('base64url')}`;
+    })(),
+    'no user claim': hs256({ exp: now() + 60 }),
+  };
+  for (const [name, tok] of Object.entries(refusals)) {
+    const c = client(a);
+    await c.opened;
+    c.ws.send(JSON.stringify({ type: 'login', token: tok }));
+    check(`refused: ${name} (4001)`, (await closeCode(c)) === 4001, String(c.closed));
+    const h = client(a, { headers: { Authorization: `Bearer ${tok}` } });
+    check(`refused on the upgrade: ${name} (401)`, !(await h.opened) && h.status === 401, String(h.status));
+  }
+  const st = await stats(a);
+  check('refusals counted by reason', st.auth_failures.expired >= 2 && st.auth_failures.wrong_algorithm >= 4 &&
+    st.auth_failures.bad_signature >= 2 && st.auth_failures.no_user >= 2, JSON.stringify(st.auth_failures));
+  const logText = fs.readFileSync(a.log, 'utf8');
+  check('the log says why', logText.includes('login refused: expired') && logText.includes('login refused: wrong_algorithm'));
+  check('no secret in the log', !logText.includes(secret));
+
+  // Protocol: ping, garbage, too big, a message before login, login timeout, another user's
+  // login on a connection, token expiry.
+  alice1.ws.send('{"type":"ping"}');
+  await alice1.next('pong');
+  check('ping answered with pong', true);
+  const noisy = client(a);
+  await noisy.login(token('eve'));
+  for (let i = 0; i < 11; i++) noisy.ws.send(i % 2 ? 'garbage' : '{"type":"what"}');
+  check('repeated garbage closes with 1008', (await closeCode(noisy)) === 1008, String(noisy.closed));
+  check('garbage answered with errors first', noisy.messages.filter((m) => m.type === 'error').length === 10);
+  const big = client(a);
+  await big.login(token('eve'));
+  big.ws.send(JSON.stringify({ type: 'ping', pad: 'x'.repeat(2000) }));
+  check('a message over --max-message-size closes with 1009', (await closeCode(big)) === 1009, String(big.closed));
+  const early = client(a);
+  await early.opened;
+  early.ws.send('{"type":"ping"}');
+  check('a message before login closes with 4001', (await closeCode(early)) === 4001);
+  const silent = client(a);
+  await silent.opened;
+  check('no login within --login-timeout closes with 4002', (await closeCode(silent)) === 4002);
+  const swap = client(a);
+  await swap.login(token('frank'));
+  swap.ws.send(JSON.stringify({ type: 'login', token: token('grace') }));
+  check('a login as another user on a logged-in connection closes it', (await closeCode(swap)) === 4001);
+  const shortLived = client(a);
+  await shortLived.login(hs256({ sub: 'henry', exp: now() + 1 }));
+  check('a connection whose token expires is closed with 4003', (await closeCode(shortLived, 15000)) === 4003);
+
+  // Origins: the same host is allowed by default, others refused.
+  const same = client(a, { origin: `http://127.0.0.1:${a.ws}` });
+  check('same-host origin allowed', await same.opened);
+  same.ws.close();
+  const evil = client(a, { origin: 'https://evil.example' });
+  check('foreign origin refused with 403', !(await evil.opened) && evil.status === 403, String(evil.status));
+
+  // A slow consumer is closed; others keep receiving.
+  const slow = client(a);
+  await slow.login(token('slow'));
+  slow.ws._socket.pause();
+  const chunk = 'y'.repeat(8000);
+  let dropped = 0;
+  for (let i = 0; i < 100 && !dropped; i++) {
+    // The slow client gets large messages; bob, between them, small ones.
+    const body = Array.from({ length: 100 }, (_, j) => JSON.stringify(j % 2 ? { user: 'bob', data: j } : { user: 'slow', data: chunk })).join('\n');
+    r = await push(a, body);
+    dropped = r.lines.reduce((n, l) => n + (l.dropped ?? 0), 0);
+  }
+  check('an overflowing send queue drops and says so', dropped > 0);
+  await until('the slow consumer counted', async () => (await stats(a)).slow_consumer_closes === 1);
+  const seen = messages(bob).length;
+  await push(a, '{"user":"bob","data":"still here"}');
+  await until('bob still receives', () => messages(bob).length > seen && messages(bob).at(-1).data === 'still here', 20000);
+  check('other connections unaffected by a slow one', true);
+  slow.ws.terminate();
+
+  // Redis stopped: local delivery goes on, /healthz degraded; restarted: routes come back.
+  redisProc.kill('SIGKILL');
+  await exited(redisProc);
+  await until('/healthz degraded', async () => (await (await fetch(a.api + '/healthz')).json()).status === 'degraded');
+  r = await push(a, '{"user":"bob","data":"without redis"}');
+  check('delivery without redis', r.lines[0]?.delivered === 1, JSON.stringify(r.lines));
+  redisProc = await startRedis(redisPort);
+  await until('routes rewritten after redis returns', () => zrange('bob') === 'a', 5000);
+  await until('healthz ok again', async () => (await (await fetch(a.api + '/healthz')).json()).status === 'ok');
+  const logA = fs.readFileSync(a.log, 'utf8');
+  check('the outage logged once, not per message or retry', (logA.match(/retrying with backoff/g) ?? []).length === 1, logA);
+
+  // SIGTERM: clients get 1001, routes withdrawn, exit 0.
+  const gone = exited(b.p);
+  b.p.kill('SIGTERM');
+  check('SIGTERM closes clients with 1001', (await closeCode(carol)) === 1001, String(carol.closed));
+  check('ws-push exits 0 after draining', (await withTimeout(gone, 10000, 'exit')) === 0);
+  check("the node's routes are withdrawn", zrange('carol') === '' && redis(redisPort, 'EXISTS', 'pipekit:node:b') === '0');
+
+  // ES256 with a public key; the public key used as an HMAC secret is refused.
+  const { publicKey, privateKey } = crypto.generateKeyPairSync('ec', { namedCurve: 'P-256' });
+  const pem = publicKey.export({ type: 'spki', format: 'pem' });
+  fs.writeFileSync(path.join(dir, 'ec.pem'), pem);
+  const es = await startNode([], 'es', ['--jwt-public-key', path.join(dir, 'ec.pem'), '--jwt-algorithm', 'ES256']);
+  const signing = `${b64({ alg: 'ES256', typ: 'JWT' })}.${b64({ sub: 'ivy', exp: now() + 60 })}`;
+  const sig = crypto.sign('sha256', Buffer.from(signing), { key: privateKey, dsaEncoding: 'ieee-p1363' }).toString('base64url');
+  const ivy = client(es);
+  check('ES256 token from node crypto accepted', (await ivy.login(`${signing}.${sig}`))?.user === 'ivy');
+  const confused = client(es);
+  await confused.opened;
+  confused.ws.send(JSON.stringify({ type: 'login', token: hs256({ sub: 'ivy' }, pem) }));
+  check('HS256 signed with the public key (confusion) refused', (await closeCode(confused)) === 4001);
+
+  // The push token.
+  fs.writeFileSync(path.join(dir, 'push-token'), 'p-token\n');
+  const guarded = await startNode(['--push-token-file', path.join(dir, 'push-token')], 'guarded');
+  check('/push without the token: 401', (await push(guarded, '{"broadcast":true,"data":1}')).status === 401);
+  check('/push with the token: 200', (await push(guarded, '{"broadcast":true,"data":1}', { Authorization: 'Bearer p-token' })).status === 200);
+
+  // Configuration errors.
+  const run = (args) => { try { execFileSync(bin, args, { stdio: 'pipe', env: {} }); return 0; } catch (e) { return e.status; } };
+  check('no verification configured: exit 78', run(['--listen', '127.0.0.1:0']) === 78);
+  fs.writeFileSync(path.join(dir, 'short'), 'short\n');
+  check('a short HMAC secret: exit 78', run(['--jwt-secret-file', path.join(dir, 'short')]) === 78);
+  check('an unreadable secret file: exit 66', run(['--jwt-secret-file', path.join(dir, 'missing')]) === 66);
+  check('an unknown algorithm: exit 64', run(['--jwt-secret-file', path.join(dir, 'secret'), '--jwt-algorithm', 'none']) === 64);
+} catch (e) {
+  check('no exception', false, e.stack);
+} finally {
+  for (const c of children) c.kill('SIGKILL');
+  fs.rmSync(dir, { recursive: true, force: true });
+}
+finish();
