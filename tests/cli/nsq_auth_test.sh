@@ -67,5 +67,33 @@ check "nsqjs Reader with authSecret gets the 20" cmp -s <(sort "$T/js") <(seq -f
 seq -f 'x-%g' 1 2 | NSQ_AUTH_SECRET=mallory $publish --nsqd $tcp --topic orders 2>"$T/js.err"
 check "nsqjs with a refused secret fails" test $? -ne 0
 
+# An AUTH that expires (ttl 1 s) and is not renewed: the broker answers a PUB with E_AUTH_FAILED and
+# closes; nsq-pub connects again, and the refusal of that AUTH is final (was: rejected one by one as
+# broker_rejected, 65).
+printf 'brief\n' >"$T/brief"
+mkfifo "$T/brief.fifo"
+timeout -k 5 30 nsq-pub -t orders --nsqd-tcp-address $tcp --auth-secret-file "$T/brief" --rejects "$T/brief.rej" \
+  <"$T/brief.fifo" 2>"$T/brief.err" &
+pub=$!
+daemon_pids+=($pub)
+exec 7>"$T/brief.fifo"
+echo '{"first":1}' >&7
+orders_count() {
+  http_get $b_http "/stats?format=json" | node -e '
+    let s = ""; process.stdin.on("data", (d) => (s += d)).on("end", () => {
+      const t = JSON.parse(s).topics.find((t) => t.topic_name === "orders");
+      console.log(t ? t.message_count : 0);
+    });'
+}
+before=$(orders_count)
+check "the first line is published while the AUTH is fresh" wait_for 10 eval '[ "$(orders_count)" -gt "$before" ]'
+sleep 1.2  # not synchronisation: the AUTH's ttl (1 s) runs out
+echo '{"late":1}' >&7
+exec 7>&-
+wait $pub
+status=$?
+expect "an AUTH not renewed: 77" 77
+check "the later line rejected as auth_failed" grep -q '"line":2,"code":"auth_failed"' "$T/brief.rej"
+check "the PUB's E_AUTH_FAILED was retried, the AUTH's refusal was final" grep -q "AUTH failed: E_AUTH_FAILED AUTH failed; not retried" "$T/brief.err"
 check "the broker is still up" test "$(http_get $b_http /ping)" = OK
 finish

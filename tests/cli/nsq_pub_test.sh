@@ -123,6 +123,18 @@ got=$($consume --nsqd 127.0.0.1:$b1_tcp --topic deferred --count 1 --timeout 100
 check "the deferred message arrives" test "$got" = '{"d":1}'
 check "not before the delay" test $(($(date +%s%3N) - t0)) -ge 1400
 
+# A --defer over the broker's --max-req-timeout (1h, nsqd's default too): the broker answers the first
+# DPUB with E_INVALID and closes the connection; every DPUB would get the same, so every line is
+# rejected at once with that answer (not one per connection, the rest after --retry-timeout).
+seq 1 50 | sed 's/.*/{"dl":&}/' >"$T/dlong.jsonl"
+t0=$(date +%s%3N)
+run timeout -k 5 60 nsq-pub -t deferlong --defer 2h --nsqd-tcp-address 127.0.0.1:$b1_tcp --rejects "$T/dlong.rej" "$T/dlong.jsonl"
+elapsed=$(($(date +%s%3N) - t0))
+expect "--defer over the broker's limit: 65" 65
+check "ended at once, not after --retry-timeout (took $elapsed ms)" test $elapsed -lt 10000
+check "all 50 rejected with the broker's answer" test "$(grep -c \
+  '"code":"broker_rejected","error":"[^"]*E_INVALID DPUB timeout 7200000 out of range' "$T/dlong.rej")" -eq 50
+
 # --- a broker that comes up late: lines wait (within --retry-timeout) and are published ----------
 late=$(free_port)
 seq 1 500 | sed 's/.*/{"late":&}/' >"$T/late.jsonl"

@@ -114,9 +114,11 @@ struct broker {
   std::unique_ptr<net::steady_timer> retry_timer;
   std::int64_t max_msg_size = std::numeric_limits<std::int64_t>::max();  // nsqd does not say; nsq-broker may
   std::int64_t max_body_size = default_max_body_size;
-  std::string dead;  // why it failed in a way retries will not cure (TLS, AUTH); never retried then
+  std::string dead;  // why it failed in a way retries will not cure (TLS, AUTH, a --defer it refuses)
   std::string_view dead_code;  // the reject code for what only it could take
-  bool ready() const { return http ? clock::now() >= down_until : conn && conn->ready() && !conn->closed(); }
+  bool ready() const {
+    return dead.empty() && (http ? clock::now() >= down_until : conn && conn->ready() && !conn->closed());
+  }
   ~broker() {
     if (curl) curl_easy_cleanup(curl);
   }
@@ -567,6 +569,8 @@ void publisher::send_http(broker& br, span s) {
     span timed = q;
     timed.sent = clock::now();
     auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline(timed) - timed.sent).count();
+    // The TCP connections' heartbeats wait meanwhile: a broker closes a client silent for two.
+    left = std::min<std::int64_t>(left, client_options{}.heartbeat_interval.count());
     curl_easy_setopt(br.curl, CURLOPT_TIMEOUT_MS, static_cast<long>(std::max<std::int64_t>(left, 1)));
     CURLcode rc = curl_easy_perform(br.curl);
     long status = 0;
@@ -653,21 +657,36 @@ void publisher::on_error(broker& br, std::string_view data) {
   }
   span s = std::move(br.in_flight.front());
   br.in_flight.pop_front();
-  bool transient = code == "E_PUB_FAILED" || code == "E_MPUB_FAILED" || code == "E_DPUB_FAILED";
+  // E_AUTH_FAILED here: the broker's AUTH expired and its auth server did not renew it; the next
+  // connection AUTHs again, and a refusal there is final.
+  bool transient = code == "E_PUB_FAILED" || code == "E_MPUB_FAILED" || code == "E_DPUB_FAILED" ||
+                   code == "E_AUTH_FAILED";
+  if (code == "E_INVALID" && o_.defer) {
+    // A --defer over the broker's --max-req-timeout: every DPUB to it would get the same answer
+    // (each on a new connection, as nsqd closes it), so it takes none.
+    br.dead = fmt::format("{}: {}", br.address, text);
+    br.dead_code = "broker_rejected";
+  }
   failed(br, std::move(s), code, fmt::format("{}: {}", br.address, text), transient);
+  if (!br.dead.empty() && br.conn && !br.conn->closed()) {
+    br.conn->close();
+    on_close(br, text);
+  }
 }
 
 void publisher::on_close(broker& br, const std::string& why) {
   if (finished_) return;
-  // A certificate that does not verify will not on the next try either: that broker is not
-  // retried, and what waits for it is rejected at once (on_tick) with the reason.
-  if (br.conn && br.conn->failed_permanently()) {
+  // A certificate that does not verify or a refused AUTH will not pass on the next try either:
+  // that broker is not retried, and what waits for it is rejected at once (on_tick) with the reason.
+  if (br.dead.empty() && br.conn && br.conn->failed_permanently()) {
     using final_failure = client::final_failure;
     br.dead = fmt::format("{}: {}", br.address, why);
     auto f = br.conn->permanent_failure();
     br.dead_code = f == final_failure::auth_failed    ? "auth_failed"
                    : f == final_failure::unauthorized ? "unauthorized"
                                                       : "unavailable";
+  }
+  if (!br.dead.empty()) {
     log::error("{}; not retried", br.dead);
   } else {
     log::warn("{}: {}; reconnecting in {} ms", br.address, why, br.backoff.count());
