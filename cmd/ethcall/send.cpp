@@ -248,9 +248,7 @@ std::string submit(eth::rpc_client& c, const request& r, const signer& s, const 
     else if (f.gas_price)
       tx["maxFeePerGas"] = eth::quantity_hex(*f.gas_price);
     if (f.priority) tx["maxPriorityFeePerGas"] = eth::quantity_hex(*f.priority);
-    json hash = c.call("eth_sendTransaction", json::array({tx}), false);
-    if (!hash.is_string()) fatal(exit_code::unavailable, "{}: eth_sendTransaction returned {}", c.url(), hash.dump());
-    return hash.get<std::string>();
+    return c.call("eth_sendTransaction", json::array({tx}), false).get<std::string>();  // a hash: checked by call()
   }
   eth::transaction tx;
   tx.type = o.legacy ? eth::transaction::kind::legacy : eth::transaction::kind::eip1559;
@@ -267,10 +265,9 @@ std::string submit(eth::rpc_client& c, const request& r, const signer& s, const 
   auto signed_tx = eth::sign(tx, *s.key);
   std::string hash = eth::to_hex(signed_tx.hash);
   log::debug("{}: sending {} from {} (nonce {}, gas {})", r.what, hash, eth::checksum_address(s.key->addr()), tx.nonce, tx.gas);
-  json answer = c.call("eth_sendRawTransaction", json::array({hex_of(signed_tx.raw)}), false);
-  if (answer.is_string() && answer.get_ref<const std::string&>() != hash)
-    log::warn("{}: the node names the transaction {}, not {}", c.url(), answer.get<std::string>(), hash);
-  return answer.is_string() ? answer.get<std::string>() : hash;
+  std::string answer = c.call("eth_sendRawTransaction", json::array({hex_of(signed_tx.raw)}), false).get<std::string>();
+  if (answer != hash) log::warn("{}: the node names the transaction {}, not {}", c.url(), answer, hash);
+  return answer;
 }
 
 // ---- waiting for the receipt ------------------------------------------------------------------

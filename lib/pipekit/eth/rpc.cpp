@@ -25,6 +25,8 @@ bool is_stream_url(std::string_view url) {
          url.find("://") == std::string_view::npos;
 }
 
+constexpr std::size_t initial_buffer = 64 * 1024;  // of an HTTP answer; a power of 2
+
 // http(s):// through libcurl: one easy handle, so one kept-alive connection.
 class http_transport final : public rpc_transport {
  public:
@@ -52,6 +54,7 @@ class http_transport final : public rpc_transport {
 
   std::string exchange(const std::string& body) override {
     response_.clear();
+    response_.reserve(initial_buffer);
     too_large_ = false;
     curl_easy_setopt(curl_, CURLOPT_POSTFIELDS, body.data());
     curl_easy_setopt(curl_, CURLOPT_POSTFIELDSIZE, static_cast<long>(body.size()));
@@ -77,7 +80,8 @@ class http_transport final : public rpc_transport {
       return 0;  // libcurl ends the transfer (CURLE_WRITE_ERROR)
     }
     std::string& r = t->response_;
-    // Grown by doubling, but never past the bound (a 256 MiB answer must not take 512).
+    // Grown by doubling from a power of 2 (see exchange()), but never past the bound: a 256 MiB
+    // answer must not take 512 (std::string's own growth would double past it).
     if (r.capacity() - r.size() < size * n) r.reserve(std::min(std::max(2 * r.capacity(), r.size() + size * n), t->max_response_));
     r.append(data, size * n);
     return size * n;
