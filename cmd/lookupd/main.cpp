@@ -35,6 +35,9 @@ int main(int argc, char** argv) {
       ->type_name("HOST");
   pipekit::cli::add_duration_option(app, "--inactive-producer-timeout", opts.inactive_producer_timeout,
                                     "How long a broker stays active since its last PING; silent longer, it is dropped");
+  app.add_option("--max-connections", opts.max_connections,
+                 "TCP connections served at once; more are closed (0: no limit; default: from ulimit -n)")
+      ->check(CLI::NonNegativeNumber);
   pipekit::cli::add_duration_option(app, "--tombstone-lifetime", opts.tombstone_lifetime,
                                     "How long a tombstoned producer stays out of /lookup");
 

@@ -52,6 +52,9 @@ int main(int argc, char** argv) {
   app.add_option("--max-rdy-count", o.max_rdy_count, "maximum RDY count for a client")
       ->capture_default_str()
       ->check(CLI::PositiveNumber);
+  app.add_option("--max-connections", o.max_connections,
+                 "TCP clients served at once; more are refused (0: no limit; default: from ulimit -n)")
+      ->check(CLI::NonNegativeNumber);
   app.add_option("--sync-every", o.sync_every, "number of messages per diskqueue fsync")
       ->capture_default_str()
       ->check(CLI::PositiveNumber);

@@ -9,4 +9,5 @@ complete -c lookupd -l tcp-address -r -f -d '<addr>:<port> to listen on for brok
 complete -c lookupd -l http-address -r -f -d '<addr>:<port> to listen on for HTTP clients'
 complete -c lookupd -l broadcast-address -r -f -d 'Address of this lookupd node that IDENTIFY reports (default: the host name)'
 complete -c lookupd -l inactive-producer-timeout -r -f -d 'How long a broker stays active since its last PING; silent longer, it is dropped'
+complete -c lookupd -l max-connections -r -f -d 'TCP connections served at once; more are closed (0: no limit; default: from ulimit -n)'
 complete -c lookupd -l tombstone-lifetime -r -f -d 'How long a tombstoned producer stays out of /lookup'

@@ -16,6 +16,7 @@ complete -c nsq-broker -l mem-queue-size -r -f -d 'number of messages to keep in
 complete -c nsq-broker -l max-msg-size -r -f -d 'maximum size of a single message in bytes'
 complete -c nsq-broker -l max-body-size -r -f -d 'maximum size of a single command body'
 complete -c nsq-broker -l max-rdy-count -r -f -d 'maximum RDY count for a client'
+complete -c nsq-broker -l max-connections -r -f -d 'TCP clients served at once; more are refused (0: no limit; default: from ulimit -n)'
 complete -c nsq-broker -l sync-every -r -f -d 'number of messages per diskqueue fsync'
 complete -c nsq-broker -l sync-timeout -r -f -d 'duration of time per diskqueue fsync'
 complete -c nsq-broker -l msg-timeout -r -f -d 'default duration to wait before auto-requeing a message'

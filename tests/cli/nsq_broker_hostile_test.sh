@@ -29,7 +29,8 @@ kill $lpid
 
 # --- out of file descriptors: accepting pauses, the log stays small, service resumes ---------------
 port=$(free_port) hport=$(free_port)
-prlimit --nofile=40 nsq-broker --tcp-address 127.0.0.1:$port --http-address 127.0.0.1:$hport 2>"$T/emfile.log" &
+prlimit --nofile=40 nsq-broker --tcp-address 127.0.0.1:$port --http-address 127.0.0.1:$hport --max-connections 0 \
+  2>"$T/emfile.log" &
 epid=$!
 daemon_pids+=($epid)
 wait_ping $hport || bad "the broker under --nofile=40 answers /ping"
@@ -48,5 +49,49 @@ if wait_for 10 grep -q "accepting again" "$T/emfile.log"; then ok; else
   bad "the broker logs that it accepts again" "$(tail -5 "$T/emfile.log")"
 fi
 kill $epid
+
+# --- a client that pipelines commands and never reads ---------------------------------------------
+# Each bad FIN is answered with an error frame; past 1 MiB of answers not taken the broker stops
+# reading that client, and past the write deadline (the heartbeat interval, 1 s here) closes it.
+DAEMON_LOG_FLAG="" start_broker b
+rss0=$(rss_kb $b_pid)
+$client flood $b_tcp 1000 >"$T/flood.out" &
+flood_pid=$!
+daemon_pids+=($flood_pid)
+max_rss=$rss0
+deadline=$((SECONDS + 25))
+while kill -0 $flood_pid 2>/dev/null && [ $SECONDS -lt $deadline ]; do
+  r=$(rss_kb $b_pid)
+  [ "$r" -gt "$max_rss" ] && max_rss=$r
+  sleep 0.1
+done
+reply=$($client pub $b_tcp other)
+case $reply in "OK "*) ok ;; *) bad "a second client's PUB is answered while the flood runs" "$reply" ;; esac
+wait $flood_pid
+flood=$(cat "$T/flood.out")
+case $flood in "closed "*) ok ;; *) bad "the client that never reads is closed" "$flood" ;; esac
+echo "flood: rss ${rss0} -> ${max_rss} KiB"; check "RSS stays bounded under the flood (${rss0} -> max ${max_rss} KiB)" test $((max_rss - rss0)) -lt 51200
+grep -q "did not read its output" "$T/b.log" && ok || bad "the close is logged" "$(tail -3 "$T/b.log")"
+
+# --- slow writers: a whole command is bounded by 2 x heartbeat interval ------------------------------
+# A PUB body fed one byte per 300 ms, heartbeat 1 s: closed about 2 s after the command began
+# (the old stall timer restarted on every byte: open for the whole 30 s it takes).
+slow=$($client slow $b_tcp 1000 300)
+case $slow in
+  "closed "*) check "a trickled PUB is cut within 4 s (${slow#closed } ms)" test "${slow#closed }" -lt 4000 ;;
+  *) bad "a trickled PUB is cut" "$slow" ;;
+esac
+grep -q "a command not complete within 2000 ms" "$T/b.log" && ok || bad "the stall is logged" "$(tail -3 "$T/b.log")"
+
+# --- --max-connections: one more client is refused with a frame it can read ----------------------
+start_broker m --max-connections 2
+exec {h1}<>/dev/tcp/127.0.0.1/$m_tcp
+exec {h2}<>/dev/tcp/127.0.0.1/$m_tcp  # accepted in order: these two before the next
+first=$($client first $m_tcp)
+case $first in "E_TOO_MANY_CONNECTIONS"*) ok ;; *) bad "the third client reads E_TOO_MANY_CONNECTIONS" "$first" ;; esac
+exec {h1}>&-
+served() { first=$($client first $m_tcp); [ "$first" = "<timeout>" ]; }
+if wait_for 10 served; then ok; else bad "once one left, a client is served" "$first"; fi
+exec {h2}>&-
 
 finish

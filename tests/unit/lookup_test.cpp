@@ -361,6 +361,43 @@ TEST_CASE("lookupd server: stalls and silent brokers are cut, others go on", "[l
   CHECK(live.command("PING\n") == "OK");
 }
 
+TEST_CASE("lookupd server: a command is bounded as a whole, however slowly its bytes come", "[lookup]") {
+  options o;
+  o.command_timeout = 400ms;
+  running_lookupd l(o);
+  broker slow(l.srv->tcp_port());
+  // IDENTIFY's body, one byte per 100 ms: each read used to restart the limit, so it stayed open.
+  std::string cmd = identify();
+  auto t0 = std::chrono::steady_clock::now();
+  boost::system::error_code ec;
+  for (std::size_t i = 0; i < cmd.size() && !ec && std::chrono::steady_clock::now() - t0 < 5s; ++i) {
+    asio::write(slow.s, asio::buffer(cmd.data() + i, 1), ec);
+    std::this_thread::sleep_for(100ms);
+  }
+  CHECK(slow.answer() == "<closed>");
+  CHECK(std::chrono::steady_clock::now() - t0 < 2s);
+}
+
+TEST_CASE("lookupd server: --max-connections closes one more connection, serves again once one left", "[lookup]") {
+  options o;
+  o.max_connections = 2;
+  running_lookupd l(o);
+  auto one = std::make_unique<broker>(l.srv->tcp_port());
+  broker two(l.srv->tcp_port());
+  CHECK(one->command("PING\n") == "OK");
+  CHECK(two.command("PING\n") == "OK");
+  broker three(l.srv->tcp_port());
+  CHECK(three.answer() == "<closed>");
+  one.reset();
+  std::string answer = "<closed>";
+  for (auto t0 = std::chrono::steady_clock::now(); answer == "<closed>" && std::chrono::steady_clock::now() - t0 < 5s;) {
+    std::this_thread::sleep_for(20ms);
+    broker again(l.srv->tcp_port());
+    answer = again.command("PING\n");
+  }
+  CHECK(answer == "OK");
+}
+
 TEST_CASE("lookupd registry: generation and valid_until bound what /lookup may cache", "[lookup]") {
   registry db(1min, 10s);
   auto now = clock::now();

@@ -88,6 +88,7 @@ struct server::impl : std::enable_shared_from_this<impl> {
   std::string hostname;
   std::string broadcast_address;
   metrics stats;
+  net::connection_refuser refused;
   struct cached_answer {
     std::uint64_t generation;
     clock::time_point valid_until;
@@ -146,9 +147,9 @@ class tcp_session : public std::enable_shared_from_this<tcp_session> {
   }
 
  private:
-  // Closes the connection unless the pending read or write completes within limit.
-  void arm_timer(std::chrono::milliseconds limit, const char* reason) {
-    timer_.expires_after(limit);
+  // Closes the connection unless the pending read or write completes by deadline.
+  void arm_timer(clock::time_point deadline, const char* reason) {
+    timer_.expires_at(deadline);
     timer_.async_wait([self = shared_from_this(), reason](const error_code& ec) {
       if (ec || self->closed_) return;
       log::warn("tcp {}: {}; closing", self->id_, reason);
@@ -157,8 +158,15 @@ class tcp_session : public std::enable_shared_from_this<tcp_session> {
   }
 
   void read() {
-    if (parser_.mid_command()) arm_timer(server_->opts.command_timeout, "a command stalled");
-    else arm_timer(server_->opts.inactive_producer_timeout, "silent beyond --inactive-producer-timeout");
+    // A command once begun must be whole within command_timeout, however its bytes trickle in.
+    auto now = clock::now();
+    if (!parser_.mid_command()) {
+      command_since_.reset();
+      arm_timer(now + server_->opts.inactive_producer_timeout, "silent beyond --inactive-producer-timeout");
+    } else {
+      if (!command_since_) command_since_ = now;
+      arm_timer(*command_since_ + server_->opts.command_timeout, "a command not complete within its time limit");
+    }
     socket_.async_read_some(asio::buffer(buf_), [self = shared_from_this()](const error_code& ec, std::size_t n) {
       if (self->closed_) return;
       if (ec) {
@@ -219,7 +227,7 @@ class tcp_session : public std::enable_shared_from_this<tcp_session> {
   }
 
   void write() {
-    arm_timer(server_->opts.command_timeout, "answers not read");  // a peer that reads nothing
+    arm_timer(clock::now() + server_->opts.command_timeout, "answers not read");  // a peer that reads nothing
     writing_ = std::move(out_);
     out_.clear();
     asio::async_write(socket_, asio::buffer(writing_), [self = shared_from_this()](const error_code& ec, std::size_t) {
@@ -242,6 +250,7 @@ class tcp_session : public std::enable_shared_from_this<tcp_session> {
   std::string writing_;
   std::string id_;
   peer_ptr peer_;
+  std::optional<clock::time_point> command_since_;  // the first read of the command not yet whole
   bool close_after_write_ = false;
   bool closed_ = false;
 };
@@ -412,9 +421,12 @@ std::string server::impl::metrics_text() const {
 void server::impl::start() {
   add_routes();
   std::weak_ptr<impl> weak = weak_from_this();
+  if (opts.max_connections < 0) opts.max_connections = static_cast<std::int64_t>(net::default_max_connections());
   tcp = std::make_unique<net::tcp_listener>(io, opts.tcp_address, [weak](tcp::socket socket) {
     auto self = weak.lock();
     if (!self || self->stopped) return;
+    if (self->opts.max_connections > 0 && self->sessions.size() >= static_cast<std::size_t>(self->opts.max_connections))
+      return self->refused.refuse(std::move(socket), self->opts.max_connections);
     std::make_shared<tcp_session>(std::move(socket), self)->start();
   }, "--tcp-address");
   http.listen(opts.http_address, "--http-address");

@@ -21,7 +21,11 @@ struct options {
   std::string broadcast_address;                // what IDENTIFY answers; "" is the host name
   std::chrono::milliseconds inactive_producer_timeout = std::chrono::minutes(5);
   std::chrono::milliseconds tombstone_lifetime = std::chrono::seconds(45);
-  // Not flags: a command (or the magic) once begun must be complete within command_timeout, and
+  // TCP connections served at once; more are closed at once, with a log line. -1: from the file
+  // descriptor limit (net::default_max_connections); 0: no limit.
+  std::int64_t max_connections = -1;
+  // Not flags: a command (or the magic) once begun must be complete within command_timeout from its
+  // first byte, and
   // an IDENTIFY body may be at most max_body bytes; a connection silent for longer than
   // inactive_producer_timeout is closed (brokers PING every 15 s).
   std::chrono::milliseconds command_timeout = std::chrono::seconds(10);

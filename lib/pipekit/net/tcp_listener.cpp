@@ -1,5 +1,9 @@
 #include "pipekit/net/tcp_listener.hpp"
 
+#include <sys/resource.h>
+
+#include <algorithm>
+#include <array>
 #include <chrono>
 #include <stdexcept>
 
@@ -42,6 +46,35 @@ std::string to_string(const tcp::endpoint& endpoint) {
   auto ip = endpoint.address();
   if (ip.is_v6()) return fmt::format("[{}]:{}", ip.to_string(), endpoint.port());
   return fmt::format("{}:{}", ip.to_string(), endpoint.port());
+}
+
+std::size_t default_max_connections() {
+  rlimit rl{};
+  if (::getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur == RLIM_INFINITY) return 65536;
+  const auto limit = static_cast<std::size_t>(rl.rlim_cur);
+  const std::size_t reserve = std::max<std::size_t>(64, limit / 10);
+  return limit > 2 * reserve ? limit - reserve : std::max<std::size_t>(limit / 2, 1);
+}
+
+void connection_refuser::refuse(tcp::socket socket, std::int64_t limit, std::string_view farewell) {
+  error_code ec;
+  std::string peer = "?";
+  if (auto remote = socket.remote_endpoint(ec); !ec) peer = to_string(remote);
+  socket.non_blocking(true, ec);
+  if (!farewell.empty()) socket.write_some(asio::buffer(farewell), ec);  // a fresh socket's buffer takes it
+  socket.shutdown(tcp::socket::shutdown_send, ec);
+  // What the client sent already is read away, so the close ends with FIN, not RST (which could
+  // discard the farewell before the client reads it).
+  std::array<char, 4096> scratch;
+  for (int i = 0; i < 16 && socket.available(ec) > 0 && !ec; ++i) socket.read_some(asio::buffer(scratch), ec);
+  socket.close(ec);
+  ++count_;
+  auto now = std::chrono::steady_clock::now();
+  if (reported_ == 0 || now - reported_at_ >= std::chrono::seconds(10)) {
+    log::warn("refused {}: {} connections open (--max-connections); {} refused in all", peer, limit, count_);
+    reported_ = count_;
+    reported_at_ = now;
+  }
 }
 
 struct tcp_listener::state : std::enable_shared_from_this<state> {

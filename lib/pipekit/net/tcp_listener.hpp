@@ -1,4 +1,5 @@
 #pragma once
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -19,6 +20,24 @@ boost::asio::ip::tcp::endpoint parse_listen_address(std::string_view address,
 
 // "127.0.0.1:4160", "[::1]:4160".
 std::string to_string(const boost::asio::ip::tcp::endpoint& endpoint);
+
+// The default of a daemon's --max-connections: the soft file descriptor limit (ulimit -n) less a
+// reserve for files, listeners and HTTP (a tenth, at least 64), so clients that hold connections
+// are refused before the daemon runs out of descriptors: 922 with the usual limit of 1024.
+std::size_t default_max_connections();
+
+// Refuses a connection past --max-connections: writes farewell (what the client may read, e.g. an
+// error frame), ends the connection and logs the first refusal, then a summary at most every 10 s.
+class connection_refuser {
+ public:
+  void refuse(boost::asio::ip::tcp::socket socket, std::int64_t limit, std::string_view farewell = {});
+  std::uint64_t count() const noexcept { return count_; }
+
+ private:
+  std::uint64_t count_ = 0;
+  std::uint64_t reported_ = 0;
+  std::chrono::steady_clock::time_point reported_at_{};
+};
 
 class tcp_listener {
  public:

@@ -37,6 +37,9 @@ std::int64_t wall_ns() noexcept {
 namespace {
 constexpr std::int64_t ns_per_ms = 1000000;
 constexpr std::size_t read_chunk = 64 * 1024;
+// Output a client has not taken yet beyond which its commands are not read (nsqd's writes block
+// its reads; a client that pipelines commands and never reads must not grow the broker's memory).
+constexpr std::size_t max_pending_output = 1024 * 1024;
 constexpr int max_deflate_level = 6;  // nsqd --max-deflate-level
 constexpr std::int64_t drop_report_interval_ns = 5'000'000'000;  // summaries of dropped messages
 
@@ -736,6 +739,12 @@ void broker::impl::persist_all() {
 
 void broker::impl::accept(tcp::socket socket) {
   if (stopping) return;
+  if (opts.max_connections > 0 && connections.size() >= static_cast<std::size_t>(opts.max_connections)) {
+    std::string frame;
+    append_frame(frame, frame_type::error,
+                 fmt::format("E_TOO_MANY_CONNECTIONS {} clients connected (--max-connections)", opts.max_connections));
+    return refused.refuse(std::move(socket), opts.max_connections, frame);
+  }
   boost::system::error_code ignored;
   socket.set_option(tcp::no_delay(true), ignored);
   std::uint64_t id = next_client_id++;
@@ -804,8 +813,8 @@ connection::connection(broker::impl& b, tcp::socket socket, std::uint64_t id)
 
 void connection::start() {
   log::debug("TCP: new client({})", info.remote_address);
-  last_read_ns_ = steady_ns();
-  next_heartbeat_ns_ = last_read_ns_ + heartbeat_ns_;
+  command_since_ns_ = steady_ns();
+  next_heartbeat_ns_ = command_since_ns_ + heartbeat_ns_;
   arm_timer();
   read();
 }
@@ -841,8 +850,8 @@ void connection::read() {
 
 void connection::on_read(std::size_t n) {
   if (closed_) return;
+  if (in_len_ == 0 && heartbeat_ns_ <= 0) command_since_ns_ = steady_ns();  // its first byte
   in_len_ += n;
-  last_read_ns_ = steady_ns();
   if (!magic_ok_) {
     if (in_len_ < 4) return read();
     if (std::string_view(in_.data(), 4) != magic_v2) {
@@ -854,6 +863,7 @@ void connection::on_read(std::size_t n) {
       return;
     }
     magic_ok_ = true;
+    command_since_ns_ = steady_ns();
     std::memmove(in_.data(), in_.data() + 4, in_len_ - 4);
     in_len_ -= 4;
   }
@@ -875,16 +885,31 @@ void connection::process_input() {
   if (pos > 0) {
     std::memmove(in_.data(), in_.data() + pos, in_len_ - pos);
     in_len_ -= pos;
+    command_since_ns_ = steady_ns();  // the next command's time starts
+  }
+  if (heartbeat_ns_ <= 0) arm_timer();  // no heartbeat timer runs: a partial command needs its deadline
+  if (auth_pending_) return request_flush();
+  if (pending_output() >= max_pending_output && !fatal_) {
+    paused_for_output_ = true;  // resume_after_output() reads on once the client has taken half
+    return flush();
   }
   request_flush();
-  if (!auth_pending_) read();
+  read();
+}
+
+void connection::resume_after_output() {
+  if (!paused_for_output_ || closed_ || pending_output() >= max_pending_output / 2) return;
+  paused_for_output_ = false;
+  command_since_ns_ = steady_ns();  // as nsqd: its read deadline is set once the blocked write is done
+  process_input();
 }
 
 // Parses and runs the commands in in_; returns the bytes they took.
 std::size_t connection::parse_input() {
   std::size_t pos = 0;
   parse_context ctx;
-  while (pos < in_len_ && !fatal_ && !closed_ && !switch_input_ && !auth_pending_ && !tls_pending_) {
+  while (pos < in_len_ && !fatal_ && !closed_ && !switch_input_ && !auth_pending_ && !tls_pending_ &&
+         pending_output() < max_pending_output) {
     if (b_.opts.tls_required != tls_required_mode::no && !info.tls &&
         tls_refuses(std::string_view(in_.data() + pos, in_len_ - pos)))
       break;
@@ -1123,6 +1148,7 @@ void connection::on_auth(bool refresh, std::size_t attempt, std::size_t start, s
     return;
   }
   auth_pending_ = false;
+  command_since_ns_ = steady_ns();  // the wait for the auth server is not the client's
   if (!state) {
     // The reason stays in the log: the client learns only that AUTH failed.
     log::warn("TCP: client({}) AUTH failed: {}", info.remote_address, error);
@@ -1252,6 +1278,7 @@ void connection::flush() {
     // The IDENTIFY response goes out in plain text; once written, the handshake starts.
     if (tls_plain_.empty()) return start_tls_handshake();
     write_pending_ = true;
+    write_since_ns_ = steady_ns();
     writing_.swap(tls_plain_);
     tls_plain_.clear();
     write_all(asio::buffer(writing_), [self = shared_from_this()](const boost::system::error_code& ec, std::size_t) {
@@ -1270,6 +1297,8 @@ void connection::flush() {
     return;
   }
   write_pending_ = true;
+  write_since_ns_ = steady_ns();
+  if (heartbeat_ns_ <= 0) arm_timer();  // the write deadline
   writing_.swap(out_);
   write_all(asio::buffer(writing_),
                    [self = shared_from_this()](const boost::system::error_code& ec, std::size_t) {
@@ -1287,12 +1316,27 @@ void connection::on_write(const boost::system::error_code& ec) {
     return;
   }
   flush();
+  resume_after_output();
+}
+
+std::int64_t connection::write_timeout_ns() const noexcept {
+  return heartbeat_ns_ > 0 ? heartbeat_ns_ : b_.opts.client_timeout.count() * ns_per_ms;  // nsqd: the heartbeat interval
+}
+
+std::int64_t connection::read_deadline_ns() const noexcept {
+  if (closed_ || fatal_ || paused_for_output_ || auth_pending_ || tls_pending_) return 0;
+  if (heartbeat_ns_ > 0) return command_since_ns_ + 2 * heartbeat_ns_;
+  if (in_len_ > 0 || !magic_ok_) return command_since_ns_ + b_.opts.client_timeout.count() * ns_per_ms;
+  return 0;  // heartbeats off: an idle client may stay, as with nsqd
 }
 
 void connection::arm_timer() {
-  if (closed_ || heartbeat_ns_ <= 0) return;
-  std::int64_t deadline = last_read_ns_ + 2 * heartbeat_ns_;
-  std::int64_t at = std::min(deadline, next_heartbeat_ns_);
+  if (closed_) return;
+  std::int64_t at = std::numeric_limits<std::int64_t>::max();
+  if (heartbeat_ns_ > 0 && !fatal_) at = next_heartbeat_ns_;
+  if (std::int64_t read_at = read_deadline_ns()) at = std::min(at, read_at);
+  if (write_pending_) at = std::min(at, write_since_ns_ + write_timeout_ns());
+  if (at == std::numeric_limits<std::int64_t>::max()) return;
   timer_.expires_after(std::chrono::nanoseconds(std::max<std::int64_t>(at - steady_ns(), 0)));
   timer_.async_wait([self = shared_from_this()](const boost::system::error_code& ec) {
     if (!ec) self->on_timer();
@@ -1300,21 +1344,33 @@ void connection::arm_timer() {
 }
 
 void connection::on_timer() {
-  if (closed_ || heartbeat_ns_ <= 0) return;
+  if (closed_) return;
   const std::int64_t now = steady_ns();
-  if (now >= last_read_ns_ + 2 * heartbeat_ns_) {
+  if (write_pending_ && now >= write_since_ns_ + write_timeout_ns()) {
+    log::warn("TCP: client({}) did not read its output for {} ms ({} bytes waiting); closing", info.remote_address,
+              write_timeout_ns() / ns_per_ms, pending_output());
+    return close();
+  }
+  const std::int64_t read_at = read_deadline_ns();
+  if (read_at && now >= read_at) {
     // A client that stalls mid-command gets the error nsqd gives for the read it was in.
     parse_context ctx{info.state, true};
     std::size_t skip = magic_ok_ ? 0 : in_len_;
     parse_result r = parse_command(std::string_view(in_.data() + skip, in_len_ - skip), b_.limits, ctx);
-    log::warn("TCP: client({}) timed out after {} ms without a command", info.remote_address,
-              2 * heartbeat_ns_ / ns_per_ms);
-    if (r.status == parse_status::need_more && !r.err.empty()) return fail(r.err);
-    fatal_ = true;
-    flush();
-    return;
+    if (in_len_ > 0)
+      log::warn("TCP: client({}) timed out: a command not complete within {} ms", info.remote_address,
+                (read_at - command_since_ns_) / ns_per_ms);
+    else
+      log::warn("TCP: client({}) timed out after {} ms without a command", info.remote_address,
+                (read_at - command_since_ns_) / ns_per_ms);
+    if (r.status == parse_status::need_more && !r.err.empty()) fail(r.err);
+    else {
+      fatal_ = true;
+      flush();
+    }
+    return arm_timer();  // the write deadline still holds for the error
   }
-  if (now >= next_heartbeat_ns_) {
+  if (heartbeat_ns_ > 0 && !fatal_ && now >= next_heartbeat_ns_) {
     append_frame(frames(), frame_type::response, heartbeat_body);
     flush();
     next_heartbeat_ns_ = now + heartbeat_ns_;
@@ -1364,10 +1420,12 @@ void broker::start() {
     if (auto scheme = a.find("://"); scheme != std::string::npos && a.rfind("http://", 0) != 0)
       fatal(exit_code::config, "--auth-http-address {}: only http:// URLs", a);
   }
+  if (b.opts.max_connections < 0) b.opts.max_connections = static_cast<std::int64_t>(net::default_max_connections());
   b.tcp_listener = std::make_unique<net::tcp_listener>(
       b.io, b.opts.tcp_address, [&b](tcp::socket s) { b.accept(std::move(s)); }, "--tcp-address");
   b.tcp_port = b.tcp_listener->port();
-  log::info("TCP: listening on {}", net::to_string(b.tcp_listener->local_endpoint()));
+  log::info("TCP: listening on {} (--max-connections {})", net::to_string(b.tcp_listener->local_endpoint()),
+            b.opts.max_connections);
   if (!b.opts.http_address.empty()) {
     b.http = make_http_frontend(b, b.opts.http_address);
     if (b.http) b.http_port = b.http->port();

@@ -57,6 +57,10 @@ struct broker_options {
   std::int64_t max_output_buffer_size = 64 * 1024;
   std::int64_t output_buffer_size = 16 * 1024;
   std::int64_t sync_every = 2500;
+  // TCP clients served at once (beyond nsqd, which has no limit); one more gets an error frame
+  // (E_TOO_MANY_CONNECTIONS) and is closed. -1: from the file descriptor limit
+  // (net::default_max_connections); 0: no limit.
+  std::int64_t max_connections = -1;
 
   std::chrono::milliseconds msg_timeout{60000};
   std::chrono::milliseconds max_msg_timeout{15 * 60 * 1000};

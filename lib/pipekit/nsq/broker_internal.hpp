@@ -279,6 +279,7 @@ struct broker::impl {
   broker_options opts;
   asio::io_context io{1};
   std::unique_ptr<net::tcp_listener> tcp_listener;  // TCP clients
+  net::connection_refuser refused;                  // past --max-connections
   std::uint16_t tcp_port = 0;
   std::uint16_t http_port = 0;
   std::unique_ptr<class http_frontend> http;
@@ -396,8 +397,18 @@ class connection : public std::enable_shared_from_this<connection> {
   void request_flush();
   void flush();
   void on_write(const boost::system::error_code& ec);
+  // The connection's one timer: heartbeats, the read deadline of a command (read_deadline_ns), the
+  // write deadline of output the client does not take (write_timeout_ns).
   void arm_timer();
   void on_timer();
+  std::int64_t read_deadline_ns() const noexcept;  // 0: none now
+  std::int64_t write_timeout_ns() const noexcept;
+  // Answers and messages framed but not yet taken by the client: past max_pending_output the
+  // connection stops reading commands (paused_for_output_) until the client has read half of it.
+  std::size_t pending_output() const noexcept {
+    return out_.size() + stage_.size() + writing_.size() + tls_plain_.size();
+  }
+  void resume_after_output();
   void pub(const command& cmd);
   void identify(const command& cmd);
   void subscribe(const command& cmd);
@@ -446,7 +457,12 @@ class connection : public std::enable_shared_from_this<connection> {
   bool flush_posted_ = false;
   bool fatal_ = false;  // an error closes this connection once the output is written
   bool closed_ = false;
-  std::int64_t last_read_ns_ = 0;
+  bool paused_for_output_ = false;
+  // When the command being read began: the end of the one before (nsqd's read deadline is set
+  // before each command), or with heartbeats off its first byte. It must be whole within
+  // 2 x heartbeat interval (client_timeout with heartbeats off).
+  std::int64_t command_since_ns_ = 0;
+  std::int64_t write_since_ns_ = 0;  // the pending write began
   std::int64_t next_heartbeat_ns_ = 0;
   std::int64_t heartbeat_ns_ = 0;
   std::int64_t msg_timeout_ns_ = 0;
