@@ -373,6 +373,44 @@ fill $b1_tcp archgz 500
 timeout 20 nsq-tail -q -t archgz -c g --nsqd-tcp-address 127.0.0.1:$b1_tcp -n 500 --output-dir "$T/gz" --gzip
 check "--gzip: one .gz file" test "$(ls "$T/gz" | grep -c '\.log\.gz$')" -eq 1
 check "--gzip: its 500 lines" test "$(zcat "$T"/gz/*.gz | sort -u | wc -l)" -eq 500
+# A full disk: the file being written is torn; it must keep its temporary name (never renamed as
+# complete), the error is reported (74), and what was not fsynced goes back to the broker.
+mkdir -p "$T/full"
+full_fs=
+if mount -t tmpfs -o size=48k tmpfs "$T/full" 2>/dev/null; then
+  full_fs=tmpfs
+elif command -v mkfs.ext4 >/dev/null && head -c 1M /dev/zero >"$T/full.img" && mkfs.ext4 -q -F "$T/full.img" 2>/dev/null &&
+  mount -o loop "$T/full.img" "$T/full" 2>/dev/null; then
+  full_fs=ext4
+fi
+if [ -n "$full_fs" ]; then
+  trap 'umount "$T/full" 2>/dev/null; for p in "${daemon_pids[@]}"; do kill -9 $p 2>/dev/null; wait $p 2>/dev/null; done; rm -rf "$T"' EXIT
+  make_channel $b1_http archfull c
+  seq 1 3000 | sed 's/.*/{"n":&,"pad":"................................................................"}/' |
+    nsq-pub -q -t archfull --nsqd-tcp-address 127.0.0.1:$b1_tcp
+  run timeout 20 nsq-tail -t archfull -c c --nsqd-tcp-address 127.0.0.1:$b1_tcp --output-dir "$T/full/a" \
+    --rotate-size 10000 --filename-format '<TOPIC><REV>.log' --sync-interval 50ms
+  expect "archive on a full disk ($full_fs): exit 74" 74
+  expect_err "says the disk is full" "No space left on device"
+  check "the torn file keeps its temporary name" test -n "$(ls "$T/full/a" | grep '\.tmp$')"
+  complete_ok=1
+  for f in "$T"/full/a/*.log; do
+    [ -e "$f" ] || continue
+    [ "$(tail -c1 "$f" | od -An -c | tr -d ' ')" = '\n' ] && node -e '
+      require("fs").readFileSync(process.argv[1], "utf8").trim().split("\n").forEach((l) => JSON.parse(l));' "$f" ||
+      complete_ok=0
+  done
+  check "every file under its final name is complete (whole JSON lines)" test $complete_ok -eq 1
+  check "full disk: nothing left in flight" wait_for 5 settled $b1_http archfull c
+  check "full disk: the broker took nothing back" nothing_taken_back $b1_http archfull c
+  fin=$(cat "$T"/full/a/* | grep -c '}$')
+  depth=$(chan $b1_http archfull c depth)
+  check "full disk: depth $depth + whole lines in the files $fin >= 3000 (fsynced ones FINished, the rest back)" \
+    test $((depth + fin)) -ge 3000
+  umount "$T/full"
+else
+  echo "SKIP: archive on a full disk: neither a tmpfs nor a loop-mounted ext4 image could be mounted (needs root)"
+fi
 # kill -9 mid-stream loses nothing that was FINished
 start_broker b5 --mem-queue-size 300000
 make_channel $b5_http archk k

@@ -84,6 +84,7 @@ void archive_writer::open() {
   fd_ = ::open(temp_path_.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
   if (fd_ < 0) io_fail("creating", temp_path_);
   size_ = 0;
+  failed_ = false;
   opened_ = std::chrono::steady_clock::now();
   tm.tm_min = 0;
   tm.tm_sec = 0;
@@ -98,12 +99,17 @@ void archive_writer::open() {
   log::debug("archive: writing {}", temp_path_);
 }
 
+void archive_writer::fail(const char* what) {
+  failed_ = true;
+  io_fail(what, temp_path_);
+}
+
 void archive_writer::write_raw(const char* data, std::size_t n) {
   while (n > 0) {
     ssize_t w = ::write(fd_, data, n);
     if (w < 0) {
       if (errno == EINTR) continue;
-      io_fail("writing", temp_path_);
+      fail("writing");
     }
     data += w;
     n -= static_cast<std::size_t>(w);
@@ -143,17 +149,28 @@ bool archive_writer::rotation_due(std::uint64_t buffered) const {
 void archive_writer::sync() {
   if (fd_ < 0) return;
   if (z_->active) deflate_out(Z_SYNC_FLUSH, {});
-  if (::fdatasync(fd_) != 0) io_fail("syncing", temp_path_);
+  if (::fdatasync(fd_) != 0) fail("syncing");
 }
 
 void archive_writer::close() {
   if (fd_ < 0) return;
+  if (failed_) {
+    // Torn: a downstream reader must not take it for complete. What it holds that was synced was
+    // FINished; the rest was not, and comes again.
+    if (z_->active) deflateEnd(&z_->s);
+    z_->active = false;
+    ::close(fd_);
+    fd_ = -1;
+    size_ = 0;
+    log::error("archive: {} is incomplete (a write or sync failed); left under that name", temp_path_);
+    return;
+  }
   if (z_->active) {
     deflate_out(Z_FINISH, {});
     deflateEnd(&z_->s);
     z_->active = false;
   }
-  if (::fsync(fd_) != 0) io_fail("syncing", temp_path_);
+  if (::fsync(fd_) != 0) fail("syncing");
   ::close(fd_);
   fd_ = -1;
   size_ = 0;

@@ -7,7 +7,8 @@
 
 // nsq-tail's archive mode (nsq's nsq_to_file): lines appended to a file in a directory, written
 // under a temporary name (<final>.tmp) and renamed to its final name when complete (rotated or
-// closed). The caller FINishes messages only after sync(), which fsyncs what was written.
+// closed). The caller FINishes messages only after sync(), which fsyncs what was written. A file
+// whose write or sync failed (disk full) is never renamed: it stays under its temporary name.
 namespace pipekit::nsq {
 
 struct archive_options {
@@ -37,6 +38,7 @@ class archive_writer {
   // Everything written so far is on disk (gzip flushed, fsync).
   void sync();
   // Completes the current file: gzip trailer, fsync, rename to its final name, fsync the directory.
+  // After a failed write or sync it only closes the file, left under its temporary name.
   void close();
   const std::string& current_path() const noexcept { return final_path_; }
 
@@ -44,11 +46,13 @@ class archive_writer {
   void open();
   void write_raw(const char* data, std::size_t n);
   void deflate_out(int flush, std::string_view in);
+  [[noreturn]] void fail(const char* what);
 
   archive_options o_;
   int fd_ = -1;
   std::string final_path_, temp_path_;
   std::uint64_t size_ = 0;
+  bool failed_ = false;  // a write or sync of the current file failed: it is torn
   std::chrono::steady_clock::time_point opened_;
   std::chrono::system_clock::time_point next_hour_;
   struct zstate;

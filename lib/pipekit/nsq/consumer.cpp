@@ -235,6 +235,8 @@ class consumer {
   // archive mode
   void checkpoint();
   void arm_sync();
+  template <class F>
+  bool archive_step(F&& f);
 
   tail_options o_;
   std::string channel_;
@@ -268,6 +270,7 @@ class consumer {
   bool in_stop_ = false;
   std::exception_ptr give_up_;  // a broker failed in a way retries will not cure
   std::unique_ptr<archive_writer> archive_;
+  bool archive_failed_ = false;
   net::steady_timer sync_timer_;
   bool count_reached_ = false;
   tail_result r_;
@@ -609,7 +612,10 @@ void consumer::on_message(const conn_ptr& c, const message_view& m) {
   }
   if (archive_ && archive_->rotation_due(buf_.size())) {
     checkpoint();  // what the old file holds is on disk and FINished before it is closed
-    archive_->close();
+    if (!archive_step([&] { archive_->close(); }) || stopping_) {
+      requeue_now(c, m.id);
+      return;
+    }
   }
   std::uint64_t start = appended_;
   format(c, m);
@@ -672,7 +678,7 @@ void consumer::schedule_flush() {
 void consumer::flush() {
   if (buf_.empty()) return;
   if (sink_ == sink_kind::archive) {
-    archive_->write(buf_);
+    if (!archive_step([&] { archive_->write(buf_); })) return;
     buf_.clear();
     written_ = appended_;
     // FIN waits for the fsync; sync early when most of max-in-flight waits for it.
@@ -869,13 +875,32 @@ void consumer::arm_tick() {
 
 void consumer::checkpoint() {
   flush_posted_ = false;
-  if (!buf_.empty()) {
-    archive_->write(buf_);
+  bool synced = archive_step([&] {
+    if (!buf_.empty()) {
+      archive_->write(buf_);
+      buf_.clear();
+      written_ = appended_;
+    }
+    archive_->sync();
+  });
+  if (synced) settle(written_);
+}
+
+// A failed archive write or sync (disk full) ends the run with its error (74) after handing back
+// everything not FINished; the torn file keeps its temporary name (archive_writer::close).
+template <class F>
+bool consumer::archive_step(F&& f) {
+  if (archive_failed_) return false;
+  try {
+    f();
+    return true;
+  } catch (const fatal_error&) {
+    archive_failed_ = true;
+    if (!give_up_) give_up_ = std::current_exception();
     buf_.clear();
-    written_ = appended_;
+    stop("archive failed");
+    return false;
   }
-  archive_->sync();
-  settle(written_);
 }
 
 void consumer::arm_sync() {
@@ -894,7 +919,7 @@ void consumer::stop(const char* why) {
   in_stop_ = true;
   log::debug("stopping: {}", why);
   if (sink_ == sink_kind::archive) {
-    checkpoint();  // written, fsynced, then FINished
+    if (!archive_failed_) checkpoint();  // written, fsynced, then FINished
   } else if (sink_ != sink_kind::pipe && !r_.output_closed && !buf_.empty()) {
     flush();  // a file or terminal: what was formatted is written, then FINished
   }
