@@ -287,6 +287,43 @@ wait $flood
 status=$?
 expect "SIGTERM after the flood: exits 0" 0
 
+# --- a broker that floods errors, then breaks every connection with a malformed frame (a stand-in:
+# no real broker does this on purpose): the reconnect backoff must hold (it resets only after a
+# healthy connection), and the error lines are rate-limited and summarised.
+hostile=$(free_port)
+node -e '
+  const fs = require("fs"), [port, file] = process.argv.slice(1);
+  const frame = (type, text) => { const d = Buffer.from(text), h = Buffer.alloc(8);
+    h.writeUInt32BE(d.length + 4, 0); h.writeUInt32BE(type, 4); return Buffer.concat([h, d]); };
+  let n = 0;
+  require("net").createServer((s) => {
+    fs.writeFileSync(file, String(++n));
+    let got = "", state = 0;
+    s.on("data", (d) => {
+      got += d.toString("latin1");
+      if (state === 0 && got.includes("IDENTIFY\n") && got.length >= got.indexOf("IDENTIFY\n") + 13) {
+        state = 1; s.write(frame(0, "OK"));
+      }
+      if (state === 1 && got.includes("SUB ")) {
+        state = 2;
+        const flood = []; for (let i = 0; i < 1000; i++) flood.push(frame(1, "E_INVALID flooding " + i));
+        s.write(Buffer.concat([frame(0, "OK"), ...flood, Buffer.from([0, 0, 0, 2, 0, 0])]));  // size 2: malformed
+      }
+    });
+    s.on("error", () => {});
+  }).listen(Number(port), "127.0.0.1");' $hostile "$T/hostile.count" &
+daemon_pids+=($!)
+wait_for 10 sh -c "(exec 3<>/dev/tcp/127.0.0.1/$hostile) 2>/dev/null"
+rm -f "$T/hostile.count"
+timeout -s TERM 4 nsq-tail -t h -c c --nsqd-tcp-address 127.0.0.1:$hostile >/dev/null 2>"$T/hostile.err"
+conns=$(cat "$T/hostile.count" 2>/dev/null || echo 0)
+lines=$(wc -l <"$T/hostile.err")
+check "hostile broker: reconnects back off (250 ms doubling: <= 4 connections in 4 s, got $conns)" \
+  test "$conns" -ge 2 -a "$conns" -le 4
+check "hostile broker: the log stays short (got $lines lines for ~3000 errors)" test "$lines" -le 40
+check "hostile broker: the errors are summarised" grep -q "more errors not logged" "$T/hostile.err"
+check "hostile broker: the reason is logged" grep -q "malformed frame" "$T/hostile.err"
+
 # --- broker restart: reconnect with backoff --------------------------------------------------------
 port=$(free_port)
 FIXED_TCP=$port start_broker b2
