@@ -56,6 +56,10 @@ int main(int argc, char** argv) {
   app.add_option("--send-queue-bytes", o.send_queue_bytes,
                  "Bytes queued for one connection; beyond, it is closed as a slow consumer (4008)")
       ->capture_default_str();
+  bool from_stdin = false;
+  app.add_flag("--stdin", from_stdin,
+               "Also read push messages as JSON Lines from stdin and write their answers to stdout; drain and exit "
+               "at the end of input");
   std::string push_token_file;
   app.add_option("--push-token-file", push_token_file,
                  "File with the bearer token /push requires (or env WS_PUSH_TOKEN; default: none)")
@@ -134,6 +138,7 @@ int main(int argc, char** argv) {
       if (routes.node_id.empty()) routes.node_id = host_name() + ":" + o.push_listen.substr(o.push_listen.rfind(':') + 1);
       o.routes = routes;
     }
+    if (from_stdin) o.input = "-";
     return pipekit::push::run(o);
   });
 }

@@ -16,6 +16,7 @@ complete -c ws-push -l login-timeout -r -f -d 'A connection must log in within t
 complete -c ws-push -l ping-interval -r -f -d 'Ping a connection silent this long; drop it when silent twice as long'
 complete -c ws-push -l max-message-size -r -f -d 'Largest message a client may send (bytes; 1009 beyond)'
 complete -c ws-push -l send-queue-bytes -r -f -d 'Bytes queued for one connection; beyond, it is closed as a slow consumer (4008)'
+complete -c ws-push -l stdin -d 'Also read push messages as JSON Lines from stdin and write their answers to stdout; drain and exit at the end of input'
 complete -c ws-push -l push-token-file -r -F -d 'File with the bearer token /push requires (or env WS_PUSH_TOKEN; default: none)'
 complete -c ws-push -l jwt-secret-file -r -F -d 'File with the HMAC secret for HS256/384/512 tokens (or env WS_PUSH_JWT_SECRET)'
 complete -c ws-push -l jwt-public-key -r -F -d 'PEM file with the public key for RS*/ES* tokens'

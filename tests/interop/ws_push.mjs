@@ -265,6 +265,29 @@ try {
   check('/push without the token: 401', (await push(guarded, '{"broadcast":true,"data":1}')).status === 401);
   check('/push with the token: 200', (await push(guarded, '{"broadcast":true,"data":1}', { Authorization: 'Bearer p-token' })).status === 200);
 
+  // --stdin: messages from a pipe, answers on stdout in order, drain and exit at its end.
+  {
+    const [ws, pushPort] = [await freePort(), await freePort()];
+    const p = spawn(bin, ['--jwt-secret-file', path.join(dir, 'secret'), '--listen', `127.0.0.1:${ws}`,
+      '--push-listen', `127.0.0.1:${pushPort}`, '--stdin', '-q'], { stdio: ['pipe', 'pipe', 'inherit'] });
+    children.push(p);
+    let out = '';
+    p.stdout.on('data', (d) => { out += d; });
+    const node = { url: `ws://127.0.0.1:${ws}/ws`, api: `http://127.0.0.1:${pushPort}` };
+    await until('the --stdin node up', async () => { try { return (await fetch(node.api + '/healthz')).status === 200; } catch { return false; } });
+    const kim = client(node);
+    await kim.login(token('kim'));
+    p.stdin.write('{"user":"kim","data":"one","id":1}\n\n');
+    await until('a message from stdin delivered', () => messages(kim).length === 1);
+    check('its answer on stdout at once', out === '{"line":1,"id":1,"delivered":1}\n', JSON.stringify(out));
+    const gone = exited(p);
+    p.stdin.end('oops\n{"user":"nobody","data":2}');  // a bad line, and a last line without a newline
+    check('end of input: drained, exit 65 for the bad line', (await withTimeout(gone, 10000, 'exit')) === 65);
+    check('answers for every line, numbered as read', out.split('\n').filter(Boolean).map((l) => JSON.parse(l).line).join() === '1,3,4' &&
+      out.includes('"error":"invalid_json"') && out.includes('"offline":["nobody"]'), out);
+    check('clients closed with 1001 at the end of input', (await closeCode(kim)) === 1001);
+  }
+
   // Configuration errors.
   const run = (args) => { try { execFileSync(bin, args, { stdio: 'pipe', env: {} }); return 0; } catch (e) { return e.status; } };
   check('no verification configured: exit 78', run(['--listen', '127.0.0.1:0']) === 78);

@@ -4,7 +4,12 @@
 #include "pipekit/push/server.hpp"
 
 #include <algorithm>
+#include <atomic>
+#include <cerrno>
+#include <cstring>
 #include <deque>
+#include <future>
+#include <thread>
 #include <map>
 #include <unordered_map>
 #include <unordered_set>
@@ -17,9 +22,13 @@
 #include <boost/beast/websocket.hpp>
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
+#include <sys/eventfd.h>
+#include <unistd.h>
 
 #include "pipekit/cli/error.hpp"
 #include "pipekit/cli/exit_code.hpp"
+#include "pipekit/io/line_reader.hpp"
+#include "pipekit/io/line_writer.hpp"
 #include "pipekit/log/log.hpp"
 #include "pipekit/net/http_server.hpp"
 #include "pipekit/net/tcp_listener.hpp"
@@ -133,6 +142,7 @@ struct server::impl : std::enable_shared_from_this<impl> {
   std::size_t deliver(const std::vector<std::string>& targets, bool broadcast,
                       const std::shared_ptr<const std::string>& payload, nlohmann::ordered_json& result);
   net::http_response push(const net::http_request& req);
+  std::string push_lines(std::string_view body, std::uint64_t first_line, std::size_t& invalid);
   json stats_json() const;
   std::string metrics() const;
 };
@@ -475,10 +485,16 @@ net::http_response server::impl::push(const net::http_request& req) {
     log::info("push API {}: refused: no or wrong bearer token", req.remote_address);
     return net::json_error(401, "UNAUTHORIZED");
   }
+  std::size_t invalid = 0;
+  net::http_response res;
+  res.body = push_lines(req.body, 1, invalid);
+  res.content_type = "application/x-ndjson";
+  return res;
+}
+
+std::string server::impl::push_lines(std::string_view body, std::uint64_t line_no, std::size_t& invalid) {
   std::string out;
-  std::string_view body = req.body;
-  std::size_t line_no = 0;
-  while (!body.empty()) {
+  for (--line_no; !body.empty();) {
     auto nl = body.find('\n');
     std::string_view line = body.substr(0, nl);
     body.remove_prefix(nl == std::string_view::npos ? body.size() : nl + 1);
@@ -488,6 +504,7 @@ net::http_response server::impl::push(const net::http_request& req) {
     nlohmann::ordered_json result = {{"line", line_no}};
     auto fail = [&](const char* code, std::string text) {
       ++stats.messages_invalid;
+      ++invalid;
       result["error"] = code;
       result["message"] = std::move(text);
       out += result.dump() + "\n";
@@ -532,10 +549,7 @@ net::http_response server::impl::push(const net::http_request& req) {
     deliver(targets, broadcast, std::make_shared<const std::string>(std::move(text)), result);
     out += result.dump() + "\n";
   }
-  net::http_response res;
-  res.body = std::move(out);
-  res.content_type = "application/x-ndjson";
-  return res;
+  return out;
 }
 
 json server::impl::stats_json() const {
@@ -663,20 +677,151 @@ void server::drain(std::function<void()> done) {
   else finish();
 }
 
+namespace {
+
+// --stdin: a thread reads push messages, hands them to the io thread in batches (one batch per
+// read(2) of input, at most max_batch lines) and writes each batch's answers to stdout in order.
+// It never blocks the io thread; it is woken through `wake` to stop, and always joined.
+class input_feed {
+ public:
+  input_feed(asio::io_context& io, server& s, std::string path, std::function<void()> on_end)
+      : io_(io), server_(s), path_(std::move(path)), on_end_(std::move(on_end)) {
+    wake_ = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    if (wake_ < 0) fatal(exit_code::software, "eventfd: {}", std::strerror(errno));
+    thread_ = std::thread([this] { loop(); });
+  }
+  ~input_feed() {
+    finish();
+    ::close(wake_);
+  }
+  // Stops reading, joins the thread; the exit status the input earned (0, 65, 74, 75).
+  int finish() {
+    stop();
+    if (thread_.joinable()) thread_.join();
+    return status_;
+  }
+  void stop() {
+    std::uint64_t one = 1;
+    [[maybe_unused]] auto n = ::write(wake_, &one, sizeof one);
+  }
+
+ private:
+  static constexpr std::size_t max_batch = 1000;
+
+  void loop() {
+    try {
+      io::line_reader in(path_, max_line);
+      in.stop_on(wake_);
+      io::line_writer out(STDOUT_FILENO);
+      out.batch_until_flush();
+      bool ok = true;
+      in.on_refill([&] { ok = ok && send(out); });
+      while (ok) {
+        auto l = in.next();
+        if (!l) break;
+        if (l->too_long) {
+          ok = send(out) && out.write_line(fmt::format(R"({{"line":{},"error":"too_long","message":"a line over {} bytes"}})",
+                                                       l->number, max_line));
+          log::warn("{}:{}: a line over {} bytes", in.source(), l->number, max_line);
+          status_ = exit_code::data_error;
+          continue;
+        }
+        if (batch_.empty()) first_ = l->number;
+        // Line numbers stay right when lines are skipped: empty lines keep their place.
+        while (first_ + lines_ < l->number) {
+          batch_.push_back('\n');
+          ++lines_;
+        }
+        batch_.append(l->text).push_back('\n');
+        if (++lines_ >= max_batch) ok = send(out);
+      }
+      if (ok) send(out);
+      if (in.stopped()) log::info("{}: stopped reading at line {}", in.source(), in.line_number());
+    } catch (const fatal_error& e) {
+      log::error("{}", e.what());
+      status_ = e.code();
+    }
+    asio::post(io_, on_end_);
+  }
+
+  // The batch to the io thread, its answers to `out`. False when output is closed or the io
+  // thread stopped before it could deliver (then the lines are named as not delivered).
+  bool send(io::line_writer& out) {
+    if (batch_.empty()) return out.flush();
+    std::promise<std::pair<std::string, std::size_t>> done;
+    auto answer = done.get_future();
+    asio::post(io_, [&] {
+      std::size_t invalid = 0;
+      std::string text = server_.deliver_lines(batch_, first_, invalid);
+      done.set_value({std::move(text), invalid});
+    });
+    while (answer.wait_for(std::chrono::milliseconds(50)) != std::future_status::ready) {
+      if (io_.stopped()) {
+        log::error("stdin: lines {} to {} not delivered: stopping", first_, first_ + lines_ - 1);
+        status_ = exit_code::temp_fail;
+        return false;
+      }
+    }
+    auto [text, invalid] = answer.get();
+    if (invalid > 0 && status_ == exit_code::ok) status_ = exit_code::data_error;
+    batch_.clear();
+    lines_ = 0;
+    std::string_view rest = text;
+    while (!rest.empty()) {
+      auto nl = rest.find('\n');
+      if (!out.write_line(rest.substr(0, nl))) return false;
+      rest.remove_prefix(nl == std::string_view::npos ? rest.size() : nl + 1);
+    }
+    return out.flush();
+  }
+
+  static constexpr std::size_t max_line = 16u << 20;
+  asio::io_context& io_;
+  server& server_;
+  std::string path_;
+  std::function<void()> on_end_;
+  int wake_ = -1;
+  std::thread thread_;
+  std::string batch_;
+  std::uint64_t first_ = 0;
+  std::uint64_t lines_ = 0;
+  std::atomic<int> status_{exit_code::ok};
+};
+
+}  // namespace
+
+std::string server::deliver_lines(std::string_view lines, std::uint64_t first_line, std::size_t& invalid) {
+  return impl_->push_lines(lines, first_line, invalid);
+}
+
 int run(const options& opts) {
   asio::io_context io;
   server s(io, opts);
   log::info("WebSocket: listening on {}{}", s.address(), opts.path);
   log::info("push API: listening on {}", s.push_address());
-  int signals = 0;
-  util::on_stop_signals(io, [&](int signo) {
-    if (++signals > 1) return;
-    log::info("signal {}: draining", signo);
+  bool draining = false;
+  auto drain = [&] {
+    if (draining) return;
+    draining = true;
     s.drain([&io] { io.stop(); });
+  };
+  std::unique_ptr<input_feed> feed;
+  if (!opts.input.empty()) {
+    feed = std::make_unique<input_feed>(io, s, opts.input, [&] {
+      if (!draining) log::info("end of input: draining");
+      drain();
+    });
+  }
+  util::on_stop_signals(io, [&](int signo) {
+    if (draining) return;
+    log::info("signal {}: draining", signo);
+    if (feed) feed->stop();
+    drain();
   });
   io.run();
+  const int status = feed ? feed->finish() : exit_code::ok;
   log::info("stopped");
-  return exit_code::ok;
+  return status;
 }
 
 }  // namespace pipekit::push

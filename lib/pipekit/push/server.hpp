@@ -2,9 +2,11 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "pipekit/push/jwt.hpp"
@@ -47,6 +49,7 @@ struct options {
   std::optional<jwt_options> jwt;                  // how tokens are verified (required)
   std::optional<routes_options> routes;            // Redis routes; none: a single node
   std::chrono::milliseconds drain_timeout{5000};
+  std::string input;  // --stdin: "-" (or a file) of push messages, answers on stdout; "" none
 };
 
 class server {
@@ -66,6 +69,11 @@ class server {
   // Stops accepting, withdraws this node's routes from Redis, closes every client with 1001;
   // `done` runs when every connection is gone or the drain timeout passed.
   void drain(std::function<void()> done);
+
+  // Delivers JSON Lines of push messages as POST /push does and returns the answers (one line
+  // each, "line" counted from first_line); `invalid` gets the number of lines that were not
+  // messages. REQUIRES: called on the io_context's thread.
+  std::string deliver_lines(std::string_view lines, std::uint64_t first_line, std::size_t& invalid);
 
   struct impl;
 
