@@ -198,49 +198,6 @@ TEST_CASE("disk queue: a torn tail is set aside, the records before it are kept"
   CHECK(read_all(*q) == expected(0, 25));
 }
 
-TEST_CASE("disk queue: a corrupt record sets aside the rest of its segment, later segments are kept", "[nsq]") {
-  temp_dir d;
-  disk_queue_options o;
-  o.max_bytes_per_file = 1000;
-  {
-    auto q = open_queue(d.path, o);
-    put_all(*q, 0, 100);
-    REQUIRE(q->close().ok());
-  }
-  auto segs = files(d.path, ".dat");
-  REQUIRE(segs.size() >= 3);
-  // Count the records of segment 0, then flip one byte in the payload of its 5th record.
-  std::string bytes;
-  {
-    std::ifstream f(segs[0], std::ios::binary);
-    bytes.assign(std::istreambuf_iterator<char>(f), {});
-  }
-  std::size_t off = 0;
-  int in_first = 0;
-  std::size_t fifth = 0;
-  while (off < bytes.size()) {
-    if (in_first == 4) fifth = off;
-    std::uint32_t len = static_cast<unsigned char>(bytes[off]) | static_cast<unsigned char>(bytes[off + 1]) << 8;
-    off += 8 + len;
-    ++in_first;
-  }
-  bytes[fifth + 8 + 3] ^= 0x20;
-  {
-    std::ofstream f(segs[0], std::ios::binary | std::ios::trunc);
-    f.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
-  }
-  disk_recovery rec;
-  auto q = open_queue(d.path, o, &rec);
-  REQUIRE(rec.warnings.size() == 1);
-  CHECK_THAT(rec.warnings[0], Catch::Contains("checksum mismatch"));
-  CHECK(rec.records == static_cast<std::uint64_t>(100 - (in_first - 4)));
-  auto got = read_all(*q);
-  auto want = expected(0, 4);
-  auto rest = expected(in_first, 100);
-  want.insert(want.end(), rest.begin(), rest.end());
-  CHECK(got == want);
-}
-
 TEST_CASE("disk queue: a failed write (file size limit) fails the whole flush and the queue goes on", "[nsq]") {
   temp_dir d;
   disk_queue_options o;
@@ -462,4 +419,110 @@ TEST_CASE("disk queue: a consumed position on a record boundary is used, also be
     CHECK_THAT(rec.warnings[0], Catch::Contains("checksum mismatch"));
     CHECK_THAT(rec.warnings[0], !Catch::Contains("metadata"));
   }
+}
+
+TEST_CASE("disk queue: a damaged record is set aside; the records after it in its segment are kept", "[nsq]") {
+  temp_dir d;
+  disk_queue_options o;
+  o.max_bytes_per_file = 1 << 20;
+  {
+    auto q = open_queue(d.path, o);
+    put_all(*q, 0, 2000);
+    REQUIRE(q->close().ok());
+  }
+  auto segs = files(d.path, ".dat");
+  REQUIRE(segs.size() == 1);
+  std::string bytes = read_file(segs[0]);
+  std::vector<std::size_t> starts;  // where each record starts
+  for (std::size_t off = 0; off < bytes.size(); off += 8 + static_cast<unsigned char>(bytes[off])) starts.push_back(off);
+  REQUIRE(starts.size() == 2000);
+  const auto at = [&](int i) { return starts[static_cast<std::size_t>(i)]; };
+
+  std::vector<std::string> want;  // what must come back
+  std::string why, records;       // the log line says why and how many records
+  std::size_t damaged_bytes = 0;
+  SECTION("a payload byte flipped: exactly that record") {
+    bytes[at(1000) + 8 + 3] ^= 0x20;
+    damaged_bytes = at(1001) - at(1000);
+    why = "checksum mismatch at byte " + std::to_string(at(1000));
+    records = "(1 record)";
+    want = expected(0, 1000);
+    for (auto& r : expected(1001, 2000)) want.push_back(r);
+  }
+  SECTION("a length field damaged: found again by the next whole record") {
+    bytes[at(1000) + 2] = '\x7f';  // a length over the limit
+    damaged_bytes = at(1001) - at(1000);
+    why = "record length";
+    records = "(at least 1 record)";
+    want = expected(0, 1000);
+    for (auto& r : expected(1001, 2000)) want.push_back(r);
+  }
+  SECTION("4 KiB zeroed from the middle of record 1000 (a lost block): the records in it") {
+    std::fill(bytes.begin() + static_cast<std::ptrdiff_t>(at(1000) + 5), bytes.begin() + static_cast<std::ptrdiff_t>(at(1000) + 4101), '\0');
+    int first_after = 1001;
+    while (at(first_after) < at(1000) + 4101) ++first_after;
+    damaged_bytes = at(first_after) - at(1000);
+    why = "at byte " + std::to_string(at(1000));
+    records = "(at least 1 record)";
+    want = expected(0, 1000);
+    for (auto& r : expected(first_after, 2000)) want.push_back(r);
+  }
+  {
+    std::ofstream f(segs[0], std::ios::binary | std::ios::trunc);
+    f.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+  }
+  disk_recovery rec;
+  auto q = open_queue(d.path, o, &rec);
+  REQUIRE(rec.warnings.size() == 1);
+  INFO(rec.warnings[0]);
+  CHECK_THAT(rec.warnings[0], Catch::Contains(why) && Catch::Contains(records) &&
+                                  Catch::Contains(fmt::format("{} bytes", damaged_bytes)) &&
+                                  Catch::Contains("the records after it, from byte"));
+  CHECK(rec.set_aside_bytes == damaged_bytes);
+  CHECK(rec.set_aside_records == 1);
+  REQUIRE(rec.set_aside.size() == 1);
+  CHECK(read_file(rec.set_aside[0]) == bytes.substr(at(1000), damaged_bytes));
+  CHECK(rec.records == want.size());
+  CHECK(read_all(*q) == want);
+  q->close();
+  // The segment was rewritten without the damage: a second start finds nothing wrong.
+  disk_recovery again;
+  q = open_queue(d.path, o, &again);
+  CHECK(again.warnings.empty());
+  CHECK(files(d.path, ".tmp").empty());
+}
+
+TEST_CASE("disk queue: garbage between records, and damage in several segments, each set aside alone", "[nsq]") {
+  temp_dir d;
+  disk_queue_options o;
+  o.max_bytes_per_file = 1000;
+  {
+    auto q = open_queue(d.path, o);
+    put_all(*q, 0, 100);
+    REQUIRE(q->close().ok());
+  }
+  auto segs = files(d.path, ".dat");
+  REQUIRE(segs.size() >= 3);
+  // Segment 0: 300 bytes of noise after its first record; segment 1: its first record's checksum.
+  std::string s0 = read_file(segs[0]), s1 = read_file(segs[1]);
+  const std::size_t first = 8 + static_cast<unsigned char>(s0[0]);
+  int in_first = 0;  // records of segment 0
+  for (std::size_t off = 0; off < s0.size(); off += 8 + static_cast<unsigned char>(s0[off])) ++in_first;
+  std::string noise;
+  std::uint32_t x = 12345;
+  for (int i = 0; i < 300; ++i) noise.push_back(static_cast<char>((x = x * 1103515245 + 12345) >> 16));
+  s0.insert(first, noise);
+  s1[5] ^= 1;
+  std::ofstream(segs[0], std::ios::binary | std::ios::trunc) << s0;
+  std::ofstream(segs[1], std::ios::binary | std::ios::trunc) << s1;
+  disk_recovery rec;
+  auto q = open_queue(d.path, o, &rec);
+  REQUIRE(rec.warnings.size() == 2);
+  CHECK_THAT(rec.warnings[0], Catch::Contains("300 bytes (at least 1 record)"));
+  CHECK_THAT(rec.warnings[1], Catch::Contains("checksum mismatch at byte 0") && Catch::Contains("(1 record)"));
+  CHECK(rec.set_aside_records == 2);
+  // Lost: only the first record of segment 1 (the noise held none).
+  auto want = expected(0, 100);
+  want.erase(want.begin() + in_first);
+  CHECK(read_all(*q) == want);
 }

@@ -99,6 +99,22 @@ std::uint64_t file_size(int fd) {
   return ::fstat(fd, &st) == 0 ? static_cast<std::uint64_t>(st.st_size) : 0;
 }
 
+// Appends [offset, offset + size) of `from` to `to` in bounded pieces; false with err set.
+bool copy_range(int from, std::uint64_t offset, std::uint64_t size, int to, int& err) {
+  std::string buf(static_cast<std::size_t>(std::min<std::uint64_t>(size, 1 << 20)), '\0');
+  while (size > 0) {
+    std::size_t n = static_cast<std::size_t>(std::min<std::uint64_t>(size, buf.size()));
+    if (!pread_all(from, buf.data(), n, offset, err)) {
+      if (err == 0) err = EIO;
+      return false;
+    }
+    if (!write_all(to, buf.data(), n, err)) return false;
+    offset += n;
+    size -= n;
+  }
+  return true;
+}
+
 // Checks a segment's records through one bounded buffer (at most one record, or read_chunk).
 class segment_reader {
  public:
@@ -122,7 +138,47 @@ class segment_reader {
     return {};
   }
 
+  // Where whole records start again after damage at `off` (the end of the segment when nowhere):
+  // past the damaged record when its length leads to a good record or the end (`one_record`: only
+  // its payload was damaged), else the first offset after `off` where a good record starts whose
+  // successor's header is plausible too (length within the limit and within the segment).
+  std::uint64_t resync(std::uint64_t off, bool& one_record) {
+    std::uint64_t end = 0, len = 0;
+    one_record = false;
+    if (length_at(off, len) && len <= size_ - off - header_size) {
+      const std::uint64_t after = off + header_size + len;
+      if (after == size_ || check(after, end).empty()) {
+        one_record = true;
+        return after;
+      }
+    }
+    for (std::uint64_t p = off + 1; size_ - p >= header_size; ++p) {
+      const char* h = at(p, header_size);
+      if (!h) break;
+      const std::uint64_t after = p + header_size + get_u32(h);
+      if (get_u32(h) > max_record_size_ || after > size_) continue;
+      if (after != size_ && (!length_at(after, len) || len > size_ - after - header_size)) continue;
+      if (check(p, end).empty()) return p;
+    }
+    return size_;
+  }
+
  private:
+  // The length field at `off` when the header is whole and the length within the limit; read
+  // without moving the buffer (resync() looks ahead from every offset it tries).
+  bool length_at(std::uint64_t off, std::uint64_t& len) {
+    if (off > size_ || size_ - off < header_size) return false;
+    char h[header_size];
+    if (off >= buf_offset_ && off + header_size <= buf_offset_ + buf_.size()) {
+      std::memcpy(h, buf_.data() + (off - buf_offset_), header_size);
+    } else {
+      int err = 0;
+      if (!pread_all(fd_, h, header_size, off, err)) return false;
+    }
+    len = get_u32(h);
+    return len <= max_record_size_;
+  }
+
   // [off, off + n) from the buffer, read from the file when it is not there; nullptr on an error.
   const char* at(std::uint64_t off, std::size_t n) {
     if (off >= buf_offset_ && off + n <= buf_offset_ + buf_.size()) return buf_.data() + (off - buf_offset_);
@@ -257,6 +313,7 @@ disk_status disk_queue::recover(disk_recovery& recovery) {
   std::error_code ec;
   for (const auto& entry : fs::directory_iterator(dir_, ec)) {
     std::string file = entry.path().filename().string();
+    if (file.starts_with(prefix) && file.ends_with(".dat.tmp")) fs::remove(entry.path(), ec);  // a rewrite cut short
     if (!file.starts_with(prefix) || !file.ends_with(".dat")) continue;
     std::string_view digits(file.data() + prefix.size(), file.size() - prefix.size() - 4);
     std::uint64_t segment = 0;
@@ -351,14 +408,22 @@ disk_status disk_queue::scan_segment(std::uint64_t segment, std::uint64_t from, 
   if (fd < 0) return sys_fail("opening", path);
   segment_reader r(fd, file_size(fd), castagnoli_, options_.max_record_size);
   std::uint64_t off = from, records = 0, end = 0;
-  std::string bad;
-  while (off < r.size() && (bad = r.check(off, end)).empty()) {
-    off = end;
-    ++records;
+  std::vector<damaged_range> damaged;
+  while (off < r.size()) {
+    std::string why = r.check(off, end);
+    if (why.empty()) {
+      off = end;
+      ++records;
+      continue;
+    }
+    damaged_range d{off, 0, std::move(why), false};
+    d.end = r.resync(off, d.one_record);
+    off = d.end;
+    damaged.push_back(std::move(d));
   }
   ::close(fd);
-  if (!bad.empty()) {
-    disk_status st = set_aside(segment, off, bad, &recovery);
+  if (!damaged.empty()) {
+    disk_status st = set_aside(segment, damaged, recovery);
     if (!st.ok()) return st;
   }
   if (records > 0) unread_[segment] = records;
@@ -366,48 +431,69 @@ disk_status disk_queue::scan_segment(std::uint64_t segment, std::uint64_t from, 
   return {};
 }
 
-// Moves the bytes of `segment` from `offset` to its end into a ".bad-N" file beside it and cuts the
-// segment there: damaged data is kept for inspection, never parsed again, never deleted.
-disk_status disk_queue::set_aside(std::uint64_t segment, std::uint64_t offset, const std::string& why,
-                                  disk_recovery* recovery) {
+// Moves each damaged range of `segment` into a ".bad-N" file beside it and takes it out of the
+// segment (cut at the end, or the segment rewritten without it): damaged data is kept for
+// inspection, never parsed again, never deleted; the records around it stay.
+disk_status disk_queue::set_aside(std::uint64_t segment, const std::vector<damaged_range>& damaged,
+                                  disk_recovery& recovery) {
   fs::path path = segment_path(segment);
   int fd = ::open(path.c_str(), O_RDWR | O_CLOEXEC);
   if (fd < 0) return sys_fail("opening", path);
-  std::uint64_t size = file_size(fd);
-  fs::path bad_path;
-  for (int n = 1;; ++n) {
-    bad_path = path;
-    bad_path += fmt::format(".bad-{}", n);
-    if (!fs::exists(bad_path)) break;
+  const std::uint64_t size = file_size(fd);
+  int n = 1, err = 0;
+  for (const damaged_range& d : damaged) {
+    fs::path bad_path;
+    do {
+      bad_path = path;
+      bad_path += fmt::format(".bad-{}", n++);
+    } while (fs::exists(bad_path));
+    int bfd = ::open(bad_path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+    if (bfd < 0 || !copy_range(fd, d.begin, d.end - d.begin, bfd, err) || ::fsync(bfd) != 0) {
+      int e = bfd < 0 ? errno : (err ? err : errno);
+      if (bfd >= 0) ::close(bfd);
+      ::close(fd);
+      return sys_fail("setting damaged data aside in", bad_path, e);
+    }
+    ::close(bfd);
+    const std::uint64_t bytes = d.end - d.begin;
+    set_aside_bytes_ += bytes;
+    recovery.set_aside_bytes += bytes;
+    recovery.set_aside_records += 1;
+    recovery.set_aside.push_back(bad_path.string());
+    recovery.warnings.push_back(fmt::format(
+        "{}: {} at byte {}; {} bytes ({}) set aside in {}{}", path.string(), d.why, d.begin, bytes,
+        d.one_record ? "1 record" : "at least 1 record", bad_path.filename().string(),
+        d.end < size ? fmt::format("; the records after it, from byte {}, are kept", d.end) : ""));
   }
-  std::string tail(static_cast<std::size_t>(size - offset), '\0');
-  int err = 0;
-  if (!tail.empty() && !pread_all(fd, tail.data(), tail.size(), offset, err)) {
-    ::close(fd);
-    return sys_fail("reading", path, err ? err : EIO);
-  }
-  int bfd = ::open(bad_path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
-  if (bfd < 0 || !write_all(bfd, tail.data(), tail.size(), err) || ::fsync(bfd) != 0) {
-    int e = bfd < 0 ? errno : (err ? err : errno);
-    if (bfd >= 0) ::close(bfd);
-    ::close(fd);
-    return sys_fail("setting damaged data aside in", bad_path, e);
-  }
-  ::close(bfd);
-  if (::ftruncate(fd, static_cast<off_t>(offset)) != 0 || ::fsync(fd) != 0) {
-    int e = errno;
-    ::close(fd);
-    return sys_fail("cutting", path, e);
+  if (damaged.size() == 1 && damaged[0].end == size) {
+    // Damage to the end (a torn tail): cut the segment there.
+    if (::ftruncate(fd, static_cast<off_t>(damaged[0].begin)) != 0 || ::fsync(fd) != 0) {
+      int e = errno;
+      ::close(fd);
+      return sys_fail("cutting", path, e);
+    }
+  } else {
+    // Good records after the damage: the segment is written anew without it, then replaces the old.
+    fs::path tmp = path;
+    tmp += ".tmp";
+    int tfd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    std::uint64_t kept = 0;
+    bool ok = tfd >= 0;
+    for (std::size_t i = 0; ok && i <= damaged.size(); ++i) {
+      const std::uint64_t end = i < damaged.size() ? damaged[i].begin : size;
+      ok = copy_range(fd, kept, end - kept, tfd, err);
+      if (i < damaged.size()) kept = damaged[i].end;
+    }
+    if (!ok || ::fsync(tfd) != 0 || ::rename(tmp.c_str(), path.c_str()) != 0) {
+      int e = tfd < 0 ? errno : (err ? err : errno);
+      if (tfd >= 0) ::close(tfd);
+      ::unlink(tmp.c_str());
+      ::close(fd);
+      return sys_fail("writing the segment without its damaged records to", tmp, e);
+    }
+    ::close(tfd);
   }
   ::close(fd);
-  std::string line = fmt::format("{}: {} at byte {}; {} bytes set aside in {}", path.string(), why, offset,
-                                 tail.size(), bad_path.filename().string());
-  set_aside_bytes_ += tail.size();
-  if (recovery) {
-    recovery->set_aside_bytes += tail.size();
-    recovery->set_aside.push_back(bad_path.string());
-    recovery->warnings.push_back(std::move(line));
-  }
   return sync_dir(dir_);
 }
 

@@ -39,6 +39,7 @@ struct disk_status {
 struct disk_recovery {
   std::uint64_t records = 0;             // unread records found
   std::uint64_t set_aside_bytes = 0;     // torn or corrupt bytes moved out of the segments
+  std::uint64_t set_aside_records = 0;   // damaged ranges: at least one record each
   std::vector<std::string> set_aside;    // the files they were moved to
   std::vector<std::string> warnings;     // one line per problem, for the log
 };
@@ -96,8 +97,12 @@ class disk_queue {
   bool probe_version(std::uint64_t segment) const;
   std::string check_consumed_offset(std::uint64_t segment, std::uint64_t offset) const;
   disk_status scan_segment(std::uint64_t segment, std::uint64_t from, disk_recovery& recovery);
-  disk_status set_aside(std::uint64_t segment, std::uint64_t offset, const std::string& why,
-                        disk_recovery* recovery);
+  struct damaged_range {  // [begin, end) of a segment: not records; whole records from `end` on
+    std::uint64_t begin, end;
+    std::string why;
+    bool one_record;  // its length was right: exactly one record
+  };
+  disk_status set_aside(std::uint64_t segment, const std::vector<damaged_range>& damaged, disk_recovery& recovery);
   disk_status open_write_segment(std::uint64_t segment);
   disk_status write_pending();
   disk_status write_meta();
