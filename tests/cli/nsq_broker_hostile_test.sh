@@ -94,4 +94,26 @@ served() { first=$($client first $m_tcp); [ "$first" = "<timeout>" ]; }
 if wait_for 10 served; then ok; else bad "once one left, a client is served" "$first"; fi
 exec {h2}>&-
 
+# --- client bytes in the log are escaped (ESC, CR: a fake colour and a fake line) ---------------
+esc=$(printf '\033')
+exec {e}<>/dev/tcp/127.0.0.1/$b_tcp
+printf '  V2\033[31mEVIL\rnsq-broker: forged line\n' >&$e
+wait_for 10 grep -q "EVIL" "$T/b.log" || bad "the invalid command is logged" "$(tail -3 "$T/b.log")"
+exec {e}>&-
+line=$(grep "EVIL" "$T/b.log")
+case $line in *'\x1b[31mEVIL\rnsq-broker:'*) ok ;; *) bad "nsq-broker's log shows ESC and CR escaped" "$line" ;; esac
+case $line in *"$esc"*|*$'\r'*) bad "no raw ESC or CR in nsq-broker's log" "$line" ;; *) ok ;; esac
+DAEMON_LOG_FLAG="" start_daemon l lookupd
+node "$PIPEKIT_SRC/tests/cli/lookupd_tcp_client.mjs" $l_tcp >"$T/l.out" <<'IN'
+magic
+identify {"broadcast_address":"h","tcp_port":1,"http_port":2,"version":"v"}
+raw "REGISTER \u001b[31mEVIL\rlookupd: forged\n"
+read
+close
+IN
+wait_for 10 grep -q "EVIL" "$T/l.log" || bad "lookupd logs the bad topic" "$(tail -3 "$T/l.log")"
+line=$(grep "EVIL" "$T/l.log")
+case $line in *'\x1b[31mEVIL\rlookupd:'*) ok ;; *) bad "lookupd's log shows ESC and CR escaped" "$line" ;; esac
+case $line in *"$esc"*|*$'\r'*) bad "no raw ESC or CR in lookupd's log" "$line" ;; *) ok ;; esac
+
 finish

@@ -5,6 +5,7 @@
 
 #include <fmt/format.h>
 
+#include "pipekit/log/escape.hpp"
 #include "pipekit/util/parse.hpp"
 
 using namespace std::chrono_literals;
@@ -76,4 +77,16 @@ TEST_CASE("URL escaping keeps RFC 3986's unreserved set and nothing else", "[uti
     if (unreserved.find(static_cast<char>(c)) != std::string::npos) continue;
     CHECK(url_escape(one) == fmt::format("%{:02X}", c));
   }
+}
+
+TEST_CASE("log::escape: control characters and invalid UTF-8 never reach a log line raw", "[log]") {
+  using pipekit::log::escape;
+  CHECK(escape("topic.name_1-x") == "topic.name_1-x");
+  CHECK(escape("a\x1b[31mred\rfake line\n") == "a\\x1b[31mred\\rfake line\\n");
+  CHECK(escape(std::string("nul\0tab\t del\x7f", 13)) == "nul\\x00tab\\t del\\x7f");
+  CHECK(escape("caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80") == "caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80");  // valid UTF-8 stays
+  CHECK(escape("\xc2\x9b") == "\\xc2\\x9b");          // C1 control (CSI) as UTF-8
+  CHECK(escape("\xff\xc3(\xed\xa0\x80") == "\\xff\\xc3(\\xed\\xa0\\x80");  // invalid, truncated, surrogate
+  CHECK(escape("\xe0\x80\xaf") == "\\xe0\\x80\\xaf");  // overlong
+  CHECK(escape("back\\slash") == "back\\slash");
 }

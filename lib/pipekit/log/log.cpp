@@ -1,7 +1,9 @@
 #include "pipekit/log/log.hpp"
+#include "pipekit/log/escape.hpp"
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <ctime>
 #include <mutex>
@@ -57,7 +59,57 @@ void write_all(std::string_view text) {
   }
 }
 
+// The length of the valid UTF-8 sequence at s[0] (not a C1 control, not overlong, not a
+// surrogate, at most U+10FFFF), or 0.
+std::size_t utf8_length(std::string_view s) {
+  auto b = [&](std::size_t i) { return static_cast<unsigned char>(s[i]); };
+  auto cont = [&](std::size_t i) { return i < s.size() && (b(i) & 0xC0) == 0x80; };
+  const unsigned char c = b(0);
+  if (c >= 0xC2 && c <= 0xDF) return cont(1) && !(c == 0xC2 && b(1) < 0xA0) ? 2 : 0;  // C1: U+0080..U+009F
+  if (c >= 0xE0 && c <= 0xEF) {
+    if (!cont(1) || !cont(2)) return 0;
+    if (c == 0xE0 && b(1) < 0xA0) return 0;  // overlong
+    if (c == 0xED && b(1) >= 0xA0) return 0;  // surrogates
+    return 3;
+  }
+  if (c >= 0xF0 && c <= 0xF4) {
+    if (!cont(1) || !cont(2) || !cont(3)) return 0;
+    if (c == 0xF0 && b(1) < 0x90) return 0;  // overlong
+    if (c == 0xF4 && b(1) >= 0x90) return 0;  // past U+10FFFF
+    return 4;
+  }
+  return 0;
+}
+
+bool plain(unsigned char c) { return c >= 0x20 && c < 0x7F; }
+
 }  // namespace
+
+std::string escape(std::string_view text) {
+  std::string out;
+  out.reserve(text.size());
+  for (std::size_t i = 0; i < text.size();) {
+    const auto c = static_cast<unsigned char>(text[i]);
+    if (plain(c)) {
+      out += static_cast<char>(c);
+      ++i;
+      continue;
+    }
+    if (c >= 0x80) {
+      if (std::size_t n = utf8_length(text.substr(i))) {
+        out.append(text.substr(i, n));
+        i += n;
+        continue;
+      }
+    }
+    if (c == '\n') out += "\\n";
+    else if (c == '\r') out += "\\r";
+    else if (c == '\t') out += "\\t";
+    else out += fmt::format("\\x{:02x}", c);
+    ++i;
+  }
+  return out;
+}
 
 void configure(std::string_view tool, level min_level, format fmt) {
   auto& s = global();
@@ -71,8 +123,11 @@ level min_level() noexcept { return global().min; }
 bool enabled(level l) noexcept { return l >= global().min && l != level::off; }
 std::string_view tool_name() noexcept { return global().tool; }
 
-void write(level l, std::string_view message) {
+void write(level l, std::string_view raw) {
   auto& s = global();
+  const bool clean = std::all_of(raw.begin(), raw.end(), [](char c) { return plain(static_cast<unsigned char>(c)); });
+  std::string escaped = clean ? std::string() : escape(raw);
+  std::string_view message = clean ? raw : std::string_view(escaped);
   std::string line;
   if (s.fmt == format::json) {
     nlohmann::json rec = {
