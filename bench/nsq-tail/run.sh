@@ -23,6 +23,7 @@ done
 awk -v n="$count" 'BEGIN { for (i = 1; i <= n; i++) printf "{\"n\":%d,\"pad\":\"%080d\"}\n", i, i }' >"$dir/in.jsonl"
 for mif in 200 2500; do
   topic=bench$mif
+  curl -sf -X POST "http://127.0.0.1:$http/topic/create?topic=$topic" >/dev/null  # as nsqd: the topic first
   curl -sf -X POST "http://127.0.0.1:$http/channel/create?topic=$topic&channel=file" >/dev/null
   "$bin/nsq-pub" -q -t $topic --nsqd-tcp-address 127.0.0.1:$port --batch-size 500 "$dir/in.jsonl"
   start=$(date +%s.%N)
@@ -35,6 +36,7 @@ for mif in 200 2500; do
 done
 # Through a pipe (FIN only once cat consumed the bytes: FIONREAD polling).
 topic=benchpipe
+curl -sf -X POST "http://127.0.0.1:$http/topic/create?topic=$topic" >/dev/null
 curl -sf -X POST "http://127.0.0.1:$http/channel/create?topic=$topic&channel=file" >/dev/null
 "$bin/nsq-pub" -q -t $topic --nsqd-tcp-address 127.0.0.1:$port --batch-size 500 "$dir/in.jsonl"
 start=$(date +%s.%N)

@@ -27,6 +27,7 @@ start() {
   http=$b_http pid=$b_pid
 }
 start
+http_post "$http" '/topic/create?topic=t' >/dev/null  # nsqd makes a channel only in a topic that exists
 reply=$(http_post "$http" '/channel/create?topic=t&channel=c')
 check "channel created first" test -n "$(http_get "$http" '/stats?format=json&topic=t' | grep '"channel_name":"c"')"
 
@@ -68,6 +69,7 @@ check "nothing delivered that was not in the input ($extra)" test "$extra" -eq 0
 
 # In flight is not done with: messages delivered but not FINished come back after a kill -9,
 # even once the periodic sync (--sync-timeout 2s) has run since their delivery.
+http_post "$http" '/topic/create?topic=t2' >/dev/null
 http_post "$http" '/channel/create?topic=t2&channel=c' >/dev/null
 seq -f 'inflight-%g' 1 10 >"$T/input2"
 nsq-pub --raw -t t2 --nsqd-tcp-address 127.0.0.1:"$tcp" "$T/input2" 2>"$T/pub2.log"
@@ -86,6 +88,7 @@ check "the 10 in-flight messages are delivered again" cmp -s <(sort "$T/input2")
 
 # A torn last record (a crash in the middle of a write): detected at restart, set aside in a .bad
 # file, reported in the log; every record before it is delivered and the broker serves on.
+http_post "$http" '/topic/create?topic=t3' >/dev/null
 http_post "$http" '/channel/create?topic=t3&channel=c' >/dev/null
 seq -f 'torn-%g' 1 100 >"$T/input3"
 nsq-pub --raw -t t3 --nsqd-tcp-address 127.0.0.1:"$tcp" "$T/input3" 2>"$T/pub3.log"

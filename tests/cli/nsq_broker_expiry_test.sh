@@ -64,6 +64,7 @@ done
 
 # --- drop: nsqd's behaviour, counted and logged --------------------------------------------------------
 start_broker d --mem-queue-size 100 --ephemeral-overflow drop -v
+http_post $d_http '/topic/create?topic=drops' >/dev/null  # nsqd makes a channel only in a topic that exists
 http_post $d_http '/channel/create?topic=drops&channel=watch%23ephemeral' >/dev/null
 publish $d_tcp drops "$T/backlog"
 check "drop: the channel holds 100" test "$(stat $d_http drops depth 'watch#ephemeral')" = 100
@@ -84,7 +85,10 @@ wait $d_pid
 
 # --- --msg-ttl, and --topic-msg-ttl overriding it --------------------------------------------------------
 start_broker m --msg-ttl 200ms --topic-msg-ttl keep=0 -v
-for t in ttl keep; do http_post $m_http "/channel/create?topic=$t&channel=c" >/dev/null; done
+for t in ttl keep; do
+  http_post $m_http "/topic/create?topic=$t" >/dev/null
+  http_post $m_http "/channel/create?topic=$t&channel=c" >/dev/null
+done
 seq -f 'old-%g' 1 5 >"$T/old"
 seq -f 'new-%g' 1 3 >"$T/new"
 publish $m_tcp ttl "$T/old"
@@ -109,6 +113,7 @@ wait $m_pid
 
 # --- --durable: expired messages read from disk are done with, even after a kill -9 ----------------------
 start_broker u --durable --data-path "$T/durable" --msg-ttl 200ms
+http_post $u_http '/topic/create?topic=dur' >/dev/null
 http_post $u_http '/channel/create?topic=dur&channel=c' >/dev/null
 publish $u_tcp dur "$T/old"
 age

@@ -26,7 +26,10 @@ fill() {
   seq 1 "$3" | sed 's/.*/{"n":&}/' | nsq-pub -q -t "$2" --nsqd-tcp-address 127.0.0.1:$1
 }
 # make_channel HTTP TOPIC CHANNEL: creates a durable channel (so it gets the topic's messages).
-make_channel() { curl -s -X POST "http://127.0.0.1:$1/channel/create?topic=$2&channel=$3" >/dev/null; }
+make_channel() {  # the topic first: nsqd makes a channel only in a topic that exists
+  curl -s -X POST "http://127.0.0.1:$1/topic/create?topic=$2" >/dev/null
+  curl -s -X POST "http://127.0.0.1:$1/channel/create?topic=$2&channel=$3" >/dev/null
+}
 
 # --- flags and usage ---------------------------------------------------------------------------
 run nsq-tail --version

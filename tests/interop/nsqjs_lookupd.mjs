@@ -92,7 +92,8 @@ try {
 
   // Created and deleted on the broker (nsqd's HTTP API): lookupd follows.
   const brokerPost = async (path) => (await fetch(`http://127.0.0.1:${bHttp}${path}`, { method: 'POST' })).status;
-  check('broker /channel/create', await brokerPost('/channel/create?topic=lookup_events&channel=extra') === 200);
+  check('broker /channel/create', await brokerPost('/topic/create?topic=lookup_events') === 200 &&
+    await brokerPost('/channel/create?topic=lookup_events&channel=extra') === 200);
   await until('/channels?topic=lookup_events', (a) => a.json?.channels?.includes('extra'), 'created channel listed');
   check('a channel created on the broker is listed', true);
   check('broker /channel/delete', await brokerPost('/channel/delete?topic=lookup_events&channel=extra') === 200);
@@ -170,6 +171,8 @@ try {
   })();
   const b1 = await startBroker(0);
   const b2 = await startBroker(1);
+  // nsqd makes a channel only in a topic that exists.
+  for (const b of [b1, b2]) await post(b, '/topic/create?topic=fanin');
   check('fan-in: broker 1 channel', await post(b1, '/channel/create?topic=fanin&channel=all') === 200);
   check('fan-in: broker 2 channel', await post(b2, '/channel/create?topic=fanin&channel=all') === 200);
   await listed(lookupds[0], 'fanin', 1);
@@ -186,6 +189,7 @@ try {
     'messages from both brokers');
   check('a Reader with two lookupds consumes from the brokers of both', true);
   const b3 = await startBroker(0);
+  await post(b3, '/topic/create?topic=fanin');
   check('fan-in: broker 3 channel', await post(b3, '/channel/create?topic=fanin&channel=all') === 200);
   check('fan-in: publish to broker 3', await post(b3, '/pub?topic=fanin', 'from-3') === 200);
   await listed(lookupds[0], 'fanin', 2);

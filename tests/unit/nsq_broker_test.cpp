@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <filesystem>
 #include <random>
+#include <regex>
 #include <set>
 
 #include <unistd.h>
@@ -21,11 +22,13 @@
 #include <boost/asio/connect.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/host_name.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/read.hpp>
 #include <boost/asio/write.hpp>
 #include <nlohmann/json.hpp>
 
+#include "pipekit/log/log.hpp"
 #include "pipekit/net/http_server.hpp"
 #include "pipekit/nsq/auth.hpp"
 #include "pipekit/nsq/broker.hpp"
@@ -497,8 +500,15 @@ namespace {
 
 struct http_reply {
   int status = 0;
+  std::string headers;  // the status line and headers, as sent
   std::string body;
 };
+
+std::string be32_count(std::uint32_t v) {
+  char b[4];
+  put_u32(b, v);
+  return std::string(b, 4);
+}
 
 // One HTTP/1.1 request on its own connection.
 http_reply http(std::uint16_t port, const std::string& method, const std::string& target, const std::string& body = "") {
@@ -519,7 +529,10 @@ http_reply http(std::uint16_t port, const std::string& method, const std::string
   http_reply r;
   if (resp.size() > 12) r.status = std::stoi(resp.substr(9, 3));
   auto hdr_end = resp.find("\r\n\r\n");
-  if (hdr_end != std::string::npos) r.body = resp.substr(hdr_end + 4);
+  if (hdr_end != std::string::npos) {
+    r.headers = resp.substr(0, hdr_end + 2);
+    r.body = resp.substr(hdr_end + 4);
+  }
   return r;
 }
 
@@ -597,8 +610,11 @@ TEST_CASE("nsq-broker --msg-ttl: expired messages are dropped unsent, counted, p
   auto hp = rb.b.http_port();
   client p(rb.b.tcp_port());
   // "ttl" has a channel (messages wait in it); "early" has none yet (they wait in the topic).
-  CHECK(http(hp, "POST", "/channel/create?topic=ttl&channel=c").status == 200);
-  for (const char* t : {"forever", "long"}) CHECK(http(hp, "POST", std::string("/channel/create?topic=") + t + "&channel=c").status == 200);
+  // nsqd makes a channel only in a topic that exists.
+  for (const char* t : {"ttl", "forever", "long"}) {
+    CHECK(http(hp, "POST", std::string("/topic/create?topic=") + t).status == 200);
+    CHECK(http(hp, "POST", std::string("/channel/create?topic=") + t + "&channel=c").status == 200);
+  }
   mpub(p, "ttl", numbered("old", 3));
   mpub(p, "early", numbered("old", 4));
   mpub(p, "forever", numbered("old", 2));
@@ -614,7 +630,7 @@ TEST_CASE("nsq-broker --msg-ttl: expired messages are dropped unsent, counted, p
   CHECK(eventually([&] { return channel_stats(hp, "ttl", "c")["expired_count"] == 4; }));  // with the DPUB
   CHECK(c.silent_for(100ms));
   auto ch = channel_stats(hp, "ttl", "c");
-  CHECK(ch["message_count"] == 1);
+  CHECK(ch["message_count"] == 5);  // put into the channel, expired or not (nsqd's count)
   CHECK(ch["depth"] == 0);
   CHECK(ch["deferred_count"] == 0);
   CHECK(ch["dropped_count"] == 0);
@@ -648,7 +664,7 @@ TEST_CASE("nsq-broker --msg-ttl: expired messages are dropped unsent, counted, p
   }
 
   auto text = http(hp, "GET", "/stats?topic=ttl").body;
-  CHECK(text.find("msgs: 2        expired: 5     dropped: 0") != std::string::npos);
+  CHECK(text.find("msgs: 6        e2e%:  expired: 5\n") != std::string::npos);  // nsqd's line, then pipekit's counts
   auto metrics = http(hp, "GET", "/metrics").body;
   CHECK(metrics.find("# TYPE nsq_channel_expired_total counter\n") != std::string::npos);
   CHECK(metrics.find("nsq_channel_expired_total{topic=\"ttl\",channel=\"c\"} 5\n") != std::string::npos);
@@ -666,6 +682,7 @@ TEST_CASE("nsq-broker --msg-ttl --durable: expired messages read from disk are d
   {
     running_broker rb(o);
     auto hp = rb.b.http_port();
+    CHECK(http(hp, "POST", "/topic/create?topic=dt").status == 200);
     CHECK(http(hp, "POST", "/channel/create?topic=dt&channel=c").status == 200);
     client p(rb.b.tcp_port());
     mpub(p, "dt", numbered("old", 5));
@@ -735,7 +752,7 @@ TEST_CASE("nsq-broker: a fresh #ephemeral channel gets a topic's whole backlog (
   CHECK(c.silent_for(100ms));
   auto ch = channel_stats(hp, "eh", "tail#ephemeral");
   CHECK(ch["dropped_count"] == 0);
-  CHECK(ch["message_count"] == 36);
+  CHECK(ch["message_count"] == 35);  // put into the channel (the REQ is no new message), as nsqd
   CHECK(topic_stats(hp, "eh")["depth"] == 0);
   rbp.reset();
   std::filesystem::remove_all(dir);
@@ -779,7 +796,7 @@ TEST_CASE("nsq-broker --ephemeral-overflow drop: a full #ephemeral channel drops
   CHECK(take(c, 10) == numbered("m", 10));
   CHECK(c.silent_for(100ms));
   auto text = http(hp, "GET", "/stats?topic=ed").body;
-  CHECK(text.find("expired: 0     dropped: 20") != std::string::npos);
+  CHECK(text.find("e2e%:  dropped: 20\n") != std::string::npos);
   auto metrics = http(hp, "GET", "/metrics").body;
   CHECK(metrics.find("# TYPE nsq_channel_dropped_total counter\n") != std::string::npos);
   CHECK(metrics.find("nsq_channel_dropped_total{topic=\"ed\",channel=\"tail#ephemeral\"} 20\n") != std::string::npos);
@@ -857,7 +874,7 @@ TEST_CASE("nsq-broker HTTP: stats, pause, empty, delete, metrics", "[nsq]") {
   c.identify({{"client_id", "consumer-1"}});
   CHECK(c.response() == "OK");
   c.subscribe("st", "live", 10);
-  CHECK(http(hp, "POST", "/channel/create?topic=st&channel=idle").status == 200);
+  CHECK(http(hp, "POST", "/channel/create?topic=st&channel=idle").status == 200);  // st: made by the SUB
   CHECK(http(hp, "POST", "/topic/create?topic=other").status == 200);
   CHECK(http(hp, "POST", "/pub?topic=st", "m1").status == 200);
   std::string s;
@@ -920,6 +937,226 @@ TEST_CASE("nsq-broker HTTP: stats, pause, empty, delete, metrics", "[nsq]") {
   // Deleting a channel disconnects its consumers.
   CHECK(http(hp, "POST", "/channel/delete?topic=st&channel=live").status == 200);
   CHECK(c.closed());
+}
+
+TEST_CASE("nsq-broker HTTP answers as nsqd 1.3.0: errors, ?binary=, /config, headers", "[nsq]") {
+  auto o = running_broker::make_options();
+  o.max_msg_size = 100;
+  o.max_body_size = 1000;
+  running_broker rb(o);
+  auto hp = rb.b.http_port();
+  auto err = [&](const std::string& method, const std::string& target, const std::string& body, int status,
+                 const std::string& code) {
+    auto e = http(hp, method, target, body);
+    CHECK(e.status == status);
+    CHECK(e.body == "{\"message\":\"" + code + "\"}");
+    CHECK(e.headers.find("X-NSQ-Content-Type: nsq; version=1.0\r\n") != std::string::npos);
+  };
+  // nsqd makes no topic for /channel/create.
+  err("POST", "/channel/create?topic=nothere&channel=c", "", 404, "TOPIC_NOT_FOUND");
+  CHECK(http(hp, "GET", "/stats?format=json").body.find("nothere") == std::string::npos);
+  CHECK(http(hp, "POST", "/topic/create?topic=here").status == 200);
+  CHECK(http(hp, "POST", "/channel/create?topic=here&channel=c").status == 200);
+  err("POST", "/channel/create?topic=a/b&channel=c", "", 400, "INVALID_ARG_TOPIC");
+  err("POST", "/channel/pause?topic=here&channel=c/d", "", 400, "INVALID_ARG_CHANNEL");
+  err("POST", "/channel/delete?topic=a/b&channel=c", "", 400, "INVALID_ARG_TOPIC");
+  err("POST", "/channel/empty?topic=here", "", 400, "MISSING_ARG_CHANNEL");
+  // delete, pause and unpause only look the name up: an invalid one is a topic not found.
+  err("POST", "/topic/pause?topic=a/b", "", 404, "TOPIC_NOT_FOUND");
+  err("POST", "/topic/unpause?topic=a/b", "", 404, "TOPIC_NOT_FOUND");
+  err("POST", "/topic/delete?topic=a/b", "", 404, "TOPIC_NOT_FOUND");
+  err("POST", "/topic/empty?topic=a/b", "", 400, "INVALID_TOPIC");
+  err("POST", "/topic/create?topic=a/b", "", 400, "INVALID_TOPIC");
+  err("POST", "/topic/pause", "", 400, "MISSING_ARG_TOPIC");
+  // Bodies over the limits, within and past the server's own limit.
+  err("POST", "/mpub?topic=here", std::string(1001, 'x'), 413, "BODY_TOO_BIG");
+  err("POST", "/mpub?topic=here", std::string(5000, 'x'), 413, "BODY_TOO_BIG");
+  err("POST", "/pub?topic=here", std::string(5000, 'x'), 413, "MSG_TOO_BIG");
+  err("GET", "/nope", "", 404, "NOT_FOUND");
+
+  // ?binary= is binary unless it is false or 0 (nsqd reads its deprecated values as true).
+  client c(rb.b.tcp_port());
+  c.subscribe("here", "c", 10);
+  std::string bin = be32_count(2);
+  for (std::string m : {"five", "six"}) bin += be32_count(static_cast<std::uint32_t>(m.size())) + m;
+  std::string s;
+  for (const char* value : {"yes", "", "1", "true"}) {
+    INFO("binary=" << value);
+    auto r = http(hp, "POST", std::string("/mpub?topic=here&binary=") + value, bin);
+    CHECK(r.status == 200);
+    CHECK(r.headers.find("X-NSQ-Content-Type: nsq; version=1.0\r\n") != std::string::npos);
+    for (const char* want : {"five", "six"}) {
+      auto m = c.msg(s);
+      CHECK(m.body == want);
+      c.cmd("FIN " + std::string(m.id));
+    }
+  }
+  for (const char* value : {"false", "0"}) {
+    CHECK(http(hp, "POST", std::string("/mpub?topic=here&binary=") + value, "a\nb").status == 200);
+    CHECK(take(c, 2) == std::vector<std::string>{"a", "b"});
+  }
+
+  // /config/:opt: every option to read (nsqd's JSON: durations in ns), log_level and the lookupd
+  // addresses to change; another name is 400 INVALID_OPTION.
+  const auto before = pipekit::log::min_level();
+  CHECK(http(hp, "GET", "/config/log_level").body == std::to_string(static_cast<int>(before) + 1));
+  auto put = http(hp, "PUT", "/config/log_level", "warn");
+  CHECK(put.status == 200);
+  CHECK(put.body == "3");
+  CHECK(http(hp, "GET", "/config/log_level").body == "3");
+  CHECK(pipekit::log::min_level() == pipekit::log::level::warn);
+  CHECK(http(hp, "PUT", "/config/log_level", "DEBUG").body == "1");
+  CHECK(pipekit::log::min_level() == pipekit::log::level::debug);
+  err("PUT", "/config/log_level", "loud", 400, "INVALID_VALUE");
+  err("PUT", "/config/log_level", "", 413, "INVALID_VALUE");
+  pipekit::log::set_min_level(before);
+  err("GET", "/config/no_such_option", "", 400, "INVALID_OPTION");
+  err("PUT", "/config/no_such_option", "1", 400, "INVALID_OPTION");
+  err("PUT", "/config/mem_queue_size", "5", 400, "INVALID_OPTION");
+  CHECK(http(hp, "GET", "/config/max_req_timeout").body == "3600000000000");
+  CHECK(http(hp, "GET", "/config/max_msg_size").body == "100");
+  CHECK(http(hp, "GET", "/config/nsqlookupd_tcp_addresses").body == "[]");
+  CHECK(http(hp, "PUT", "/config/nsqlookupd_tcp_addresses", "[]").body == "[]");
+
+  // /ping: plain text without X-NSQ-Content-Type, GET only (nsqd routes no HEAD).
+  auto ping = http(hp, "GET", "/ping");
+  CHECK(ping.body == "OK");
+  CHECK(ping.headers.find("X-NSQ-Content-Type") == std::string::npos);
+  CHECK(http(hp, "HEAD", "/ping").status == 405);
+  // 200s of V1 routes carry it.
+  CHECK(http(hp, "POST", "/pub?topic=here", "x").headers.find("X-NSQ-Content-Type: nsq; version=1.0\r\n") !=
+        std::string::npos);
+  CHECK(http(hp, "GET", "/stats").headers.find("X-NSQ-Content-Type: nsq; version=1.0\r\n") != std::string::npos);
+}
+
+TEST_CASE("nsq-broker /stats and /info as nsqd 1.3.0: message counts, keys, the text layout", "[nsq]") {
+  running_broker rb;
+  auto hp = rb.b.http_port();
+  auto port = rb.b.tcp_port();
+  client p(port);
+  p.identify({{"hostname", "prod-host"}, {"user_agent", "test/1"}});
+  REQUIRE(p.response() == "OK");
+  CHECK(http(hp, "POST", "/topic/create?topic=cnt").status == 200);
+  CHECK(http(hp, "POST", "/channel/create?topic=cnt&channel=idle").status == 200);
+  mpub(p, "cnt", numbered("m", 300));
+  // A channel's message_count is what its topic put into it (it counted deliveries: 0 here).
+  CHECK(channel_stats(hp, "cnt", "idle")["message_count"] == 300);
+
+  // Deliveries and requeues add nothing to it; the client's message_count counts deliveries.
+  client c(port);
+  c.identify({{"hostname", "cons-host"}, {"user_agent", "test/2"}});
+  REQUIRE(c.response() == "OK");
+  c.subscribe("cnt", "live", 1);
+  p.pub("cnt", "one");
+  std::string s1, s2;
+  auto m = c.msg(s1);
+  c.cmd("REQ " + std::string(m.id) + " 0");
+  auto again = c.msg(s2);
+  CHECK(again.attempts == 2);
+  c.cmd("FIN " + std::string(again.id));
+  CHECK(eventually([&] { return channel_stats(hp, "cnt", "live")["clients"][0]["finish_count"] == 1; }));
+  auto live = channel_stats(hp, "cnt", "live");
+  CHECK(live["message_count"] == 1);
+  CHECK(live["requeue_count"] == 1);
+  CHECK(live["clients"][0]["message_count"] == 2);
+  CHECK_FALSE(live["clients"][0].contains("pub_counts"));  // omitempty, as nsqd
+  CHECK(channel_stats(hp, "cnt", "idle")["message_count"] == 301);
+  CHECK(topic_stats(hp, "cnt")["message_count"] == 301);
+  CHECK(live["e2e_processing_latency"] == nlohmann::json::parse(R"({"count":0,"percentiles":null})"));
+
+  auto j = nlohmann::json::parse(http(hp, "GET", "/stats?format=json").body);
+  REQUIRE(j["producers"].size() == 1);
+  CHECK(j["producers"][0]["hostname"] == "prod-host");
+  CHECK(j["producers"][0]["pub_counts"] == nlohmann::json::parse(R"([{"topic":"cnt","count":301}])"));
+  CHECK(j["memory"].contains("heap_in_use_bytes"));
+  // Go's nil slices: no such topic, no clients asked for.
+  CHECK(nlohmann::json::parse(http(hp, "GET", "/stats?format=json&topic=none").body)["topics"].is_null());
+  j = nlohmann::json::parse(http(hp, "GET", "/stats?format=json&include_clients=false&include_mem=0").body);
+  CHECK(j["producers"].is_null());
+  CHECK(j["topics"][0]["channels"][0]["clients"].is_null());
+  CHECK_FALSE(j.contains("memory"));
+  // include_clients=yes is not false (nsqd reads only true/1 and false/0).
+  j = nlohmann::json::parse(http(hp, "GET", "/stats?format=json&include_clients=yes").body);
+  CHECK(j["producers"].size() == 1);
+
+  // /info: nsqd's keys, durations in ns, the real hostname beside the broadcast address.
+  auto info = nlohmann::json::parse(http(hp, "GET", "/info").body);
+  CHECK(info["version"] == "1.3.0");
+  CHECK(info["hostname"] == net::ip::host_name());
+  CHECK(info["broadcast_address"] == "127.0.0.1");
+  CHECK(info["max_heartbeat_interval"] == 60000000000LL);
+  CHECK(info["max_output_buffer_size"] == 65536);
+  CHECK(info["max_output_buffer_timeout"] == 30000000000LL);
+  CHECK(info["max_deflate_level"] == 6);
+  CHECK(info["pipekit_version"].is_string());
+
+  // The text format, line by line as nsqd's printStats.
+  CHECK(http(hp, "POST", "/topic/pause?topic=cnt").status == 200);
+  CHECK(http(hp, "POST", "/channel/pause?topic=cnt&channel=idle").status == 200);
+  auto text = http(hp, "GET", "/stats").body;
+  INFO(text);
+  CHECK(text.starts_with("nsqd v1.3.0 (built w/pipekit "));
+  CHECK(std::regex_search(text, std::regex("\nstart_time \\d{4}-\\d\\d-\\d\\dT\\d\\d:\\d\\d:\\d\\d(Z|[+-]\\d\\d:\\d\\d)\n"
+                                           "uptime [0-9hm.]+(ns|\xc2\xb5s|ms|s)\n\nHealth: OK\n\nMemory:\n")));
+  CHECK(text.find("\nMemory:\n   heap_objects             \t0\n") != std::string::npos);
+  CHECK(text.find("\nTopics:\n*P [cnt            ] depth: 0     be-depth: 0     msgs: 301      e2e%: \n") !=
+        std::string::npos);
+  CHECK(text.find("\n   *P [idle                     ] depth: 301   be-depth: 0     inflt: 0    def: 0    re-q: 0 "
+                  "    timeout: 0     msgs: 301      e2e%: \n") != std::string::npos);
+  CHECK(text.find("\n      [live                     ] depth: 0     be-depth: 0     inflt: 0    def: 0    re-q: 1 ")
+        != std::string::npos);
+  CHECK(std::regex_search(text, std::regex("\n        \\[V2 cons-host:\\d+ test/2 *\\] state: 3 inflt: 0    rdy: 1    "
+                                           "fin: 1        re-q: 1        msgs: 2        connected: \\d+s\n")));
+  CHECK(std::regex_search(text, std::regex("\nProducers:\n   \\[V2 prod-host:\\d+ test/1 *\\] msgs: 301      "
+                                           "topics: cnt=301 connected: \\d+s\n$")));
+  text = http(hp, "GET", "/stats?topic=none&include_mem=false&include_clients=false").body;
+  CHECK(text.find("Memory:") == std::string::npos);
+  CHECK(text.ends_with("\nHealth: OK\n\nTopics: None\n\nProducers: None\n"));
+}
+
+TEST_CASE("nsq-broker TCP answers as nsqd 1.3.0: REQ clamped, numbers read whole, IDENTIFY", "[nsq]") {
+  auto o = running_broker::make_options();
+  o.max_req_timeout = 300ms;
+  running_broker rb(o);
+  auto port = rb.b.tcp_port();
+  client c(port);
+  c.subscribe("rq", "ch", 1);
+  client p(port);
+  p.pub("rq", "x");
+  std::string s1, s2, s3;
+  auto m = c.msg(s1);
+  // Above --max-req-timeout: nsqd 1.3 clamps to it and carries on (it was a fatal E_INVALID).
+  auto t0 = std::chrono::steady_clock::now();
+  c.cmd("REQ " + std::string(m.id) + " 99999");
+  auto m2 = c.msg(s2);
+  CHECK(m2.attempts == 2);
+  CHECK(std::chrono::steady_clock::now() - t0 >= 250ms);
+  c.cmd("REQ " + std::string(m2.id) + " 100000000000000000000000");  // past int64: clamped too
+  auto m3 = c.msg(s3);
+  CHECK(m3.attempts == 3);
+  c.cmd("FIN " + std::string(m3.id));
+  c.cmd("NOP");
+  CHECK(c.silent_for(100ms));  // still open
+
+  client d(port);
+  d.cmd("DPUB rq 10000000000000000000", "now?");  // read as negative, it was delivered at once
+  CHECK(d.error() == "E_INVALID DPUB timeout 10000000000000000000 out of range 0-300");
+  CHECK(d.closed());
+  client r(port);
+  r.subscribe("rq", "ch2", 1);
+  r.cmd("RDY 18446744073709551617");
+  CHECK(r.error() == "E_INVALID RDY count 18446744073709551617 out of range 0-2500");
+  CHECK(r.closed());
+  CHECK(c.silent_for(100ms));
+
+  // IDENTIFY: deflate_level is 6 also with deflate off; -1 output buffering leaves no timeout.
+  client f(port);
+  f.identify({{"feature_negotiation", true}, {"output_buffer_size", -1}});
+  auto features = nlohmann::json::parse(f.response());
+  CHECK(features["deflate"] == false);
+  CHECK(features["deflate_level"] == 6);
+  CHECK(features["output_buffer_size"] == 1);
+  CHECK(features["output_buffer_timeout"] == 0);
 }
 
 namespace {
@@ -1034,6 +1271,7 @@ TEST_CASE("nsq-broker --data-path: overflow goes to disk and a clean restart los
     for (int i = 0; i < 10; ++i) bodies.push_back("d" + std::to_string(i));
     client c(rb.b.tcp_port());
     c.subscribe("dq", "keep", 0);
+    CHECK(http(rb.b.http_port(), "POST", "/topic/create?topic=dq").status == 200);
     CHECK(http(rb.b.http_port(), "POST", "/channel/create?topic=dq&channel=paused").status == 200);
     CHECK(http(rb.b.http_port(), "POST", "/channel/pause?topic=dq&channel=paused").status == 200);
     append_mpub(mpub, "dq", bodies);

@@ -132,8 +132,13 @@ TEST_CASE("nsq commands parse with nsqd's error codes, texts and fatality", "[ns
     CHECK(parse("FIN\n", s).err.wire() == "E_INVALID FIN insufficient number of params");
     CHECK(parse("FIN 0123456789abcdef\n").err.wire() == "E_INVALID cannot FIN in current state");
     CHECK(parse("REQ 0123456789abcdef 10\n", s).cmd.timeout_ms == 10);
-    CHECK(parse("REQ 0123456789abcdef 3600001\n", s).err.wire() ==
-          "E_INVALID REQ timeout 3600001000000 out of range 0-3600000000000");
+    // nsqd 1.1+ clamps a REQ timeout above --max-req-timeout and goes on (no error).
+    auto clamped = parse("REQ 0123456789abcdef 3600001\n", s);
+    REQUIRE(clamped.status == parse_status::ok);
+    CHECK(clamped.cmd.timeout_ms == 3600000);
+    CHECK(clamped.cmd.clamped);
+    CHECK_FALSE(parse("REQ 0123456789abcdef 3600000\n", s).cmd.clamped);
+    CHECK(parse("REQ 0123456789abcdef -5\n", s).err.wire() == "E_INVALID REQ could not parse timeout -5");
     CHECK(parse("REQ 0123456789abcdef\n", s).err.wire() == "E_INVALID REQ insufficient number of params");
     CHECK(parse("TOUCH 0123456789abcdef\n", client_state::closing).cmd.type == command_type::touch);
     CHECK(parse("CLS\n", s).cmd.type == command_type::cls);
@@ -149,11 +154,37 @@ TEST_CASE("nsq commands parse with nsqd's error codes, texts and fatality", "[ns
   }
 }
 
+TEST_CASE("nsq command numbers are read whole: past int64 is out of range, never wrapped", "[nsq]") {
+  // A parser that wraps (or saturates in 64 unsigned bits and casts) read 10^19 as negative: the
+  // DPUB was accepted and delivered at once.
+  CHECK(parse("DPUB t 10000000000000000000\n").err.wire() ==
+        "E_INVALID DPUB timeout 10000000000000000000 out of range 0-3600000");
+  CHECK(parse("DPUB t 18446744073709551617\n").err.wire() ==
+        "E_INVALID DPUB timeout 18446744073709551617 out of range 0-3600000");
+  CHECK(parse("DPUB t 9223372036854775807\n").err.wire() ==
+        "E_INVALID DPUB timeout 9223372036854775807 out of range 0-3600000");
+  // 300 digits are shown shortened.
+  CHECK(parse("DPUB t " + std::string(300, '9') + "\n").err.wire() ==
+        "E_INVALID DPUB timeout " + std::string(24, '9') + "... out of range 0-3600000");
+  CHECK(parse("DPUB t 0003600000\n" + be32(1) + "x").cmd.timeout_ms == 3600000);
+  auto s = client_state::subscribed;
+  CHECK(parse("RDY 18446744073709551616\n", s).err.wire() ==
+        "E_INVALID RDY count 18446744073709551616 out of range 0-2500");
+  CHECK(parse("RDY 9223372036854775808\n", s).err.wire() ==
+        "E_INVALID RDY count 9223372036854775808 out of range 0-2500");
+  auto req = parse("REQ 0123456789abcdef 100000000000000000000\n", s);
+  REQUIRE(req.status == parse_status::ok);
+  CHECK(req.cmd.timeout_ms == 3600000);
+  // nsqd's MPUB count bound: (max_body_size - 4) / 5.
+  CHECK(parse("MPUB t\n" + be32(8) + be32(1048576) + be32(1)).err.wire() ==
+        "E_BAD_BODY MPUB invalid message count 1048576");
+}
+
 TEST_CASE("nsq IDENTIFY bodies are decoded and range-checked as nsqd does", "[nsq]") {
   identify_data d;
   client_error e;
   REQUIRE(parse_identify(R"({"client_id":"c","hostname":"h","user_agent":"ua/1","heartbeat_interval":1000,
-    "output_buffer_size":64,"output_buffer_timeout":5,"msg_timeout":2000,"sample_rate":50,"feature_negotiation":true,
+    "output_buffer_size":64,"output_buffer_timeout":25,"msg_timeout":2000,"sample_rate":50,"feature_negotiation":true,
     "unknown":[1]})", identify_limits{}, d, e));
   CHECK(d.client_id == "c");
   CHECK(d.heartbeat_interval == 1000);
@@ -169,6 +200,10 @@ TEST_CASE("nsq IDENTIFY bodies are decoded and range-checked as nsqd does", "[ns
   CHECK(err(R"({"heartbeat_interval":60001})") == "E_BAD_BODY IDENTIFY heartbeat interval (60001) is invalid");
   CHECK(err(R"({"output_buffer_size":63})") == "E_BAD_BODY IDENTIFY output buffer size (63) is invalid");
   CHECK(err(R"({"output_buffer_timeout":30001})") == "E_BAD_BODY IDENTIFY output buffer timeout (30001) is invalid");
+  // nsqd: at least --min-output-buffer-timeout (25ms), and the timeout is checked before the size.
+  CHECK(err(R"({"output_buffer_timeout":10})") == "E_BAD_BODY IDENTIFY output buffer timeout (10) is invalid");
+  CHECK(err(R"({"output_buffer_timeout":10,"output_buffer_size":63})") ==
+        "E_BAD_BODY IDENTIFY output buffer timeout (10) is invalid");
   CHECK(err(R"({"sample_rate":100})") == "E_BAD_BODY IDENTIFY sample rate (100) is invalid");
   CHECK(err(R"({"msg_timeout":999})") == "E_BAD_BODY IDENTIFY msg timeout (999) is invalid");
   CHECK(err(R"({"heartbeat_interval":"x"})") == "E_BAD_BODY IDENTIFY failed to decode JSON body");

@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <ctime>
 #include <mutex>
@@ -16,7 +17,7 @@ namespace {
 
 struct state {
   std::string tool = "pipekit";
-  level min = level::info;
+  std::atomic<level> min{level::info};  // set_min_level may change it while others log
   format fmt = format::text;
   std::mutex mutex;
 };
@@ -120,6 +121,7 @@ void configure(std::string_view tool, level min_level, format fmt) {
 }
 
 level min_level() noexcept { return global().min; }
+void set_min_level(level min_level) noexcept { global().min = min_level; }
 bool enabled(level l) noexcept { return l >= global().min && l != level::off; }
 std::string_view tool_name() noexcept { return global().tool; }
 

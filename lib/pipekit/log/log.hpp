@@ -14,6 +14,7 @@ enum class format { text, json };
 // Set once at start-up by cli::run_main from the shared flags.
 void configure(std::string_view tool, level min_level, format fmt);
 level min_level() noexcept;
+void set_min_level(level min_level) noexcept;  // e.g. nsq-broker's PUT /config/log_level
 bool enabled(level l) noexcept;
 std::string_view tool_name() noexcept;
 

@@ -22,6 +22,7 @@
 #include "pipekit/net/http_server.hpp"
 #include "pipekit/net/tcp_listener.hpp"
 #include "pipekit/nsq/names.hpp"
+#include "pipekit/nsq/protocol.hpp"
 #include "pipekit/util/signals.hpp"
 #include "pipekit_version.hpp"
 
@@ -295,7 +296,10 @@ void server::impl::add_routes() {
     });
   };
   add("GET", "/ping", [](impl&, const net::http_request&) { return net::http_response{200, "OK", "text/plain; charset=utf-8", {}}; });
-  add("GET", "/info", [](impl&, const net::http_request&) { return net::json_response({{"version", PIPEKIT_VERSION}}); });
+  // nsqadmin reads "version" as the nsqlookupd release (semver) to pick its API; pipekit's own beside it.
+  add("GET", "/info", [](impl&, const net::http_request&) {
+    return net::ordered_json_response({{"version", nsq::nsq_version}, {"pipekit_version", PIPEKIT_VERSION}});
+  });
   add("GET", "/topics", [](impl& s, const net::http_request&) {
     return net::json_response({{"topics", s.db.topics(clock::now())}});
   });

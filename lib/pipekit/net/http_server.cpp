@@ -60,6 +60,7 @@ struct http_server::impl {
   asio::io_context& io;
   http_server_options options;
   std::map<std::string, std::vector<std::pair<std::string, http_handler>>, std::less<>> routes;  // path -> methods
+  std::map<std::string, std::vector<std::pair<std::string, http_handler>>, std::less<>> prefix_routes;
   std::unique_ptr<tcp_listener> listener;
   std::unordered_map<session*, std::weak_ptr<session>> sessions;
   bool stopped = false;
@@ -106,7 +107,15 @@ class session : public std::enable_shared_from_this<session> {
       log::debug("http {}: read timeout", remote_);
       return close();
     }
-    if (ec == http::error::body_limit) return answer(json_error(413, "BODY_TOO_LARGE"), false);
+    if (ec == http::error::body_limit) {
+      http_response r = json_error(413, "BODY_TOO_LARGE");
+      // The request line is in (the limit is checked at Content-Length, or later in the body).
+      if (server_->options.body_too_large) {
+        auto target = boost::urls::parse_origin_form(parser_->get().target());
+        if (target) r = server_->options.body_too_large(std::string(target->path()));
+      }
+      return answer(std::move(r), false);
+    }
     if (ec == http::error::header_limit) return answer(json_error(431, "HEADERS_TOO_LARGE"), false);
     if (ec && ec.category() == make_error_code(http::error::body_limit).category()) {
       log::debug("http {}: bad request: {}", remote_, ec.message());
@@ -137,7 +146,8 @@ class session : public std::enable_shared_from_this<session> {
     res_.version(parser_ && parser_->is_header_done() ? parser_->get().version() : 11);
     res_.result(static_cast<unsigned>(r.status));
     res_.set(http::field::content_type, r.content_type);
-    for (const auto& [name, value] : server_->options.headers) res_.set(name, value);
+    if (!r.without_server_headers)
+      for (const auto& [name, value] : server_->options.headers) res_.set(name, value);
     for (const auto& [name, value] : r.headers) res_.set(name, value);
     res_.body() = std::move(r.body);
     res_.keep_alive(keep_alive && !stopping_);
@@ -175,7 +185,14 @@ class session : public std::enable_shared_from_this<session> {
 
 http_response http_server::impl::dispatch(http_request& request) const {
   auto it = routes.find(request.path);
-  if (it == routes.end()) return json_error(404, "NOT_FOUND");
+  if (it == routes.end()) {
+    // The longest prefix route under which the path falls.
+    it = prefix_routes.end();
+    for (auto p = prefix_routes.begin(); p != prefix_routes.end(); ++p)
+      if (request.path.starts_with(p->first) && (it == prefix_routes.end() || p->first.size() > it->first.size()))
+        it = p;
+    if (it == prefix_routes.end()) return json_error(404, "NOT_FOUND");
+  }
   for (const auto& [method, handler] : it->second) {
     if (method != request.method) continue;
     try {
@@ -195,6 +212,10 @@ http_server::~http_server() { stop(); }
 
 void http_server::route(std::string method, std::string path, http_handler handler) {
   impl_->routes[std::move(path)].emplace_back(std::move(method), std::move(handler));
+}
+
+void http_server::route_prefix(std::string method, std::string prefix, http_handler handler) {
+  impl_->prefix_routes[std::move(prefix)].emplace_back(std::move(method), std::move(handler));
 }
 
 void http_server::listen(std::string_view address, std::string_view name) {

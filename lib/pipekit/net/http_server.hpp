@@ -38,6 +38,7 @@ struct http_response {
   std::string body;
   std::string content_type = "text/plain; charset=utf-8";
   std::vector<std::pair<std::string, std::string>> headers;  // extra headers
+  bool without_server_headers = false;  // leave out http_server_options::headers (nsqd's plain-text /ping)
 };
 
 // 200 (or status) with a compact JSON body and "application/json; charset=utf-8".
@@ -53,6 +54,8 @@ struct http_server_options {
   std::size_t body_limit = 1u << 20;                      // larger bodies get 413 and a close
   std::chrono::milliseconds read_timeout{30'000};         // a request (or an idle keep-alive) must arrive within it
   std::vector<std::pair<std::string, std::string>> headers;  // added to every response
+  // The answer to a body over body_limit, by request path (unset: 413 {"message":"BODY_TOO_LARGE"}).
+  std::function<http_response(std::string_view path)> body_too_large;
 };
 
 class http_server {
@@ -66,6 +69,9 @@ class http_server {
   // method 405 {"message":"METHOD_NOT_ALLOWED"} (as nsqd and nsqlookupd do). A handler that
   // throws answers 500 {"message":"INTERNAL_ERROR"}.
   void route(std::string method, std::string path, http_handler handler);
+  // A route for every path under prefix (e.g. "/config/" for nsqd's "/config/:opt") that has no
+  // route of its own; the longest matching prefix wins.
+  void route_prefix(std::string method, std::string prefix, http_handler handler);
 
   // Binds "host:port" (":port" is every interface; port 0 lets the kernel pick) and starts
   // accepting. Throws pipekit::fatal_error as tcp_listener does (name: the flag, for its message).

@@ -40,7 +40,6 @@ constexpr std::size_t read_chunk = 64 * 1024;
 // Output a client has not taken yet beyond which its commands are not read (nsqd's writes block
 // its reads; a client that pipelines commands and never reads must not grow the broker's memory).
 constexpr std::size_t max_pending_output = 1024 * 1024;
-constexpr int max_deflate_level = 6;  // nsqd --max-deflate-level
 constexpr std::int64_t drop_report_interval_ns = 5'000'000'000;  // summaries of dropped messages
 
 // The queue behind the memory queue until the disk queue exists: encoded messages in memory.
@@ -193,6 +192,7 @@ broker::impl::impl(broker_options o) : opts(std::move(o)) {
   id_limits.max_output_buffer_timeout_ms = opts.max_output_buffer_timeout.count();
   id_limits.max_msg_timeout_ms = opts.max_msg_timeout.count();
   start_ns = wall_ns();
+  nsqd_log_level = static_cast<int>(log::min_level()) + 1;  // debug 1, info 2, warn 3, error 4, off 5 (fatal)
 }
 
 namespace {
@@ -348,7 +348,10 @@ bool broker::impl::offer(channel& c, message&& m) {
     ++c.dropped_count;
     return true;
   }
-  return put_channel(c, std::move(m));
+  // nsqd's message_count: what the topic put into the channel (deliveries are the clients' count).
+  if (!put_channel(c, std::move(m))) return false;
+  ++c.message_count;
+  return true;
 }
 
 std::int64_t broker::impl::topic_room(const topic& t) const {
@@ -987,7 +990,9 @@ void connection::pub(const command& cmd) {
     fail(client_error{std::string("E_") + name + "_FAILED", std::string(name) + " failed writing to disk", true});
     return;
   }
-  ++info.pub_counts;
+  auto counted = info.pub_counts.find(cmd.topic);
+  if (counted == info.pub_counts.end()) counted = info.pub_counts.emplace(std::string(cmd.topic), 0).first;
+  counted->second += cmd.type == command_type::mpub ? cmd.messages : 1;
   b_.pump(t);
   if (b_.opts.durable && !t.ephemeral) {
     if (!t.queue.backend().on_disk()) {  // its disk queue could not be opened: never a false OK
@@ -1026,10 +1031,14 @@ void connection::identify(const command& cmd) {
   info.user_agent = d.user_agent;
   if (d.heartbeat_interval == -1) info.heartbeat_ms = 0;
   else if (d.heartbeat_interval > 0) info.heartbeat_ms = d.heartbeat_interval;
-  if (d.output_buffer_size == -1) info.output_buffer_size = 1;
-  else if (d.output_buffer_size > 0) info.output_buffer_size = d.output_buffer_size;
   if (d.output_buffer_timeout == -1) info.output_buffer_timeout_ms = 0;
   else if (d.output_buffer_timeout > 0) info.output_buffer_timeout_ms = d.output_buffer_timeout;
+  if (d.output_buffer_size == -1) {  // nsqd: no buffering, so no buffer timeout either
+    info.output_buffer_size = 1;
+    info.output_buffer_timeout_ms = 0;
+  } else if (d.output_buffer_size > 0) {
+    info.output_buffer_size = d.output_buffer_size;
+  }
   if (d.msg_timeout > 0) info.msg_timeout_ms = d.msg_timeout;
   info.sample_rate = d.sample_rate;
   heartbeat_ns_ = info.heartbeat_ms * ns_per_ms;
@@ -1045,17 +1054,19 @@ void connection::identify(const command& cmd) {
   const bool deflate = d.deflate && !codec_;
   const bool snappy = d.snappy && !codec_;
   const bool tls = d.tls_v1 && b_.tls && !tls_ && !tls_pending_ && !holding();
-  int level = d.deflate_level >= 1 && d.deflate_level <= 9 ? static_cast<int>(d.deflate_level) : 6;
-  level = std::min(level, max_deflate_level);
+  // nsqd: 6 unless deflate is on and a level asked for, at most --max-deflate-level; reported
+  // also when deflate is off.
+  std::int64_t level = deflate && d.deflate_level > 0 ? d.deflate_level : 6;
+  level = std::min<std::int64_t>(level, max_deflate_level);
   // nsqd's response.
   nlohmann::json r = {
       {"max_rdy_count", b_.opts.max_rdy_count},
-      {"version", "1.3.0"},
+      {"version", nsq_version},
       {"max_msg_timeout", b_.opts.max_msg_timeout.count()},
       {"msg_timeout", info.msg_timeout_ms},
       {"tls_v1", tls},
       {"deflate", deflate},
-      {"deflate_level", deflate ? level : 0},
+      {"deflate_level", level},
       {"max_deflate_level", max_deflate_level},
       {"snappy", snappy},
       {"sample_rate", info.sample_rate},
@@ -1072,7 +1083,7 @@ void connection::identify(const command& cmd) {
   // As nsqd: the response goes out as it is, then both directions switch, and an OK is the first
   // compressed frame. nsqd puts TLS first, then snappy or deflate on top: so here.
   try {
-    codec_ = snappy ? make_snappy_codec() : make_deflate_codec(level);
+    codec_ = snappy ? make_snappy_codec() : make_deflate_codec(static_cast<int>(level));
   } catch (const std::exception& e) {
     return fail(client_error{"E_IDENTIFY_FAILED", std::string("IDENTIFY failed ") + e.what(), true});
   }
@@ -1214,6 +1225,9 @@ void connection::fin_req_touch(const command& cmd) {
     c->queue.release(m);
     ++info.finish_count;
   } else {
+    if (cmd.clamped)
+      log::info("TCP: client({}): REQ timeout out of range 0-{} ms; set to {} ms (as nsqd)", info.remote_address,
+                b_.opts.max_req_timeout.count(), cmd.timeout_ms);
     ++info.requeue_count;
     ++c->requeue_count;
     if (cmd.timeout_ms > 0) m.defer_until_ns = now + cmd.timeout_ms * ns_per_ms;
@@ -1232,7 +1246,6 @@ void connection::send_message(channel& c, message&& m) {
   append_message_frame(frames(), m.timestamp_ns, m.attempts, make_message_id(m.id), m.body.view());
   ++info.in_flight_count;
   ++info.message_count;
-  ++c.message_count;
   std::uint64_t id = m.id;
   std::int64_t deadline = now + msg_timeout_ns_;
   c.in_flight.insert_or_assign(id, in_flight_entry{std::move(m), info.id, deadline, now});

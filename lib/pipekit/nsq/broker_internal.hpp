@@ -34,6 +34,8 @@ namespace pipekit::nsq {
 namespace asio = boost::asio;
 using tcp = asio::ip::tcp;
 
+inline constexpr int max_deflate_level = 6;  // nsqd --max-deflate-level
+
 std::int64_t steady_ns() noexcept;
 std::int64_t wall_ns() noexcept;
 
@@ -263,7 +265,7 @@ struct client_info {
   std::int64_t output_buffer_size = 0;
   std::int64_t output_buffer_timeout_ms = 0;
   std::int64_t msg_timeout_ms = 0;
-  std::int64_t pub_counts = 0;
+  std::map<std::string, std::uint64_t, std::less<>> pub_counts;  // messages published, by topic
   bool deflate = false;
   bool snappy = false;
   bool authed = false;
@@ -295,6 +297,7 @@ struct broker::impl {
   std::uint64_t next_client_id = 1;
   std::int64_t start_ns = 0;
   bool stopping = false;
+  int nsqd_log_level = 2;  // nsqd's number for the log level (1 debug .. 5 fatal): /config/log_level
 
   // Topics and channels (created on first use; ephemeral ones deleted with their last user).
   topic& get_topic(std::string_view name);
@@ -486,12 +489,6 @@ void connection::write_all(asio::const_buffer b, Handler&& h) {
   if (tls_) tls_->async_write(b, std::forward<Handler>(h));
   else asio::async_write(socket_, b, std::forward<Handler>(h));
 }
-
-std::string stats_json(broker::impl& b, std::string_view topic_filter, std::string_view channel_filter,
-                       bool include_clients);
-std::string stats_text(broker::impl& b, std::string_view topic_filter, std::string_view channel_filter);
-std::string metrics_text(broker::impl& b);
-std::string info_json(broker::impl& b);
 
 // The HTTP API (broker_http.cpp): binds in start(), serves on the broker's io_context.
 class http_frontend {

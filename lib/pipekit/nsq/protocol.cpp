@@ -1,5 +1,7 @@
 #include "pipekit/nsq/protocol.hpp"
 
+#include <algorithm>
+#include <cstdint>
 #include <cstring>
 
 #include <nlohmann/json.hpp>
@@ -149,15 +151,25 @@ line_params split_line(std::string_view line) {
   return out;
 }
 
-// nsqd's ByteToBase10: decimal digits only (an empty string is 0); saturates instead of wrapping.
+// nsqd's ByteToBase10: decimal digits only (an empty string is 0). A value past int64 saturates
+// at its maximum, so it is out of every range (nsqd's uint64 wraps around there instead).
 bool base10(std::string_view s, std::int64_t& out) {
-  std::uint64_t n = 0;
+  std::int64_t n = 0;
   for (char c : s) {
     if (c < '0' || c > '9') return false;
-    if (n < (std::uint64_t{1} << 62)) n = n * 10 + static_cast<std::uint64_t>(c - '0');
+    const int d = c - '0';
+    n = n > (INT64_MAX - d) / 10 ? INT64_MAX : n * 10 + d;
   }
-  out = static_cast<std::int64_t>(n);
+  out = n;
   return true;
+}
+
+// A parsed number for an error text: the value, or for one that saturated the digits sent
+// (without leading zeros, shortened past 24 digits).
+std::string shown(std::string_view digits, std::int64_t v) {
+  if (v != INT64_MAX) return std::to_string(v);
+  digits.remove_prefix(std::min(digits.find_first_not_of('0'), digits.size()));
+  return digits.size() > 24 ? std::string(digits.substr(0, 24)) + "..." : std::string(digits);
 }
 
 std::int32_t read_i32(const char* p) { return static_cast<std::int32_t>(get_u32(p)); }
@@ -235,7 +247,9 @@ parse_result read_mpub(std::string_view buf, std::size_t pos, const parse_limits
     return more("E_BAD_BODY", "MPUB failed to read message count");
   }
   std::int32_t count = read_i32(buf.data() + p);
-  if (count <= 0) return fail("E_BAD_BODY", "MPUB invalid message count " + num(count));
+  // nsqd: at most (max_body_size - 4) / 5 messages (4 bytes of count, 5 of size and body at least).
+  if (count <= 0 || count > (limits.max_body_size - 4) / 5)
+    return fail("E_BAD_BODY", "MPUB invalid message count " + num(count));
   p += 4;
   for (std::int32_t i = 0; i < count; ++i) {
     if (have < p + 4) {
@@ -318,7 +332,7 @@ parse_result parse_command(std::string_view buf, const parse_limits& limits, con
     std::int64_t count = 1;
     if (lp.n > 1 && !base10(lp.p[1], count)) return fail("E_INVALID", "RDY could not parse count " + str(lp.p[1]));
     if (count < 0 || count > limits.max_rdy_count)
-      return fail("E_INVALID", "RDY count " + num(count) + " out of range 0-" + num(limits.max_rdy_count));
+      return fail("E_INVALID", "RDY count " + shown(lp.p[1], count) + " out of range 0-" + num(limits.max_rdy_count));
     cmd.type = command_type::rdy;
     cmd.count = count;
     return done(pos, cmd);
@@ -329,10 +343,10 @@ parse_result parse_command(std::string_view buf, const parse_limits& limits, con
     if (auto e = parse_id(lp, cmd); e.status == parse_status::error) return e;
     std::int64_t ms = 0;
     if (!base10(lp.p[2], ms)) return fail("E_INVALID", "REQ could not parse timeout " + str(lp.p[2]));
+    // nsqd 1.1+: a timeout above --max-req-timeout is clamped to it, and the REQ goes on.
     if (ms > limits.max_req_timeout_ms) {
-      // nsqd prints both as time.Duration with %d: nanoseconds.
-      std::int64_t ns = ms > (INT64_MAX / 1000000) ? INT64_MAX : ms * 1000000;
-      return fail("E_INVALID", "REQ timeout " + num(ns) + " out of range 0-" + num(limits.max_req_timeout_ms * 1000000));
+      ms = limits.max_req_timeout_ms;
+      cmd.clamped = true;
     }
     cmd.type = command_type::req;
     cmd.timeout_ms = ms;
@@ -359,7 +373,7 @@ parse_result parse_command(std::string_view buf, const parse_limits& limits, con
     std::int64_t ms = 0;
     if (!base10(lp.p[2], ms)) return fail("E_INVALID", "DPUB could not parse timeout " + str(lp.p[2]));
     if (ms > limits.max_req_timeout_ms)
-      return fail("E_INVALID", "DPUB timeout " + num(ms) + " out of range 0-" + num(limits.max_req_timeout_ms));
+      return fail("E_INVALID", "DPUB timeout " + shown(lp.p[2], ms) + " out of range 0-" + num(limits.max_req_timeout_ms));
     cmd.type = command_type::dpub;
     cmd.topic = lp.p[1];
     cmd.timeout_ms = ms;
@@ -454,12 +468,14 @@ bool parse_identify(std::string_view body, const identify_limits& limits, identi
   std::int64_t hb = d.heartbeat_interval;
   if (!(hb == -1 || hb == 0 || (hb >= 1000 && hb <= limits.max_heartbeat_interval_ms)))
     return bad("IDENTIFY heartbeat interval (" + v(hb) + ") is invalid");
+  // nsqd's SetOutputBuffer checks the timeout first.
+  std::int64_t obt = d.output_buffer_timeout;
+  if (!(obt == -1 || obt == 0 ||
+        (obt >= limits.min_output_buffer_timeout_ms && obt <= limits.max_output_buffer_timeout_ms)))
+    return bad("IDENTIFY output buffer timeout (" + v(obt) + ") is invalid");
   std::int64_t obs = d.output_buffer_size;
   if (!(obs == -1 || obs == 0 || (obs >= 64 && obs <= limits.max_output_buffer_size)))
     return bad("IDENTIFY output buffer size (" + v(obs) + ") is invalid");
-  std::int64_t obt = d.output_buffer_timeout;
-  if (!(obt == -1 || obt == 0 || (obt >= 1 && obt <= limits.max_output_buffer_timeout_ms)))
-    return bad("IDENTIFY output buffer timeout (" + v(obt) + ") is invalid");
   if (d.sample_rate < 0 || d.sample_rate > 99) return bad("IDENTIFY sample rate (" + v(d.sample_rate) + ") is invalid");
   std::int64_t mt = d.msg_timeout;
   if (!(mt == 0 || (mt >= 1000 && mt <= limits.max_msg_timeout_ms)))

@@ -15,6 +15,8 @@
 
 namespace pipekit::nsq {
 
+// The NSQ release whose nsqd and nsqlookupd pipekit's broker and lookupd answer as (their "version").
+inline constexpr std::string_view nsq_version = "1.3.0";
 inline constexpr std::string_view magic_v2 = "  V2";
 inline constexpr std::size_t msg_id_length = 16;
 inline constexpr std::size_t message_header_length = 8 + 2 + msg_id_length;  // before the body
@@ -121,6 +123,7 @@ struct command {
   std::string_view id;       // FIN, REQ, TOUCH: 16 bytes
   std::int64_t count = 0;    // RDY
   std::int64_t timeout_ms = 0;  // REQ, DPUB
+  bool clamped = false;         // REQ: the timeout asked for was above max_req_timeout_ms (nsqd clamps)
   std::uint32_t messages = 0;   // MPUB: how many (the body is validated)
   bool ignored = false;         // RDY after CLS: nsqd ignores it
   std::string_view body;        // IDENTIFY, AUTH, PUB, DPUB: the body; MPUB: the whole MPUB body
@@ -156,6 +159,7 @@ void for_each_mpub_message(std::string_view body, Fn&& fn) {
 struct identify_limits {
   std::int64_t max_heartbeat_interval_ms = 60000;
   std::int64_t max_output_buffer_size = 64 * 1024;
+  std::int64_t min_output_buffer_timeout_ms = 25;  // nsqd's --min-output-buffer-timeout
   std::int64_t max_output_buffer_timeout_ms = 30000;
   std::int64_t max_msg_timeout_ms = 15 * 60 * 1000;
 };
