@@ -1,5 +1,6 @@
 // nsq-broker: an nsqd-compatible message broker. Flags and wiring only; the broker is
 // lib/pipekit/nsq/broker.hpp.
+#include <cstdint>
 #include <chrono>
 #include <string>
 #include <string_view>
@@ -42,22 +43,23 @@ int main(int argc, char** argv) {
                "answer OK to PUB/MPUB/DPUB (and HTTP /pub, /mpub) only once the message is fsynced (needs --data-path)");
   app.add_option("--mem-queue-size", o.mem_queue_size, "number of messages to keep in memory (per topic/channel)")
       ->capture_default_str()
-      ->check(CLI::NonNegativeNumber);
+      ->check(pipekit::cli::whole_number(0, INT64_MAX));
+  // NSQ's sizes are 32-bit signed on the wire (and in the disk queue's records).
   app.add_option("--max-msg-size", o.max_msg_size, "maximum size of a single message in bytes")
       ->capture_default_str()
-      ->check(CLI::PositiveNumber);
+      ->check(pipekit::cli::whole_number(1, INT32_MAX - 26));  // the disk record holds 26 bytes more
   app.add_option("--max-body-size", o.max_body_size, "maximum size of a single command body")
       ->capture_default_str()
-      ->check(CLI::PositiveNumber);
+      ->check(pipekit::cli::whole_number(1, INT32_MAX));
   app.add_option("--max-rdy-count", o.max_rdy_count, "maximum RDY count for a client")
       ->capture_default_str()
-      ->check(CLI::PositiveNumber);
+      ->check(pipekit::cli::whole_number(1, INT64_MAX));
   app.add_option("--max-connections", o.max_connections,
                  "TCP clients served at once; more are refused (0: no limit; default: from ulimit -n)")
       ->check(CLI::NonNegativeNumber);
   app.add_option("--sync-every", o.sync_every, "number of messages per diskqueue fsync")
       ->capture_default_str()
-      ->check(CLI::PositiveNumber);
+      ->check(pipekit::cli::whole_number(1, INT64_MAX));
   pipekit::cli::add_duration_option(app, "--sync-timeout", o.sync_timeout, "duration of time per diskqueue fsync");
   pipekit::cli::add_duration_option(app, "--msg-timeout", o.msg_timeout,
                                     "default duration to wait before auto-requeing a message");

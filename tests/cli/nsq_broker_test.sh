@@ -17,6 +17,20 @@ run nsq-broker --msg-timeout 5parsecs
 expect "bad duration" 64
 run nsq-broker --config "$T/missing.toml"
 expect "missing --config" 78
+# Sizes are 32-bit in NSQ: a larger one is refused, not truncated for the disk queue.
+run nsq-broker --max-msg-size 4294967370
+expect "--max-msg-size past 32 bits" 64
+expect_err "says the range" "--max-msg-size: 4294967370: want a whole number from 1 to 2147483621"
+# A number past int64 is out of range (it was accepted), and 300 digits are not echoed back.
+run nsq-broker --mem-queue-size 99999999999999999999
+expect "--mem-queue-size past int64" 64
+long=$(printf '9%.0s' $(seq 300))
+for flag in --max-rdy-count --msg-timeout; do
+  run nsq-broker $flag "$long"
+  expect "$flag of 300 digits" 64
+  case $err in *999999999999999999999999*) bad "$flag: the 300 digits are shortened" "${err:0:400}" ;; *) ok ;; esac
+  expect_err "$flag: shortened" "99999999999999999999...(300 digits)"
+done
 
 # Start, answer over HTTP and TCP, stop on SIGTERM with 0.
 tcp=$(free_port)

@@ -1,6 +1,7 @@
 #include "pipekit/cli/app.hpp"
 
 #include <algorithm>
+#include <charconv>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
@@ -47,7 +48,35 @@ class underscore_toml : public CLI::ConfigTOML {
   }
 };
 
+// Runs of more than 24 digits (a pasted 300-digit number) cut to their first 20 in messages.
+std::string shorten_numbers(std::string_view text) {
+  std::string out;
+  for (std::size_t i = 0; i < text.size();) {
+    std::size_t j = i;
+    while (j < text.size() && text[j] >= '0' && text[j] <= '9') ++j;
+    if (j == i) {
+      out += text[i++];
+      continue;
+    }
+    if (j - i > 24) out.append(text.substr(i, 20)).append(fmt::format("...({} digits)", j - i));
+    else out.append(text.substr(i, j - i));
+    i = j;
+  }
+  return out;
+}
+
 }  // namespace
+
+CLI::Validator whole_number(std::int64_t min, std::int64_t max) {
+  return CLI::Validator(
+      [min, max](std::string& text) -> std::string {
+        std::int64_t v = 0;
+        auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
+        if (ec == std::errc() && end == text.data() + text.size() && v >= min && v <= max) return {};
+        return shorten_numbers(fmt::format("{}: want a whole number from {} to {}", text, min, max));
+      },
+      fmt::format("INT in [{} - {}]", min, max));
+}
 
 std::string format_duration(std::chrono::milliseconds d) {
   auto ms = d.count();
@@ -120,14 +149,15 @@ int run_main(CLI::App& app, const log_flags& log_opts, int argc, char** argv, co
     } catch (const CLI::CallForVersion& e) {
       return write_stdout(std::string(e.what()) + "\n");
     } catch (const CLI::FileError& e) {
-      std::fprintf(stderr, "%s: --config: %s\n", tool.c_str(), e.what());
+      std::fprintf(stderr, "%s: --config: %s\n", tool.c_str(), shorten_numbers(e.what()).c_str());
       return exit_code::config;
     } catch (const CLI::ConfigError& e) {
-      std::fprintf(stderr, "%s: --config: %s\n", tool.c_str(), e.what());
+      std::fprintf(stderr, "%s: --config: %s\n", tool.c_str(), shorten_numbers(e.what()).c_str());
       return exit_code::config;
     } catch (const CLI::ParseError& e) {
       // Help for a subcommand arrives as CallForHelp too; anything else is a usage error.
-      std::fprintf(stderr, "%s: %s\nRun '%s --help' for usage.\n", tool.c_str(), e.what(), tool.c_str());
+      std::fprintf(stderr, "%s: %s\nRun '%s --help' for usage.\n", tool.c_str(), shorten_numbers(e.what()).c_str(),
+                   tool.c_str());
       return exit_code::usage;
     } catch (const completions_requested& c) {
       return write_stdout(completions(app, c.shell));

@@ -1,5 +1,6 @@
 #pragma once
 #include <chrono>
+#include <cstdint>
 #include <functional>
 #include <string>
 #include <string_view>
@@ -7,6 +8,7 @@
 namespace CLI {
 class App;
 class Option;
+class Validator;
 }
 
 // The one catch-all every program's main() ends in, and the flag groups programs share.
@@ -32,6 +34,11 @@ void add_config_flag(CLI::App& app);
 // the call as the default.
 CLI::Option* add_duration_option(CLI::App& app, const std::string& name, std::chrono::milliseconds& target,
                                  const std::string& help);
+// A flag that takes a whole number from min to max, checked on the text (a value past int64 is out
+// of range, never wrapped or saturated): "--max-msg-size 4294967370: want a whole number from 1 to
+// 2147483647". Long input is shortened in the message.
+CLI::Validator whole_number(std::int64_t min, std::int64_t max);
+
 // "250ms", "30s", "5m", "1h": how such defaults are written.
 std::string format_duration(std::chrono::milliseconds d);
 
