@@ -124,8 +124,10 @@ mstart() {
   FIXED_TCP=$mtcp start_broker m --data-path "$T/mdata"
 }
 mstart
-http_post "$m_http" '/channel/create?topic=tm&channel=c' >/dev/null
-http_post "$m_http" '/channel/create?topic=tp&channel=c' >/dev/null
+for t in tm tp; do  # the topic first: nsqd makes a channel only in a topic that exists
+  http_post "$m_http" "/topic/create?topic=$t" >/dev/null
+  http_post "$m_http" "/channel/create?topic=$t&channel=c" >/dev/null
+done
 seq -f 'meta-%g' 1 10000 >"$T/input4"
 nsq-pub --raw -t tm --nsqd-tcp-address 127.0.0.1:"$mtcp" "$T/input4" 2>"$T/pub4.log"
 check "10,000 published to tm" test $? -eq 0
