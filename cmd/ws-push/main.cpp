@@ -10,6 +10,7 @@
 #include "pipekit/cli/app.hpp"
 #include "pipekit/cli/error.hpp"
 #include "pipekit/cli/exit_code.hpp"
+#include "pipekit/push/connect.hpp"
 #include "pipekit/push/server.hpp"
 
 namespace {
@@ -62,7 +63,7 @@ int main(int argc, char** argv) {
                "at the end of input");
   std::string push_token_file;
   app.add_option("--push-token-file", push_token_file,
-                 "File with the bearer token /push requires (or env WS_PUSH_TOKEN; default: none)")
+                 "File with the bearer token /push requires (or env WS_PUSH_API_TOKEN; default: none)")
       ->type_name("FILE");
 
   std::string jwt_secret_file, jwt_public_key_file, jwt_algorithm;
@@ -97,7 +98,22 @@ int main(int argc, char** argv) {
   pipekit::cli::add_duration_option(app, "--drain-timeout", o.drain_timeout,
                                     "On SIGTERM, how long clients get to close after 1001");
 
+  pipekit::push::connect_options co;
+  std::string token_file;
+  auto* connect = app.add_subcommand("connect", "Log in to a push node and print each message received as a JSON line");
+  connect->add_option("url", co.url, "The node's WebSocket URL, e.g. ws://127.0.0.1:8080/ws")->required();
+  connect->add_option("--token-file", token_file, "File with the token to log in with (or env WS_PUSH_TOKEN)")
+      ->type_name("FILE");
+  connect->add_option("-n,--count", co.count, "Exit after this many messages (default: run until stopped)");
+  pipekit::cli::add_duration_option(*connect, "--timeout", co.timeout, "For connecting, the handshake and the login");
+  pipekit::cli::add_duration_option(*connect, "--reconnect-max", co.reconnect_max,
+                                    "Longest wait between reconnects (the backoff starts at 500ms and doubles)");
+
   return pipekit::cli::run_main(app, log, argc, argv, [&] {
+    if (connect->parsed()) {
+      co.token = pipekit::cli::read_secret(token_file, "WS_PUSH_TOKEN", "--token-file");
+      return pipekit::push::connect(co);
+    }
     using pipekit::exit_code::config;
     using pipekit::exit_code::usage;
     std::string secret = pipekit::cli::read_secret(jwt_secret_file, "WS_PUSH_JWT_SECRET", "--jwt-secret-file");
@@ -124,7 +140,7 @@ int main(int argc, char** argv) {
                      e.what());
     }
     o.jwt = jwt;
-    o.push_token = pipekit::cli::read_secret(push_token_file, "WS_PUSH_TOKEN", "--push-token-file");
+    o.push_token = pipekit::cli::read_secret(push_token_file, "WS_PUSH_API_TOKEN", "--push-token-file");
     if (o.ping_interval <= std::chrono::milliseconds::zero()) pipekit::fatal(usage, "--ping-interval: must be more than 0");
     if (routes.ttl < std::chrono::milliseconds(300)) pipekit::fatal(usage, "--route-ttl: must be at least 300ms");
     if (!redis_url.empty()) {

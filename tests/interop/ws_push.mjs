@@ -288,6 +288,29 @@ try {
     check('clients closed with 1001 at the end of input', (await closeCode(kim)) === 1001);
   }
 
+  // ws-push connect: the terminal client logs in, prints messages as JSON lines, -n ends it.
+  {
+    fs.writeFileSync(path.join(dir, 'lee.token'), token('lee') + '\n');
+    const c = spawn(bin, ['connect', a.url, '--token-file', path.join(dir, 'lee.token'), '-n', '2'],
+      { stdio: ['ignore', 'pipe', 'pipe'] });
+    children.push(c);
+    let out = '', err = '';
+    c.stdout.on('data', (d) => { out += d; });
+    c.stderr.on('data', (d) => { err += d; });
+    const gone = exited(c);
+    await until('connect logged in', () => err.includes('logged in as lee'));
+    await push(a, '{"user":"lee","data":{"n":1},"id":"x1"}\n{"user":"lee","data":{"n":2}}\n{"user":"lee","data":{"n":3}}');
+    check('connect -n 2 exits 0', (await withTimeout(gone, 5000, 'connect exit')) === 0, err);
+    check('connect prints each message as a JSON line', out === '{"type":"message","id":"x1","data":{"n":1}}\n{"type":"message","data":{"n":2}}\n', out);
+    const refused = spawn(bin, ['-q', 'connect', a.url], { stdio: 'ignore', env: { WS_PUSH_TOKEN: hs256({ sub: 'x', exp: now() - 60 }) } });
+    check('connect with a refused token exits 77 at once', (await withTimeout(exited(refused), 5000, 'refused exit')) === 77);
+    const waiting = spawn(bin, ['-q', 'connect', a.url], { stdio: 'ignore', env: { WS_PUSH_TOKEN: token('lee') } });
+    children.push(waiting);
+    await until('lee connected again', async () => (await push(a, '{"user":"lee","data":0}')).lines[0]?.delivered === 1);
+    waiting.kill('SIGTERM');
+    check('connect ends 0 on SIGTERM', (await withTimeout(exited(waiting), 5000, 'SIGTERM exit')) === 0);
+  }
+
   // Configuration errors.
   const run = (args) => { try { execFileSync(bin, args, { stdio: 'pipe', env: {} }); return 0; } catch (e) { return e.status; } };
   check('no verification configured: exit 78', run(['--listen', '127.0.0.1:0']) === 78);

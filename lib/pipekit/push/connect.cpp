@@ -1,0 +1,171 @@
+#include "pipekit/push/connect.hpp"
+
+#include <algorithm>
+#include <csignal>
+#include <random>
+
+#include <unistd.h>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/websocket.hpp>
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include "pipekit/cli/error.hpp"
+#include "pipekit/cli/exit_code.hpp"
+#include "pipekit/io/line_writer.hpp"
+#include "pipekit/log/log.hpp"
+#include "pipekit/push/server.hpp"
+#include "pipekit/util/parse.hpp"
+#include "pipekit/util/signals.hpp"
+
+namespace pipekit::push {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace websocket = beast::websocket;
+using tcp = asio::ip::tcp;
+
+namespace {
+
+class terminal_client {
+ public:
+  terminal_client(asio::io_context& io, const connect_options& opts, util::url url)
+      : io_(io), opts_(opts), url_(std::move(url)), resolver_(io), timer_(io), out_(STDOUT_FILENO) {}
+
+  void start() { attempt(); }
+  void stop(int status) {
+    if (done_) return;
+    done_ = true;
+    status_ = status;
+    timer_.cancel();
+    resolver_.cancel();
+    if (ws_ && ws_->is_open()) {
+      ws_->async_close(websocket::close_code::normal, [this](beast::error_code) { io_.stop(); });
+      timer_.expires_after(std::chrono::seconds(2));
+      timer_.async_wait([this](beast::error_code ec) {
+        if (!ec) io_.stop();
+      });
+    } else {
+      io_.stop();
+    }
+  }
+  int status() const { return status_; }
+
+ private:
+  void attempt() {
+    if (done_) return;
+    ws_ = std::make_unique<websocket::stream<beast::tcp_stream>>(io_);
+    beast::get_lowest_layer(*ws_).expires_after(opts_.timeout);
+    resolver_.async_resolve(url_.host, std::to_string(url_.port),
+                            [this](beast::error_code ec, tcp::resolver::results_type res) {
+                              if (ec) return lost("cannot resolve " + url_.host + ": " + ec.message());
+                              beast::get_lowest_layer(*ws_).async_connect(
+                                  res, [this](beast::error_code e, const tcp::endpoint&) {
+                                    if (e) return lost("cannot connect: " + e.message());
+                                    handshake();
+                                  });
+                            });
+  }
+
+  void handshake() {
+    const std::string host = url_.host.find(':') != std::string::npos ? "[" + url_.host + "]" : url_.host;
+    ws_->async_handshake(fmt::format("{}:{}", host, url_.port), url_.target(), [this](beast::error_code ec) {
+      if (ec) return lost("handshake: " + ec.message());
+      beast::get_lowest_layer(*ws_).expires_never();
+      websocket::stream_base::timeout t = websocket::stream_base::timeout::suggested(beast::role_type::client);
+      ws_->set_option(t);
+      ws_->async_write(asio::buffer(login_ = nlohmann::json{{"type", "login"}, {"token", opts_.token}}.dump()),
+                       [this](beast::error_code e, std::size_t) {
+                         if (e) return lost("login: " + e.message());
+                         read();
+                       });
+    });
+  }
+
+  void read() {
+    ws_->async_read(buffer_, [this](beast::error_code ec, std::size_t) {
+      if (ec) {
+        const auto reason = ws_->reason();
+        if (reason.code == close_code::unauthorized || reason.code == close_code::token_expired) {
+          log::error("{}: the node refused the token (close {}{}{})", url_.host, reason.code,
+                     reason.reason.empty() ? "" : ": ", std::string(reason.reason.data(), reason.reason.size()));
+          return stop(exit_code::no_perm);
+        }
+        if (reason.code != 0) return lost(fmt::format("closed by the node ({})", reason.code));
+        return lost(ec.message());
+      }
+      const std::string text = beast::buffers_to_string(buffer_.data());
+      buffer_.consume(buffer_.size());
+      // Parsed keeping the node's key order, so a message prints as it was sent, on one line.
+      auto msg = nlohmann::ordered_json::parse(text, nullptr, false);
+      const std::string type = msg.is_object() ? msg.value("type", "") : "";
+      if (type == "login_ok") {
+        if (down_) log::info("connected again");
+        down_ = false;
+        backoff_ = std::chrono::milliseconds(0);
+        log::info("logged in as {}", msg.value("user", std::string("?")));
+      } else if (type == "message") {
+        if (!out_.write_line(msg.dump())) return stop(exit_code::ok);  // stdout closed: quietly
+        if (opts_.count != 0 && ++received_ >= opts_.count) return stop(exit_code::ok);
+      } else if (type == "error") {
+        log::warn("the node answered: {}", msg.dump());
+      }
+      read();
+    });
+  }
+
+  // The connection failed or ended: try again after a growing, jittered delay.
+  void lost(const std::string& why) {
+    if (done_) return;
+    if (!down_) log::warn("{}: {}; reconnecting", url_.host, why);
+    down_ = true;
+    ws_.reset();
+    backoff_ = std::clamp(backoff_ * 2, std::chrono::milliseconds(500), opts_.reconnect_max);
+    std::uniform_int_distribution<long> jitter(0, backoff_.count() / 4);
+    timer_.expires_after(backoff_ + std::chrono::milliseconds(jitter(rng_)));
+    timer_.async_wait([this](beast::error_code ec) {
+      if (!ec) attempt();
+    });
+  }
+
+  asio::io_context& io_;
+  const connect_options& opts_;
+  util::url url_;
+  tcp::resolver resolver_;
+  asio::steady_timer timer_;
+  io::line_writer out_;
+  std::unique_ptr<websocket::stream<beast::tcp_stream>> ws_;
+  beast::flat_buffer buffer_;
+  std::string login_;
+  std::chrono::milliseconds backoff_{0};
+  std::mt19937 rng_{std::random_device{}()};
+  std::uint64_t received_ = 0;
+  bool down_ = false;
+  bool done_ = false;
+  int status_ = exit_code::ok;
+};
+
+}  // namespace
+
+int connect(const connect_options& opts) {
+  util::url url;
+  try {
+    url = util::parse_url(opts.url);
+  } catch (const std::invalid_argument& e) {
+    fatal(exit_code::usage, "{}: {}", opts.url, e.what());
+  }
+  if (url.scheme != "ws") fatal(exit_code::usage, "{}: only ws:// URLs (TLS is not supported yet)", opts.url);
+  if (opts.token.empty()) fatal(exit_code::usage, "no token: give --token-file or WS_PUSH_TOKEN");
+  asio::io_context io;
+  terminal_client c(io, opts, url);
+  util::on_stop_signals(io, [&](int signo) { c.stop(signo == SIGINT ? exit_code::interrupted : exit_code::ok); });
+  c.start();
+  io.run();
+  return c.status();
+}
+
+}  // namespace pipekit::push
