@@ -119,6 +119,21 @@ run lookupd --tcp-address nowhere
 expect "a bad listen address is a usage error" 64
 run lookupd --config "$T/missing.cfg"
 expect "a missing --config file is a configuration error" 78
+# A file that is not TOML, or a value no flag takes, was ignored in silence: now 78, at its line.
+printf '# lookupd\ntcp_address: 127.0.0.1:4160\n' >"$T/yaml.cfg"
+run lookupd --config "$T/yaml.cfg"
+expect "a --config that is not TOML is a configuration error" 78
+expect_err "names the file, line and reason" "lookupd: --config $T/yaml.cfg:2:"
+printf 'tcp_address = "127.0.0.1:0"\nhttp_address = ["127.0.0.1:0", "127.0.0.1:0"]\n' >"$T/array.cfg"
+run lookupd --config "$T/array.cfg"
+expect "an array for a one-value flag in --config" 78
+expect_err "says so at its line" "$T/array.cfg:2: http_address: takes one value, not an array"
+printf 'tcp_address = "127.0.0.1:0"\n\ntombstone_lifetime = "soon"\n' >"$T/type.cfg"
+run lookupd --config "$T/type.cfg"
+expect "a value the flag refuses, from --config" 78
+expect_err "names the file and the line of the key" "lookupd: --config $T/type.cfg:3: --tombstone-lifetime"
+run lookupd --config "$T/type.cfg" --tombstone-lifetime soon
+expect "the same value on the command line is a usage error" 64
 busy=$(free_port)
 node -e 'require("net").createServer().listen(Number(process.argv[1]),"127.0.0.1",()=>console.log("up"))' "$busy" >"$T/busy" &
 busy_pid=$!
@@ -322,6 +337,8 @@ TCP_PORT=$cp_tcp URL=http://127.0.0.1:$cp_http
 deadline=$((SECONDS + 20))
 until curl -sf "$URL/ping" >/dev/null 2>&1 || [ $SECONDS -ge $deadline ]; do sleep 0.05; done
 expect_http "--config sets http_address" GET /ping 200 OK
+check "a key that names no flag of lookupd is logged with its line, and lookupd starts" \
+  grep -q "lookupd.cfg:6: log_level is not a flag of lookupd; ignored" "$T/cfg.log"
 broker_open c
 tell c magic
 ask c "identify $ID1"

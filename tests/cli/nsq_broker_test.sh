@@ -31,6 +31,14 @@ for flag in --max-rdy-count --msg-timeout; do
   case $err in *999999999999999999999999*) bad "$flag: the 300 digits are shortened" "${err:0:400}" ;; *) ok ;; esac
   expect_err "$flag: shortened" "99999999999999999999...(300 digits)"
 done
+printf '[nsqd]\ntcp_address = "127.0.0.1:0"\nmem_queue_size = \n' >"$T/bad.toml"
+run nsq-broker --config "$T/bad.toml"
+expect "a --config that is not TOML" 78
+expect_err "names the file, line and reason" "nsq-broker: --config $T/bad.toml:3:"
+printf 'tcp_address = "127.0.0.1:0"\nmem_queue_size = "lots"\n' >"$T/type.toml"
+run nsq-broker --config "$T/type.toml"
+expect "a wrong type in --config" 78
+expect_err "names the file and the line of the key" "nsq-broker: --config $T/type.toml:2:"
 
 # Start, answer over HTTP and TCP, stop on SIGTERM with 0.
 tcp=$(free_port)

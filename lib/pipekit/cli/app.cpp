@@ -2,16 +2,19 @@
 
 #include <algorithm>
 #include <charconv>
+#include <cctype>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
 #include <cstdlib>
 #include <exception>
+#include <map>
 #include <string>
 #include <vector>
 
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
+#include <toml++/toml.h>
 
 #include "pipekit/cli/error.hpp"
 #include "pipekit/cli/exit_code.hpp"
@@ -37,15 +40,87 @@ int write_stdout(std::string_view text) {
   return ok || errno == EPIPE ? exit_code::ok : exit_code::io_error;
 }
 
-// CLI11's TOML reader with nsq's key spelling: tcp_address means --tcp-address.
-class underscore_toml : public CLI::ConfigTOML {
+// --config: the file is parsed as TOML by toml++ (CLI11's own reader takes any text), keys spelled
+// as nsq spells them (tcp_address means --tcp-address). What is wrong is a CLI::ConfigError saying
+// "FILE:LINE: why"; where CLI11 later finds a value it cannot use, where() names the line.
+class toml_config : public CLI::ConfigTOML {
  public:
+  explicit toml_config(const CLI::App& app) : app_(app) {}
+
   std::vector<CLI::ConfigItem> from_config(std::istream& input) const override {
-    auto read = CLI::ConfigTOML::from_config(input);
-    for (auto& item : read)
-      if (item.name.size() > 1) std::replace(item.name.begin(), item.name.end(), '_', '-');
+    file_ = app_.get_config_ptr() ? app_.get_config_ptr()->as<std::string>() : std::string("--config");
+    std::string text((std::istreambuf_iterator<char>(input)), std::istreambuf_iterator<char>());
+    toml::table table;
+    try {
+      table = toml::parse(text, file_);
+    } catch (const toml::parse_error& e) {
+      throw CLI::ConfigError(fmt::format("{}:{}:{}: not TOML: {}", file_, e.source().begin.line,
+                                         e.source().begin.column, e.description()));
+    }
+    std::vector<CLI::ConfigItem> read;
+    for (auto&& [key, node] : table) {
+      std::string name(key.str());
+      if (name.size() > 1) std::replace(name.begin(), name.end(), '_', '-');
+      const auto line = node.source().begin.line;
+      const CLI::Option* opt = name == "config" ? nullptr : app_.get_option_no_throw("--" + name);
+      if (!opt) {
+        // nsqd's and nsqlookupd's files may hold keys for flags this program lacks: said, not fatal.
+        log::warn("--config {}:{}: {} is not a flag of {}; ignored", file_, line, key.str(), app_.get_name());
+        continue;
+      }
+      CLI::ConfigItem item;
+      item.name = name;
+      auto fail = [&](std::string_view why) {
+        return CLI::ConfigError(fmt::format("{}:{}: {}: {}", file_, line, key.str(), why));
+      };
+      if (const toml::array* list = node.as_array()) {
+        if (opt->get_items_expected_max() <= 1) throw fail("takes one value, not an array");
+        for (const toml::node& element : *list) item.inputs.push_back(scalar(element, fail));
+      } else {
+        item.inputs.push_back(scalar(node, fail));
+      }
+      lines_[name] = line;
+      read.push_back(std::move(item));
+    }
     return read;
   }
+
+  // "FILE:LINE" of the key whose value a CLI11 error `what` is about, when that value came from
+  // the file (a flag on the command line wins over the file); empty otherwise.
+  std::string where(std::string_view what, int argc, char** argv) const {
+    for (const auto& [name, line] : lines_) {
+      const std::string flag = "--" + name;
+      bool on_command_line = false;
+      for (int i = 1; i < argc; ++i) {
+        std::string_view a(argv[i]);
+        on_command_line = on_command_line || a == flag || a.starts_with(flag + "=");
+      }
+      for (auto at = what.find(name); !on_command_line && at != std::string_view::npos; at = what.find(name, at + 1)) {
+        const auto after = at + name.size();
+        const bool word_end = after == what.size() || !(std::isalnum(static_cast<unsigned char>(what[after])) || what[after] == '-');
+        const bool word_start = at == 0 || !std::isalnum(static_cast<unsigned char>(what[at - 1]));
+        if (word_start && word_end) return fmt::format("{}:{}", file_, line);
+      }
+    }
+    return {};
+  }
+
+ private:
+  // One TOML value as CLI11 takes it: strings as they are, numbers and booleans spelled out.
+  template <class Fail>
+  static std::string scalar(const toml::node& n, const Fail& fail) {
+    if (const auto* s = n.as_string()) return s->get();
+    if (const auto* i = n.as_integer()) return std::to_string(i->get());
+    if (const auto* b = n.as_boolean()) return b->get() ? "true" : "false";
+    if (const auto* f = n.as_floating_point()) return fmt::format("{}", f->get());
+    const char* type = n.is_table() ? "table" : n.is_array() ? "array" : n.is_date_time() ? "date-time"
+                       : n.is_date()  ? "date"  : "time";
+    throw fail(fmt::format("a TOML {} is not a flag value", type));
+  }
+
+  const CLI::App& app_;
+  mutable std::string file_;
+  mutable std::map<std::string, std::int64_t> lines_;
 };
 
 // Runs of more than 24 digits (a pasted 300-digit number) cut to their first 20 in messages.
@@ -104,7 +179,7 @@ CLI::Option* add_duration_option(CLI::App& app, const std::string& name, std::ch
 }
 
 void add_config_flag(CLI::App& app) {
-  app.config_formatter(std::make_shared<underscore_toml>());
+  app.config_formatter(std::make_shared<toml_config>(app));
   app.set_config("--config", "", "Read flags from a TOML file (nsqlookupd/nsqd style: tcp_address = \"...\")")
       ->type_name("FILE");
 }
@@ -152,9 +227,16 @@ int run_main(CLI::App& app, const log_flags& log_opts, int argc, char** argv, co
       std::fprintf(stderr, "%s: --config: %s\n", tool.c_str(), shorten_numbers(e.what()).c_str());
       return exit_code::config;
     } catch (const CLI::ConfigError& e) {
-      std::fprintf(stderr, "%s: --config: %s\n", tool.c_str(), shorten_numbers(e.what()).c_str());
+      std::fprintf(stderr, "%s: --config %s\n", tool.c_str(), shorten_numbers(e.what()).c_str());
       return exit_code::config;
     } catch (const CLI::ParseError& e) {
+      // A value from --config that CLI11 cannot use: the file's fault (78), at its line.
+      if (auto config = std::dynamic_pointer_cast<toml_config>(app.get_config_formatter_base())) {
+        if (std::string where = config->where(e.what(), argc, argv); !where.empty()) {
+          std::fprintf(stderr, "%s: --config %s: %s\n", tool.c_str(), where.c_str(), shorten_numbers(e.what()).c_str());
+          return exit_code::config;
+        }
+      }
       // Help for a subcommand arrives as CallForHelp too; anything else is a usage error.
       std::fprintf(stderr, "%s: %s\nRun '%s --help' for usage.\n", tool.c_str(), shorten_numbers(e.what()).c_str(),
                    tool.c_str());

@@ -25,8 +25,10 @@ void add_log_flags(CLI::App& app, log_flags& flags);
 
 // --config FILE for daemons: flags from a TOML file as nsqd and nsqlookupd read theirs, keys
 // named as the flags with '_' for '-' (tcp_address = "0.0.0.0:4160"; the dashed names work too).
-// Flags on the command line win over the file; keys that name no flag are ignored, as nsq does.
-// A missing or unreadable file ends the program with exit_code::config (78).
+// Flags on the command line win over the file; keys that name no flag are logged and ignored (nsq
+// ignores them: an nsqd config file stays usable). A missing or unreadable file, one that is not
+// TOML, an array or table where one value goes, or a value the flag refuses ends the program with
+// exit_code::config (78) and "<tool>: --config FILE:LINE: why".
 void add_config_flag(CLI::App& app);
 
 // A Go-style duration flag ("250ms", "30s", "1h30m", as nsq's flags take) read into target as
