@@ -41,8 +41,9 @@ run nsq-broker --ephemeral-overflow sometimes
 expect "bad --ephemeral-overflow" 64
 printf 'topic_msg_ttl = ["a=1s", "b=soon"]\n' >"$T/bad.toml"
 run nsq-broker --config "$T/bad.toml"
-expect "bad topic_msg_ttl in --config" 64
+expect "bad topic_msg_ttl in --config: a configuration error" 78
 expect_err "names the value" "b=soon"
+expect_err "names the file and line" "bad.toml:1:"
 
 # --- hold: a backlog of 3x --mem-queue-size reaches a fresh nsq-tail whole, in order -------------------
 seq -f 'line-%04g' 1 300 >"$T/backlog"

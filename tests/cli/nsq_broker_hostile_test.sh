@@ -94,6 +94,32 @@ served() { first=$($client first $m_tcp); [ "$first" = "<timeout>" ]; }
 if wait_for 10 served; then ok; else bad "once one left, a client is served" "$first"; fi
 exec {h2}>&-
 
+# --- a deflate bomb: ~60 KiB on the wire that inflate to 60 MiB of NOPs, from two clients --------
+# Decoded a bounded part per turn of the event loop (the old broker held it all at once: 27-50 MB
+# per connection, the loop stalled for seconds); other clients are served meanwhile.
+mkfifo "$T/hold"
+$client bomb $b_tcp 60 <"$T/hold" >"$T/bomb1.out" &
+bomb1=$!
+$client bomb $b_tcp 60 <"$T/hold" >"$T/bomb2.out" &
+bomb2=$!
+daemon_pids+=($bomb1 $bomb2)
+exec {hold}>"$T/hold"
+rss0=$(rss_kb $b_pid)
+wait_for 10 grep -q sent "$T/bomb1.out" && wait_for 10 grep -q sent "$T/bomb2.out" ||
+  bad "the bombs are sent" "$(cat "$T/bomb1.out" "$T/bomb2.out")"
+max_rss=$rss0
+for _ in $(seq 30); do  # samples over ~3 s while the NOPs are worked through (a measurement)
+  r=$(rss_kb $b_pid)
+  [ "$r" -gt "$max_rss" ] && max_rss=$r
+  sleep 0.1
+done
+reply=$($client pub $b_tcp bombed)
+case $reply in "OK "*) ok ;; *) bad "a PUB is answered while two bombs are decoded" "$reply" ;; esac
+echo "deflate bomb x2: rss ${rss0} -> ${max_rss} KiB, PUB answered in ${reply#OK }"
+check "RSS stays bounded under two deflate bombs (${rss0} -> max ${max_rss} KiB)" test $((max_rss - rss0)) -lt 16384
+exec {hold}>&-
+wait $bomb1 $bomb2
+
 # --- client bytes in the log are escaped (ESC, CR: a fake colour and a fake line) ---------------
 esc=$(printf '\033')
 exec {e}<>/dev/tcp/127.0.0.1/$b_tcp

@@ -217,3 +217,41 @@ TEST_CASE("stream codecs are built per kind", "[nsq][compress]") {
   nsq::stream_codec none;
   CHECK_FALSE(static_cast<bool>(none));
 }
+
+TEST_CASE("decoders give a bounded amount per call and keep the rest", "[nsq][compress]") {
+  // 60 MiB of NOP lines deflate to about 60 KiB: a bomb for a daemon that decodes all at once.
+  std::string plain;
+  for (int i = 0; i < 60 * 1024 * 1024 / 4; ++i) plain += "NOP\n";
+  auto e = nsq::make_deflate_encoder(9);
+  std::string wire;
+  e->encode(plain, wire);
+  REQUIRE(wire.size() < 200 * 1024);
+  auto d = nsq::make_deflate_decoder();
+  std::string out;
+  REQUIRE(d->decode(wire, out, 256 * 1024));
+  CHECK(out.size() <= 256 * 1024);
+  CHECK(d->has_pending());
+  std::size_t calls = 1;
+  while (d->has_pending()) {
+    const std::size_t before = out.size();
+    REQUIRE(d->decode({}, out, 256 * 1024));
+    REQUIRE(out.size() - before <= 256 * 1024);
+    ++calls;
+  }
+  CHECK(calls >= 240);
+  CHECK(out == plain);
+
+  // Snappy: chunks of <= 64 KiB, one more at most past the bound.
+  std::string zeros(4u << 20, '\0'), swire, sout;
+  auto se = nsq::make_snappy_encoder();
+  se->encode(zeros, swire);
+  auto sd = nsq::make_snappy_decoder();
+  REQUIRE(sd->decode(swire, sout, 64 * 1024));
+  CHECK(sout.size() <= 128 * 1024);
+  while (sd->has_pending()) {
+    const std::size_t before = sout.size();
+    REQUIRE(sd->decode({}, sout, 64 * 1024));
+    REQUIRE(sout.size() - before <= 128 * 1024);
+  }
+  CHECK(sout == zeros);
+}

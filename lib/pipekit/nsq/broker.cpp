@@ -37,6 +37,9 @@ std::int64_t wall_ns() noexcept {
 namespace {
 constexpr std::int64_t ns_per_ms = 1000000;
 constexpr std::size_t read_chunk = 64 * 1024;
+// Decompressed input handed to the command parser per turn of the event loop (a deflate bomb
+// of 61 KB is 60 MB of commands: decoded and run a part at a time, other clients between).
+constexpr std::size_t max_decoded_per_turn = 256 * 1024;
 // Output a client has not taken yet beyond which its commands are not read (nsqd's writes block
 // its reads; a client that pipelines commands and never reads must not grow the broker's memory).
 constexpr std::size_t max_pending_output = 1024 * 1024;
@@ -789,10 +792,11 @@ void broker::impl::shutdown() {
 
 connection::~connection() = default;
 
-// Decodes compressed input onto the end of the commands in in_.
+// Decodes compressed input onto the end of the commands in in_: at most max_decoded_per_turn
+// bytes; the rest stays in the decoder and read() decodes it in a later turn of the event loop.
 bool connection::decode_into_input(std::string_view data) {
   in_.resize(in_len_);
-  const bool ok = codec_.decoder->decode(data, in_);
+  const bool ok = codec_.decoder->decode(data, in_, max_decoded_per_turn);
   in_len_ = in_.size();
   if (!ok) log::warn("TCP: client({}): {}; closing", info.remote_address, codec_.decoder->error());
   return ok;
@@ -824,6 +828,18 @@ void connection::start() {
 
 void connection::read() {
   if (closed_ || fatal_) return;
+  if (codec_ && codec_.decoder->has_pending()) {
+    // Input already read decodes to more: the next part in its own turn, before reading more.
+    asio::post(b_.io, [self = shared_from_this()] {
+      if (self->closed_ || self->fatal_) return;
+      std::size_t before = self->in_len_;
+      if (!self->decode_into_input({})) return self->close();
+      std::size_t got = self->in_len_ - before;
+      self->in_len_ = before;
+      self->on_read(got);
+    });
+    return;
+  }
   if (codec_) {
     raw_.resize(read_chunk);
     read_some(asio::buffer(raw_), [self = shared_from_this()](const boost::system::error_code& ec, std::size_t n) {

@@ -58,6 +58,25 @@ class deflate_encoder final : public stream_encoder {
   bool finished_ = false;
 };
 
+}  // namespace
+
+bool stream_decoder::decode(std::string_view data, std::string& out, std::size_t max_out) {
+  if (!error_.empty()) return false;
+  if (pending_.empty()) {
+    std::string_view rest = data;
+    const bool ok = decode_some(rest, out, max_out);
+    if (ok && !rest.empty()) pending_.assign(rest);
+    return ok;
+  }
+  pending_.append(data);
+  std::string_view rest = pending_;
+  const bool ok = decode_some(rest, out, max_out);
+  pending_.erase(0, pending_.size() - rest.size());
+  return ok;
+}
+
+namespace {
+
 class deflate_decoder final : public stream_decoder {
  public:
   deflate_decoder() {
@@ -67,33 +86,46 @@ class deflate_decoder final : public stream_decoder {
   deflate_decoder(const deflate_decoder&) = delete;
   deflate_decoder& operator=(const deflate_decoder&) = delete;
 
-  bool decode(std::string_view data, std::string& out) override {
-    if (!error_.empty()) return false;
-    if (ended_) return true;  // after the final block: the peer is closing; ignore the rest
+  bool decode_some(std::string_view& data, std::string& out, std::size_t max_out) override {
+    if (ended_) {  // after the final block: the peer is closing; ignore the rest
+      data = {};
+      return true;
+    }
     z_.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(data.data()));
     z_.avail_in = static_cast<uInt>(data.size());
-    while (z_.avail_in > 0) {
+    std::size_t produced = 0;
+    while ((z_.avail_in > 0 || more_) && produced < max_out) {
       const std::size_t at = out.size();
-      const std::size_t room = std::max<std::size_t>(data.size() * 4, 64 * 1024);
+      const std::size_t room =
+          std::min<std::size_t>(std::max<std::size_t>(std::size_t{z_.avail_in} * 4, 64 * 1024), max_out - produced);
       out.resize(at + room);
       z_.next_out = reinterpret_cast<Bytef*>(out.data() + at);
       z_.avail_out = static_cast<uInt>(room);
       const int rc = ::inflate(&z_, Z_SYNC_FLUSH);
-      out.resize(out.size() - z_.avail_out);
+      const std::size_t got = room - z_.avail_out;
+      out.resize(at + got);
+      produced += got;
+      more_ = z_.avail_out == 0;  // the room ran out: zlib may hold more
       if (rc == Z_STREAM_END) {
         ended_ = true;
+        more_ = false;
         break;
       }
-      if (rc == Z_BUF_ERROR && z_.avail_out > 0) break;  // needs more input
-      if (rc != Z_OK && rc != Z_BUF_ERROR)
-        return fail(fmt::format("bad deflate stream: {}", z_.msg ? z_.msg : zError(rc)));
+      if (rc == Z_BUF_ERROR) {  // no progress possible: it needs more input
+        more_ = false;
+        break;
+      }
+      if (rc != Z_OK) return fail(fmt::format("bad deflate stream: {}", z_.msg ? z_.msg : zError(rc)));
     }
+    data.remove_prefix(data.size() - z_.avail_in);
     return true;
   }
+  bool more_output() const override { return more_; }
 
  private:
   z_stream z_{};
   bool ended_ = false;
+  bool more_ = false;
 };
 
 // --- snappy framing format ----------------------------------------------------------------------
@@ -153,9 +185,9 @@ class snappy_encoder final : public stream_encoder {
 // body_ (kept between calls) until it is complete. Skippable chunks are skipped as they pass.
 class snappy_decoder final : public stream_decoder {
  public:
-  bool decode(std::string_view data, std::string& out) override {
-    if (!error_.empty()) return false;
-    while (!data.empty()) {
+  bool decode_some(std::string_view& data, std::string& out, std::size_t max_out) override {
+    const std::size_t start = out.size();
+    while (!data.empty() && out.size() - start < max_out) {
       if (skip_ > 0) {
         const std::size_t n = std::min(skip_, data.size());
         skip_ -= n;

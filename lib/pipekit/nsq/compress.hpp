@@ -28,15 +28,29 @@ class stream_decoder {
   virtual ~stream_decoder() = default;
   // Appends to out the plain bytes that data completes; data may split the stream anywhere.
   // Returns false for a corrupt stream (error() says why); the decoder then stays failed.
-  virtual bool decode(std::string_view data, std::string& out) = 0;
+  bool decode(std::string_view data, std::string& out) { return decode(data, out, SIZE_MAX); }
+  // The same, appending about max_out bytes at most (one more step at most: an inflate call's
+  // output or one snappy chunk of <= 64 KiB). Input not decoded yet is kept; has_pending() says
+  // that a call with no new data would give more. A daemon decodes a bounded amount per turn of
+  // its event loop this way, so 61 KB of deflate cannot become 60 MB of commands at once.
+  bool decode(std::string_view data, std::string& out, std::size_t max_out);
+  bool has_pending() const { return !pending_.empty() || more_output(); }
   const std::string& error() const noexcept { return error_; }
 
  protected:
+  // Consumes from data (advancing it) and appends to out, until data is used up or out has grown
+  // by max_out.
+  virtual bool decode_some(std::string_view& data, std::string& out, std::size_t max_out) = 0;
+  // True when the decoder holds output it could give without more input.
+  virtual bool more_output() const { return false; }
   bool fail(std::string why) {
     error_ = std::move(why);
     return false;
   }
   std::string error_;
+
+ private:
+  std::string pending_;  // input not decoded yet
 };
 
 enum class compression { none, deflate, snappy };
