@@ -526,3 +526,41 @@ TEST_CASE("disk queue: garbage between records, and damage in several segments, 
   want.erase(want.begin() + in_first);
   CHECK(read_all(*q) == want);
 }
+
+TEST_CASE("disk queue: a record damaged while the queue is open is skipped alone, the rest read on", "[nsq]") {
+  temp_dir d;
+  disk_queue_options o;
+  o.max_bytes_per_file = 4 << 20;
+  auto q = open_queue(d.path, o);
+  put_all(*q, 0, 20000);  // ~800 KB: more than the reader buffers at once
+  std::string r;
+  disk_status st;
+  for (int i = 0; i < 10; ++i) REQUIRE(q->read(r, st));
+  // Damage on disk after the queue passed its recovery scan: record 15000's payload.
+  auto segs = files(d.path, ".dat");
+  REQUIRE(segs.size() == 1);
+  std::string bytes = read_file(segs[0]);
+  std::size_t off = 0;
+  for (int i = 0; i < 15000; ++i) off += 8 + static_cast<unsigned char>(bytes[off]);
+  {
+    std::fstream f(segs[0], std::ios::in | std::ios::out | std::ios::binary);
+    f.seekp(static_cast<std::streamoff>(off + 8 + 3));
+    f.put(static_cast<char>(bytes[off + 8 + 3] ^ 0x20));
+  }
+  std::vector<std::string> got;
+  std::vector<std::string> errors;
+  for (int guard = 0; guard < 5; ++guard) {
+    while (q->read(r, st)) got.push_back(r);
+    if (st.ok()) break;
+    errors.push_back(st.error);
+    st = {};
+  }
+  std::vector<std::string> want = expected(10, 15000);
+  for (auto& w : expected(15001, 20000)) want.push_back(w);
+  CHECK(got.size() == want.size());
+  CHECK(got == want);
+  REQUIRE(errors.size() == 1);
+  CHECK_THAT(errors[0], Catch::Contains("checksum mismatch at byte " + std::to_string(off)) &&
+                            Catch::Contains("(1 record) skipped"));
+  CHECK(q->depth() == 0);
+}

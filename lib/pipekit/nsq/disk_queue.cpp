@@ -727,20 +727,26 @@ bool disk_queue::read(std::string& out, disk_status& status) {
       }
     }
     if (!status.ok()) return false;
-    // Damaged after it was written (the recovery scan passed it): skip what is left of this
-    // segment's readable part, reporting it; the records after it in later segments go on.
-    std::uint64_t lost = unread_[read_.segment];
-    status = disk_status::fail(fmt::format("{}: {} at byte {}; {} unread records skipped",
-                                           segment_path(read_.segment).string(), bad, read_.offset, lost));
-    set_aside_bytes_ += limit - read_.offset;
+    // Damaged after it was written (the recovery scan passed it): read on from where whole
+    // records start again (the same search as the recovery scan), and say what was skipped.
+    segment_reader r(read_fd_, limit, castagnoli_, options_.max_record_size);
+    bool one_record = false;  // (the count below says how many records were lost either way)
+    const std::uint64_t from = read_.offset;
+    const std::uint64_t next = r.resync(from, one_record);
+    std::uint64_t left = 0, end = 0;
+    for (std::uint64_t off = next; off < limit && r.check(off, end).empty(); off = end) ++left;
+    std::uint64_t& unread = unread_[read_.segment];
+    const std::uint64_t lost = unread > left ? unread - left : 0;
+    status = disk_status::fail(fmt::format("{}: {} at byte {}; {} bytes ({} record{}) skipped, reading on at byte {}",
+                                           segment_path(read_.segment).string(), bad, from, next - from, lost,
+                                           lost == 1 ? "" : "s", next));
+    set_aside_bytes_ += next - from;
     depth_ -= std::min(depth_, lost);
-    unread_[read_.segment] = 0;
-    if (read_.segment >= write_.segment) {
-      read_.offset = limit;
-      if (!manual_commit_) consumed_ = read_;
-    } else {
-      next_read_segment();
-    }
+    unread = std::min(unread, left);
+    read_.offset = next;
+    read_buf_.clear();
+    read_buf_offset_ = next;
+    if (!manual_commit_) consumed_ = read_;
     return false;
   }
   return false;
