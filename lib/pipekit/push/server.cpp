@@ -7,7 +7,6 @@
 #include <atomic>
 #include <cerrno>
 #include <cstring>
-#include <deque>
 #include <future>
 #include <thread>
 #include <map>
@@ -114,6 +113,34 @@ struct counters {
 
 }  // namespace
 
+// The messages waiting for one connection, oldest first: a vector and a read index rather than a
+// std::deque, whose first block (about 600 bytes) is allocated even while it is empty, and most
+// connections are idle. Consumed slots are compacted away, so a queue that never drains stays small.
+class send_queue {
+ public:
+  bool empty() const { return head_ == items_.size(); }
+  const std::shared_ptr<const std::string>& front() const { return items_[head_]; }
+  void push_back(std::shared_ptr<const std::string> p) { items_.push_back(std::move(p)); }
+  void pop_front() {
+    items_[head_++].reset();
+    if (head_ == items_.size()) {
+      clear();
+    } else if (head_ >= 32 && head_ * 2 >= items_.size()) {
+      items_.erase(items_.begin(), items_.begin() + static_cast<std::ptrdiff_t>(head_));
+      head_ = 0;
+    }
+  }
+  void clear() {
+    items_.clear();
+    head_ = 0;
+    if (items_.capacity() > 16) items_.shrink_to_fit();
+  }
+
+ private:
+  std::vector<std::shared_ptr<const std::string>> items_;
+  std::size_t head_ = 0;
+};
+
 class session;
 
 struct server::impl : std::enable_shared_from_this<impl> {
@@ -215,7 +242,7 @@ class session : public std::enable_shared_from_this<session> {
   // queued until its write completes (the write reads from it).
   void drop_queue() {
     std::shared_ptr<const std::string> in_flight;
-    if (writing_ && !queue_.empty()) in_flight = std::move(queue_.front());
+    if (writing_ && !queue_.empty()) in_flight = queue_.front();
     queue_.clear();
     queued_bytes_ = 0;
     if (in_flight) {
@@ -419,7 +446,7 @@ class session : public std::enable_shared_from_this<session> {
   std::string remote_;
   std::string user_;
   std::optional<jwt_verdict> pending_login_;
-  std::deque<std::shared_ptr<const std::string>> queue_;
+  send_queue queue_;
   std::size_t queued_bytes_ = 0;
   websocket::close_reason close_reason_;
   int garbage_ = 0;
