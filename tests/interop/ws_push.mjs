@@ -17,6 +17,8 @@ const bin = process.argv[process.argv.indexOf('--ws-push') + 1];
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'pipekit-ws-push-'));
 const children = [];
 const exited = (p) => new Promise((resolve) => p.on('exit', (code, signal) => resolve(code ?? signal)));
+// Whatever way the script ends, the peers it started end with it.
+process.on('exit', () => { for (const c of children) c.kill('SIGKILL'); });
 
 // --- tokens ---------------------------------------------------------------------------------
 const secret = crypto.randomBytes(32).toString('base64');
@@ -82,7 +84,10 @@ function client(node, opts = {}) {
     ws.on('error', () => resolve(false));
   });
   c.done = new Promise((resolve) => ws.on('close', (code) => { c.closed = code; resolve(code); }));
-  ws.on('message', (m) => c.messages.push(JSON.parse(m.toString())));
+  ws.on('message', (m) => {
+    // Not JSON is a failure to report, never an exception that ends the script with its peers running.
+    try { c.messages.push(JSON.parse(m.toString())); } catch { c.messages.push({ type: 'unparsable', text: m.toString().slice(0, 200) }); }
+  });
   c.next = (type) => until(`a ${type} message`, () => c.messages.some((m) => m.type === type));
   c.login = async (tok) => {
     await c.opened;
@@ -119,6 +124,7 @@ try {
   check('/push: invalid lines are errors', r.lines[2]?.error === 'invalid_json' && r.lines[3]?.error === 'invalid_message' &&
     r.lines[4]?.error === 'invalid_message', JSON.stringify(r.lines.slice(2)));
   await until('both devices get both messages', () => messages(alice1).length === 2 && messages(alice2).length === 2);
+  check('every message is JSON', ![alice1, alice2, bob].some((c) => c.messages.some((m) => m.type === 'unparsable')));
   check('what a client receives', JSON.stringify(messages(alice1)[0]) === '{"type":"message","id":"m1","data":{"text":"hi"}}',
     JSON.stringify(messages(alice1)[0]));
   check('another user gets nothing of it', messages(bob).length === 0);
