@@ -11,11 +11,12 @@
 
 #include "pipekit/cli/error.hpp"
 #include "pipekit/cli/exit_code.hpp"
+#include "pipekit/net/tls.hpp"
 #include "pipekit/nsq/broker.hpp"
 #include "pipekit/nsq/client_flags.hpp"
-#include "pipekit/nsq/tls.hpp"
 
 using namespace pipekit::nsq;
+using namespace pipekit::net;
 
 TEST_CASE("--tls-required takes nsqd's values", "[nsq]") {
   tls_required_mode m = tls_required_mode::yes;

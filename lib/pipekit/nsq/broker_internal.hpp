@@ -23,11 +23,11 @@
 #include <boost/unordered/unordered_flat_map.hpp>
 
 #include "pipekit/net/tcp_listener.hpp"
+#include "pipekit/net/tls.hpp"
 #include "pipekit/nsq/broker.hpp"
 #include "pipekit/nsq/compress.hpp"
 #include "pipekit/nsq/disk_queue.hpp"
 #include "pipekit/nsq/protocol.hpp"
-#include "pipekit/nsq/tls.hpp"
 
 namespace pipekit::nsq {
 
@@ -272,7 +272,7 @@ struct client_info {
   std::string auth_identity;
   std::string auth_identity_url;
   bool tls = false;
-  tls_state tls_info;  // once tls
+  net::tls_state tls_info;  // once tls
 };
 
 struct broker::impl {
@@ -285,7 +285,7 @@ struct broker::impl {
   std::uint16_t tcp_port = 0;
   std::uint16_t http_port = 0;
   std::unique_ptr<class http_frontend> http;
-  std::shared_ptr<tls_context> tls;  // --tls-cert/--tls-key given: tls_v1 is offered
+  std::shared_ptr<net::tls_context> tls;  // --tls-cert/--tls-key given: tls_v1 is offered
   void load_tls();                    // broker_tls.cpp; at start()
   asio::steady_timer scan_timer{io};
   asio::steady_timer stop_timer{io};
@@ -452,7 +452,7 @@ class connection : public std::enable_shared_from_this<connection> {
   std::vector<char> raw_;  // compressed input, read before decoding
   bool switch_input_ = false;    // the rest of in_ is compressed (compression started mid-buffer)
   bool finish_stream_ = false;   // drain: end the compressed stream (deflate's final block)
-  std::unique_ptr<tls_session> tls_;  // after the handshake began; the socket stays socket_
+  std::unique_ptr<net::tls_session> tls_;  // after the handshake began; the socket stays socket_
   std::string tls_plain_;             // the IDENTIFY response (and what was before it), in plain text
   bool tls_pending_ = false;          // IDENTIFY negotiated TLS; the handshake has not finished
   bool magic_ok_ = false;

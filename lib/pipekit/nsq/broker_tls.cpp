@@ -36,13 +36,13 @@ void broker::impl::load_tls() {
       fatal(exit_code::config, "--tls-root-ca-file needs --tls-cert and --tls-key");
     return;
   }
-  tls_server_options o;
+  net::tls_server_options o;
   o.cert_file = opts.tls_cert;
   o.key_file = opts.tls_key;
   o.root_ca_file = opts.tls_root_ca_file;
   o.client_auth_policy = opts.tls_client_auth_policy;
   o.min_version = opts.tls_min_version;
-  tls = tls_context::server(o);
+  tls = net::tls_context::server(o);
   log::info("TLS: offered to TCP clients (min {}{}{})", opts.tls_min_version,
             opts.tls_client_auth_policy.empty() ? "" : ", client certificates: ", opts.tls_client_auth_policy);
 }
@@ -67,7 +67,7 @@ void connection::after_identify_tls(std::size_t parsed) {
 void connection::start_tls_handshake() {
   if (tls_ || closed_) return;
   log::debug("TCP: client({}): upgrading connection to TLS", info.remote_address);
-  tls_ = std::make_unique<tls_session>(socket_, *b_.tls, true);
+  tls_ = std::make_unique<net::tls_session>(socket_, *b_.tls, true);
   tls_->async_handshake(handshake_timeout, [self = shared_from_this()](const boost::system::error_code& ec) {
     if (self->closed_) return;
     if (ec) {

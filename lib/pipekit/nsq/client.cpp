@@ -11,7 +11,7 @@
 #include <fmt/format.h>
 
 #include "pipekit/log/log.hpp"
-#include "pipekit/nsq/tls.hpp"
+#include "pipekit/net/tls.hpp"
 #include "pipekit_version.hpp"
 
 namespace pipekit::nsq {
@@ -327,7 +327,7 @@ bool client::start_tls() {
   }
   std::string host, port;
   split_address(options_.address, host, port);
-  tls_ = std::make_unique<tls_session>(impl_->socket, *options_.tls, false, host);
+  tls_ = std::make_unique<pipekit::net::tls_session>(impl_->socket, *options_.tls, false, host);
   tls_->async_handshake(options_.connect_timeout, [self = shared_from_this()](const boost::system::error_code& ec) {
     if (self->closed_) return;
     if (ec) {

@@ -14,6 +14,10 @@
 namespace boost::asio {
 class io_context;
 }
+namespace pipekit::net {
+class tls_context;
+class tls_session;
+}  // namespace pipekit::net
 
 // One client connection to an nsqd (or nsq-broker) speaking TCP protocol V2: connect, magic,
 // IDENTIFY with feature negotiation, then frames in and commands out. Heartbeats are answered
@@ -21,9 +25,6 @@ class io_context;
 // Used by nsq-pub (responses to PUB/MPUB/DPUB arrive in the order the commands were sent) and
 // nsq-tail (messages, FIN/REQ/TOUCH).
 namespace pipekit::nsq {
-
-class tls_context;
-class tls_session;
 
 struct client_options {
   std::string address;  // "host:port" of the broker's TCP listener
@@ -40,7 +41,7 @@ struct client_options {
   std::string auth_secret;  // sent with AUTH when the broker's IDENTIFY answer says auth_required
   // Set: ask for tls_v1 in IDENTIFY and upgrade (the certificate checked against the address's
   // host unless the context skips verification); a broker that does not offer TLS is refused.
-  std::shared_ptr<tls_context> tls;
+  std::shared_ptr<net::tls_context> tls;
 };
 
 class client : public std::enable_shared_from_this<client> {
@@ -122,7 +123,7 @@ class client : public std::enable_shared_from_this<client> {
   std::chrono::steady_clock::time_point last_read_;
   stream_codec codec_;  // set once deflate or snappy was negotiated
   std::string raw_;     // compressed bytes read
-  std::unique_ptr<tls_session> tls_;  // once the broker agreed to tls_v1
+  std::unique_ptr<net::tls_session> tls_;  // once the broker agreed to tls_v1
   final_failure permanent_ = final_failure::none;
 };
 

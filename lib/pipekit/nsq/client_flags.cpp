@@ -18,7 +18,7 @@ void add_client_flags(CLI::App& app, client_flags& f) {
   app.add_flag("--snappy", f.snappy, "Negotiate snappy compression in IDENTIFY (TCP connections)")->excludes(deflate);
   app.add_option("--auth-secret-file", f.auth_secret_file,
                  "File holding the secret for AUTH, when the broker requires it (else env NSQ_AUTH_SECRET)");
-  tls_client_options& o = f.tls;
+  net::tls_client_options& o = f.tls;
   app.add_flag("--tls", o.enabled, "Negotiate TLS with the broker (IDENTIFY tls_v1); refuse one that does not offer it");
   app.add_option("--tls-root-ca-file", o.root_ca_file,
                  "CA certificates (PEM) to verify the broker's certificate against (default: the system's store); "

@@ -3,7 +3,7 @@
 // and TLS (nsq_tail's and to_nsq's names), declared once.
 #include <string>
 
-#include "pipekit/nsq/tls_options.hpp"
+#include "pipekit/net/tls_options.hpp"
 
 namespace CLI {
 class App;
@@ -16,7 +16,7 @@ struct client_flags {
   int deflate_level = 6;
   bool snappy = false;
   std::string auth_secret_file;
-  tls_client_options tls;
+  net::tls_client_options tls;
 
   // After parsing: the deflate level to ask for in IDENTIFY (0: none).
   int requested_deflate_level() const noexcept { return deflate ? deflate_level : 0; }

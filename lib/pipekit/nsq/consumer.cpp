@@ -34,10 +34,10 @@
 #include "pipekit/cli/exit_code.hpp"
 #include "pipekit/log/log.hpp"
 #include "pipekit/net/http_client.hpp"
+#include "pipekit/net/tls.hpp"
 #include "pipekit/nsq/archive.hpp"
 #include "pipekit/nsq/client.hpp"
 #include "pipekit/nsq/names.hpp"
-#include "pipekit/nsq/tls.hpp"
 #include "pipekit/util/parse.hpp"
 #include "pipekit/util/signals.hpp"
 
@@ -182,7 +182,7 @@ class consumer {
   explicit consumer(const tail_options& o)
       : o_(o), poll_timer_(io_), lookupd_timer_(io_), stop_timer_(io_), sync_timer_(io_) {
     channel_ = o_.channel.empty() ? ephemeral_channel_name() : o_.channel;
-    if (o_.tls.wanted()) tls_ = tls_context::client(o_.tls);  // bad files end the program here
+    if (o_.tls.wanted()) tls_ = pipekit::net::tls_context::client(o_.tls);  // bad files end the program here
     topic_json_ = json_string(o_.topic);
     channel_json_ = json_string(channel_);
   }
@@ -242,7 +242,7 @@ class consumer {
   std::string channel_;
   std::string topic_json_, channel_json_;
   net::io_context io_;
-  std::shared_ptr<tls_context> tls_;  // --tls: one context for every connection
+  std::shared_ptr<pipekit::net::tls_context> tls_;  // --tls: one context for every connection
   sink_kind sink_ = sink_kind::file;
   std::unique_ptr<net::posix::stream_descriptor> out_desc_;
   int saved_flags_ = -1;

@@ -4,7 +4,7 @@
 #include <string>
 #include <vector>
 
-#include "pipekit/nsq/tls_options.hpp"
+#include "pipekit/net/tls_options.hpp"
 
 // nsq-tail as a library: one topic's channel from one or more brokers (given, or found through
 // lookupd) to stdout, each message FINished only once its line is safe: written when stdout is a
@@ -31,7 +31,7 @@ struct tail_options {
   // A pipe's reader that consumed a line and is still there this much later is taken to have
   // processed it (unless a later read proved it sooner).
   std::chrono::milliseconds reader_grace{1000};
-  tls_client_options tls;  // enabled: every TCP connection upgrades to TLS (verified) or fails
+  net::tls_client_options tls;  // enabled: every TCP connection upgrades to TLS (verified) or fails
   int deflate_level = 0;  // 1..9: negotiate deflate in IDENTIFY; 0: none
   bool snappy = false;    // negotiate snappy in IDENTIFY (not with deflate)
   std::string auth_secret;  // for AUTH, when a broker requires it

@@ -29,9 +29,9 @@
 #include "pipekit/io/line_reader.hpp"
 #include "pipekit/io/rejects.hpp"
 #include "pipekit/log/log.hpp"
+#include "pipekit/net/tls.hpp"
 #include "pipekit/nsq/client.hpp"
 #include "pipekit/nsq/names.hpp"
-#include "pipekit/nsq/tls.hpp"
 #include "pipekit/util/parse.hpp"
 #include "pipekit/util/signals.hpp"
 
@@ -127,7 +127,7 @@ struct broker {
 class publisher {
  public:
   explicit publisher(const publish_options& o) : o_(o), rejects_(o.rejects_path), tick_(io_) {
-    if (o_.tls.wanted()) tls_ = tls_context::client(o_.tls);  // bad files end the program here
+    if (o_.tls.wanted()) tls_ = pipekit::net::tls_context::client(o_.tls);  // bad files end the program here
     for (const auto& a : o_.nsqd_tcp_addresses) {
       auto b = std::make_unique<broker>();
       b->address = a;
@@ -192,7 +192,7 @@ class publisher {
 
   const publish_options& o_;
   net::io_context io_;
-  std::shared_ptr<tls_context> tls_;  // --tls: one context for every connection
+  std::shared_ptr<pipekit::net::tls_context> tls_;  // --tls: one context for every connection
   reject_sink rejects_;
   std::vector<std::string> sources_;
   std::vector<std::unique_ptr<broker>> brokers_;

@@ -5,7 +5,7 @@
 #include <string>
 #include <vector>
 
-#include "pipekit/nsq/tls_options.hpp"
+#include "pipekit/net/tls_options.hpp"
 
 // nsq-pub as a library: lines in, messages published to one or more brokers, every line either
 // acknowledged (OK from its broker) or reported as a reject with its reason.
@@ -35,7 +35,7 @@ struct publish_options {
   int deflate_level = 0;                           // 1..9: negotiate deflate in IDENTIFY (TCP); 0: none
   bool snappy = false;                             // negotiate snappy in IDENTIFY (TCP; not with deflate)
   std::string auth_secret;                         // for AUTH, when a broker requires it
-  tls_client_options tls;  // enabled: every TCP connection upgrades to TLS (verified) or fails
+  net::tls_client_options tls;  // enabled: every TCP connection upgrades to TLS (verified) or fails
   bool stats = false;                              // counts and rate on stderr at the end
   bool progress = false;                           // a progress line on stderr every second
 };

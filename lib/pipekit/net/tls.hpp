@@ -1,8 +1,8 @@
 #pragma once
-// TLS for NSQ's TCP protocol V2. A connection starts in plain text and is upgraded after IDENTIFY
-// when both sides asked for "tls_v1", as nsqd and its clients do: the IDENTIFY response goes out
-// in plain text, then the TLS handshake, then everything (an "OK" first, then any compression)
-// inside TLS. OpenSSL through boost::asio::ssl; its headers stay in tls.cpp.
+// TLS over TCP for the daemons and clients: a context built once per program, and a session over
+// a socket the owner keeps, so that a protocol can upgrade a connection in the middle (NSQ's V2
+// after IDENTIFY, see nsq/broker_tls.cpp and nsq/client.cpp) or from its first byte.
+// OpenSSL through boost::asio::ssl; its headers stay in tls.cpp.
 #include <chrono>
 #include <cstddef>
 #include <functional>
@@ -14,9 +14,9 @@
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/system/error_code.hpp>
 
-#include "pipekit/nsq/tls_options.hpp"
+#include "pipekit/net/tls_options.hpp"
 
-namespace pipekit::nsq {
+namespace pipekit::net {
 
 // An OpenSSL context: certificates, keys, verification policy. Built once per program.
 // Throws pipekit::fatal_error naming the flag and file: exit_code::no_input (66) for a file that
@@ -37,7 +37,7 @@ class tls_context {
   std::unique_ptr<impl> impl_;
 };
 
-// What /stats shows of a connection (nsqd's names and spellings: "TLS1.2", IANA cipher names).
+// What a daemon's /stats shows of a connection (nsqd's names and spellings: "TLS1.2", IANA cipher names).
 struct tls_state {
   std::string version;
   std::string cipher_suite;
@@ -76,4 +76,4 @@ class tls_session {
   std::shared_ptr<impl> impl_;
 };
 
-}  // namespace pipekit::nsq
+}  // namespace pipekit::net

@@ -1,4 +1,4 @@
-#include "pipekit/nsq/tls.hpp"
+#include "pipekit/net/tls.hpp"
 
 #include <openssl/err.h>
 #include <openssl/ssl.h>
@@ -16,7 +16,7 @@
 #include "pipekit/cli/error.hpp"
 #include "pipekit/cli/exit_code.hpp"
 
-namespace pipekit::nsq {
+namespace pipekit::net {
 
 namespace asio = boost::asio;
 namespace ssl = boost::asio::ssl;
@@ -111,7 +111,7 @@ std::shared_ptr<tls_context> tls_context::server(const tls_server_options& o) {
   } else if (o.client_auth_policy == "require-verify") {
     ctx.set_default_verify_paths();
   }
-  static const unsigned char session_context[] = "nsq-broker";
+  static const unsigned char session_context[] = "pipekit";
   SSL_CTX_set_session_id_context(ctx.native_handle(), session_context, sizeof session_context - 1);
   if (o.client_auth_policy.empty()) {
     ctx.set_verify_mode(ssl::verify_none);
@@ -236,4 +236,4 @@ std::string tls_session::describe(const boost::system::error_code& ec) const {
   return why;
 }
 
-}  // namespace pipekit::nsq
+}  // namespace pipekit::net

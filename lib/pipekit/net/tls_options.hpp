@@ -1,27 +1,28 @@
 #pragma once
-// TLS settings of nsq-broker and of nsq-pub/nsq-tail, kept apart from tls.hpp (Asio, OpenSSL) so
-// that the programs' option structs can hold them cheaply.
+// TLS settings of the daemons (nsq-broker, ws-push) and of the clients (nsq-pub, nsq-tail,
+// ws-push connect), kept apart from tls.hpp (Asio, OpenSSL) so that the programs' option structs
+// can hold them cheaply. The flag names are nsqd's, which every program copies.
 #include <string>
 #include <string_view>
 
-namespace pipekit::nsq {
+namespace pipekit::net {
 
 // nsqd's --tls-min-version names: tls1.0, tls1.1, tls1.2, tls1.3. pipekit's default is tls1.2.
 inline constexpr std::string_view default_tls_min_version = "tls1.2";
 bool valid_tls_min_version(std::string_view name);
 
-// nsq-broker's side (nsqd's --tls-* flags).
+// A server's side (nsqd's --tls-* flags).
 struct tls_server_options {
-  std::string cert_file;           // PEM certificate (chain); with key_file, enables tls_v1
+  std::string cert_file;           // PEM certificate (chain); with key_file, enables TLS
   std::string key_file;            // PEM private key
   std::string root_ca_file;        // CAs that client certificates are verified against
   std::string client_auth_policy;  // "" (no client certificate asked), "require", "require-verify"
   std::string min_version{default_tls_min_version};
 };
 
-// nsq-pub's and nsq-tail's side (--tls, --tls-root-ca-file, --tls-cert, --tls-key, ...).
+// A client's side (nsq-pub's --tls, --tls-root-ca-file, --tls-cert, --tls-key, ...).
 struct tls_client_options {
-  bool enabled = false;               // ask for tls_v1 in IDENTIFY; refuse a broker that does not offer it
+  bool enabled = false;               // NSQ: ask for tls_v1 in IDENTIFY; refuse a broker that does not offer it
   std::string root_ca_file;           // empty: the system's store
   std::string cert_file;              // client certificate, for brokers that require one
   std::string key_file;
@@ -32,4 +33,4 @@ struct tls_client_options {
   bool wanted() const noexcept { return enabled || !root_ca_file.empty() || !cert_file.empty() || insecure_skip_verify; }
 };
 
-}  // namespace pipekit::nsq
+}  // namespace pipekit::net
