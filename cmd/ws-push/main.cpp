@@ -51,7 +51,12 @@ int main(int argc, char** argv) {
   pipekit::cli::add_duration_option(app, "--login-timeout", o.login_timeout,
                                     "A connection must log in within this (closed with 4002)");
   pipekit::cli::add_duration_option(app, "--ping-interval", o.ping_interval,
-                                    "Ping a connection silent this long; drop it when silent twice as long");
+                                    "Ping a connection from which no frame came for this long");
+  pipekit::cli::add_duration_option(app, "--pong-timeout", o.pong_timeout,
+                                    "Drop a connection when no pong (nor any other frame) follows a ping within this");
+  pipekit::cli::add_duration_option(app, "--idle-timeout", o.idle_timeout,
+                                    "Close (4004) a connection that sent no message for this long; pongs do not "
+                                    "count (0: never)");
   app.add_option("--max-message-size", o.max_message_size, "Largest message a client may send (bytes; 1009 beyond)")
       ->capture_default_str();
   app.add_option("--send-queue-bytes", o.send_queue_bytes,
@@ -65,6 +70,20 @@ int main(int argc, char** argv) {
   app.add_option("--push-token-file", push_token_file,
                  "File with the bearer token /push requires (or env WS_PUSH_API_TOKEN; default: none)")
       ->type_name("FILE");
+
+  pipekit::push::auth_service_options auth;
+  std::string auth_secret_file;
+  app.add_option("--auth-url", auth.url,
+                 "Verify tokens by POSTing {\"token\":...} to this auth service (http://); 200 with {\"user\":...} "
+                 "accepts")
+      ->type_name("URL");
+  app.add_option("--auth-secret-file", auth_secret_file,
+                 "File with a secret sent to the auth service as Authorization: Bearer (or env WS_PUSH_AUTH_SECRET)")
+      ->type_name("FILE");
+  pipekit::cli::add_duration_option(app, "--auth-timeout", auth.timeout,
+                                    "A login the auth service has not answered within this is refused (1013)");
+  pipekit::cli::add_duration_option(app, "--auth-cache-ttl", auth.cache_ttl,
+                                    "Keep the auth service's acceptances this long (refusals: at most 5s; 0: no cache)");
 
   std::string jwt_secret_file, jwt_public_key_file, jwt_algorithm;
   pipekit::push::jwt_options jwt;
@@ -117,31 +136,48 @@ int main(int argc, char** argv) {
     using pipekit::exit_code::config;
     using pipekit::exit_code::usage;
     std::string secret = pipekit::cli::read_secret(jwt_secret_file, "WS_PUSH_JWT_SECRET", "--jwt-secret-file");
-    if (!secret.empty() && !jwt_public_key_file.empty())
-      pipekit::fatal(usage, "--jwt-secret-file and --jwt-public-key: give one");
-    if (secret.empty() && jwt_public_key_file.empty())
-      pipekit::fatal(config, "no token verification: give --jwt-secret-file (or WS_PUSH_JWT_SECRET) or --jwt-public-key");
-    jwt.algorithm = secret.empty() ? pipekit::push::jwt_algorithm::rs256 : pipekit::push::jwt_algorithm::hs256;
-    if (!jwt_algorithm.empty()) {
-      auto a = pipekit::push::parse_jwt_algorithm(jwt_algorithm);
-      if (!a) pipekit::fatal(usage, "--jwt-algorithm {}: not one of HS256 HS384 HS512 RS256 RS384 RS512 ES256 ES384 ES512",
-                             jwt_algorithm);
-      if (pipekit::push::is_hmac(*a) == secret.empty())
-        pipekit::fatal(usage, "--jwt-algorithm {}: {} needs {}", jwt_algorithm, jwt_algorithm,
-                       secret.empty() ? "--jwt-secret-file" : "--jwt-public-key");
-      jwt.algorithm = *a;
+    const int ways = int(!secret.empty()) + int(!jwt_public_key_file.empty()) + int(!auth.url.empty());
+    if (ways > 1) pipekit::fatal(usage, "--auth-url, --jwt-secret-file (or WS_PUSH_JWT_SECRET), --jwt-public-key: give one");
+    if (ways == 0)
+      pipekit::fatal(config, "no token verification: give --auth-url, --jwt-secret-file (or WS_PUSH_JWT_SECRET) or "
+                             "--jwt-public-key");
+    if (!auth.url.empty()) {
+      for (const char* jwt_only : {"--jwt-algorithm", "--jwt-leeway", "--jwt-audience", "--jwt-issuer", "--user-claim"})
+        if (app.count(jwt_only) > 0) pipekit::fatal(usage, "{}: only with a JWT key, not with --auth-url", jwt_only);
+      if (auth.timeout <= std::chrono::milliseconds::zero()) pipekit::fatal(usage, "--auth-timeout: must be more than 0");
+      if (auth.cache_ttl < std::chrono::milliseconds::zero()) pipekit::fatal(usage, "--auth-cache-ttl: must not be negative");
+      auth.secret = pipekit::cli::read_secret(auth_secret_file, "WS_PUSH_AUTH_SECRET", "--auth-secret-file");
+      try {
+        pipekit::push::auth_service::check(auth);
+      } catch (const std::invalid_argument& e) {
+        pipekit::fatal(usage, "--auth-url {}: {}", auth.url, e.what());
+      }
+      o.auth = auth;
+    } else {
+      jwt.algorithm = secret.empty() ? pipekit::push::jwt_algorithm::rs256 : pipekit::push::jwt_algorithm::hs256;
+      if (!jwt_algorithm.empty()) {
+        auto a = pipekit::push::parse_jwt_algorithm(jwt_algorithm);
+        if (!a) pipekit::fatal(usage, "--jwt-algorithm {}: not one of HS256 HS384 HS512 RS256 RS384 RS512 ES256 ES384 ES512",
+                               jwt_algorithm);
+        if (pipekit::push::is_hmac(*a) == secret.empty())
+          pipekit::fatal(usage, "--jwt-algorithm {}: {} needs {}", jwt_algorithm, jwt_algorithm,
+                         secret.empty() ? "--jwt-secret-file" : "--jwt-public-key");
+        jwt.algorithm = *a;
+      }
+      jwt.key = secret.empty() ? pipekit::cli::read_secret(jwt_public_key_file, "", "--jwt-public-key") : secret;
+      jwt.leeway = std::chrono::duration_cast<std::chrono::seconds>(leeway);
+      try {
+        pipekit::push::jwt_verifier check(jwt);
+      } catch (const std::invalid_argument& e) {
+        pipekit::fatal(config, "{}: {}", secret.empty() ? "--jwt-public-key " + jwt_public_key_file : "--jwt-secret-file",
+                       e.what());
+      }
+      o.jwt = jwt;
     }
-    jwt.key = secret.empty() ? pipekit::cli::read_secret(jwt_public_key_file, "", "--jwt-public-key") : secret;
-    jwt.leeway = std::chrono::duration_cast<std::chrono::seconds>(leeway);
-    try {
-      pipekit::push::jwt_verifier check(jwt);
-    } catch (const std::invalid_argument& e) {
-      pipekit::fatal(config, "{}: {}", secret.empty() ? "--jwt-public-key " + jwt_public_key_file : "--jwt-secret-file",
-                     e.what());
-    }
-    o.jwt = jwt;
     o.push_token = pipekit::cli::read_secret(push_token_file, "WS_PUSH_API_TOKEN", "--push-token-file");
     if (o.ping_interval <= std::chrono::milliseconds::zero()) pipekit::fatal(usage, "--ping-interval: must be more than 0");
+    if (o.pong_timeout <= std::chrono::milliseconds::zero()) pipekit::fatal(usage, "--pong-timeout: must be more than 0");
+    if (o.idle_timeout < std::chrono::milliseconds::zero()) pipekit::fatal(usage, "--idle-timeout: must not be negative");
     if (routes.ttl < std::chrono::milliseconds(300)) pipekit::fatal(usage, "--route-ttl: must be at least 300ms");
     if (!redis_url.empty()) {
       try {

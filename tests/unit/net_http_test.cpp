@@ -247,22 +247,28 @@ net::http_get_result get(const std::string& address, const std::string& target, 
   return out;
 }
 
-// A one-shot raw HTTP peer: reads the request head, then answers `reply` (or nothing, holding the
-// connection open until the test ends, when reply is empty).
+// A one-shot raw HTTP peer: reads the request (head, and a body by Content-Length), then answers
+// `reply` (or nothing, when reply is empty); it holds the connection open until the client closes it
+// when reply is empty or `hold` is set.
 struct raw_peer {
   asio::io_context io;
   tcp::acceptor acceptor{io, {asio::ip::make_address("127.0.0.1"), 0}};
   std::string request;
   std::thread thread;
-  explicit raw_peer(std::string reply) {
-    thread = std::thread([this, reply = std::move(reply)] {
+  explicit raw_peer(std::string reply, bool hold = false) {
+    thread = std::thread([this, reply = std::move(reply), hold] {
       tcp::socket s(io);
       acceptor.accept(s);
       char buf[4096];
       boost::system::error_code ec;
       while (request.find("\r\n\r\n") == std::string::npos && !ec) request.append(buf, s.read_some(asio::buffer(buf), ec));
+      // A body, as long as Content-Length says.
+      const auto head = request.find("\r\n\r\n") + 4;
+      const auto cl = request.find("Content-Length: ");
+      const std::size_t length = cl == std::string::npos ? 0 : std::stoul(request.substr(cl + 16));
+      while (request.size() < head + length && !ec) request.append(buf, s.read_some(asio::buffer(buf), ec));
       if (!reply.empty()) asio::write(s, asio::buffer(reply), ec);
-      else s.read_some(asio::buffer(buf), ec);  // until the client gives up and closes
+      if (reply.empty() || hold) s.read_some(asio::buffer(buf), ec);  // until the client gives up and closes
     });
   }
   std::string address() const { return "127.0.0.1:" + std::to_string(acceptor.local_endpoint().port()); }
@@ -326,5 +332,56 @@ TEST_CASE("async_http_get: the request it sends, a chunked answer, a peer that n
     auto r = get("127.0.0.1:" + std::to_string(port), "/");
     CHECK(r.status == 0);
     CHECK_FALSE(r.error.empty());
+  }
+}
+
+TEST_CASE("async_http_post: the request it sends, the answer, a bound on it, a deadline", "[net]") {
+  auto post = [](const std::string& address, std::string body, net::http_options o) {
+    asio::io_context io;
+    net::http_result out;
+    int calls = 0;
+    net::async_http_post(io, address, "/auth?x=1", std::move(body), "application/json", o, [&](net::http_result r) {
+      ++calls;
+      out = std::move(r);
+    });
+    CHECK(calls == 0);  // never inside the call
+    io.run();
+    CHECK(calls == 1);
+    return out;
+  };
+  {
+    raw_peer peer("HTTP/1.1 200 OK\r\nContent-Length: 13\r\n\r\n{\"user\":\"42\"}");
+    net::http_options o;
+    o.authorization = "Bearer s3cret";
+    auto r = post(peer.address(), R"({"token":"t"})", o);
+    INFO(r.error);
+    CHECK(r.status == 200);
+    CHECK(r.body == R"({"user":"42"})");
+    CHECK_THAT(peer.request, Catch::StartsWith("POST /auth?x=1 HTTP/1.1\r\n"));
+    CHECK_THAT(peer.request, Catch::Contains("Content-Type: application/json\r\n"));
+    CHECK_THAT(peer.request, Catch::Contains("Content-Length: 13\r\n"));
+    CHECK_THAT(peer.request, Catch::Contains("Authorization: Bearer s3cret\r\n"));
+    CHECK_THAT(peer.request, Catch::EndsWith("\r\n\r\n{\"token\":\"t\"}"));
+  }
+  {
+    // Over the bound, even chunked (no Content-Length to refuse up front).
+    raw_peer peer("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n" + std::string("40\r\n") +
+                  std::string(64, 'x') + "\r\n0\r\n\r\n");
+    net::http_options o;
+    o.max_body = 32;
+    auto r = post(peer.address(), "{}", o);
+    CHECK(r.status == 0);
+    CHECK(r.error == "response too large");
+  }
+  {
+    // A peer that answers the head but drips nothing more: the deadline covers the whole exchange.
+    raw_peer peer("HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n{", true);
+    net::http_options o;
+    o.timeout = std::chrono::milliseconds(200);
+    const auto t0 = std::chrono::steady_clock::now();
+    auto r = post(peer.address(), "{}", o);
+    CHECK(r.status == 0);
+    CHECK(r.error == "timed out");
+    CHECK(std::chrono::steady_clock::now() - t0 < std::chrono::seconds(2));
   }
 }

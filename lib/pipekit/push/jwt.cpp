@@ -101,6 +101,13 @@ std::string_view to_string(jwt_refusal r) {
   return "unknown";
 }
 
+bool valid_user_id(std::string_view user) {
+  if (user.empty() || user.size() > jwt_verifier::max_user_size) return false;
+  for (unsigned char c : user)
+    if (c < 0x20 || c == 0x7f) return false;
+  return true;
+}
+
 jwt_verifier::jwt_verifier(jwt_options opts) : opts_(std::move(opts)) {
   if (is_hmac(opts_.algorithm)) {
     // RFC 7518 3.2: a key at least as long as the hash.
@@ -175,10 +182,7 @@ jwt_verdict jwt_verifier::verify(std::string_view token, std::chrono::system_clo
   if (user == claims.end()) return refuse(jwt_refusal::no_user);
   if (user->is_string()) v.user = user->get<std::string>();
   else if (user->is_number_integer()) v.user = user->dump();
-  // A user id goes into Redis keys and log lines: printable, and of a sane length.
-  if (v.user.empty() || v.user.size() > max_user_size) return refuse(jwt_refusal::no_user);
-  for (unsigned char c : v.user)
-    if (c < 0x20 || c == 0x7f) return refuse(jwt_refusal::no_user);
+  if (!valid_user_id(v.user)) return refuse(jwt_refusal::no_user);
   v.expires = exp;
   return v;
 }

@@ -51,6 +51,10 @@ struct jwt_verdict {
   bool ok() const { return refusal == jwt_refusal::none; }
 };
 
+// A user id goes into Redis keys and log lines: not empty, at most 256 bytes, no control
+// characters. The one rule for a JWT's user claim and an auth service's "user".
+bool valid_user_id(std::string_view user);
+
 class jwt_verifier {
  public:
   // Throws std::invalid_argument when the key does not suit the algorithm (an empty secret, a

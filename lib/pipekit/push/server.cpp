@@ -109,6 +109,8 @@ struct counters {
   std::uint64_t login_timeouts = 0;
   std::uint64_t token_expired_closes = 0;
   std::uint64_t policy_closes = 0;
+  std::uint64_t pong_timeouts = 0;  // dropped: no pong (nor any frame) after a ping
+  std::uint64_t idle_closes = 0;    // closed: no message within --idle-timeout
 };
 
 }  // namespace
@@ -146,7 +148,8 @@ class session;
 struct server::impl : std::enable_shared_from_this<impl> {
   asio::io_context& io;
   options opts;
-  std::optional<jwt_verifier> verifier;
+  std::optional<jwt_verifier> verifier;  // one of these two verifies tokens
+  std::unique_ptr<auth_service> auth;
   std::unique_ptr<net::tcp_listener> listener;
   net::http_server http;
   std::unique_ptr<routes> route_table;
@@ -154,8 +157,10 @@ struct server::impl : std::enable_shared_from_this<impl> {
   std::unordered_map<std::string, std::vector<session*>> users;  // logged in
   counters stats;
   bool draining = false;
+  asio::steady_timer sweep_timer;  // the heartbeat and every session's deadlines
 
-  impl(asio::io_context& ctx, options o) : io(ctx), opts(std::move(o)), http(ctx, http_options(opts)) {}
+  impl(asio::io_context& ctx, options o)
+      : io(ctx), opts(std::move(o)), http(ctx, http_options(opts)), sweep_timer(ctx) {}
 
   static net::http_server_options http_options(const options& o) {
     net::http_server_options h;
@@ -164,6 +169,8 @@ struct server::impl : std::enable_shared_from_this<impl> {
   }
 
   void start();
+  void schedule_sweep();
+  void sweep();
   void bind(session* s, const std::string& user);
   void unbind(session* s);
   std::size_t deliver(const std::vector<std::string>& targets, bool broadcast,
@@ -177,7 +184,7 @@ struct server::impl : std::enable_shared_from_this<impl> {
 class session : public std::enable_shared_from_this<session> {
  public:
   session(std::shared_ptr<server::impl> srv, tcp::socket socket)
-      : srv_(std::move(srv)), ws_(std::move(socket)), timer_(ws_.get_executor()) {}
+      : srv_(std::move(srv)), ws_(std::move(socket)) {}
 
   ~session() { srv_->sessions.erase(this); }
 
@@ -213,29 +220,92 @@ class session : public std::enable_shared_from_this<session> {
     return true;
   }
 
+  using clock = std::chrono::steady_clock;
+
   void close(std::uint16_t code, const char* reason) {
     if (closing_) return;
     closing_ = true;
     srv_->unbind(this);
     drop_queue();
     if (!accepted_) return hard_close();
-    timer_.cancel();
     // A close frame waits for a write in progress; a peer that does not read never lets it finish.
-    timer_.expires_after(close_grace);
-    timer_.async_wait([self = shared_from_this()](beast::error_code ec) {
-      if (!ec) self->hard_close();
-    });
+    set_deadline(deadline::close, clock::now() + close_grace);
     close_reason_ = websocket::close_reason(static_cast<websocket::close_code>(code), reason);
     if (!writing_) send_close();
   }
 
+  // True when tick() has something to do at `now`: a deadline passed, a ping is due, or the
+  // answer to one (or the idle limit) is overdue. Called by the server's sweep for every session,
+  // so it only compares.
+  bool due(clock::time_point now) const {
+    if (!accepted_) return false;
+    if (deadline_kind_ != deadline::none && now >= deadline_) return true;
+    if (closing_ || login_pending_) return false;
+    const auto& o = srv_->opts;
+    if (o.idle_timeout.count() > 0 && now - last_message_ >= o.idle_timeout) return true;
+    if (ping_sent_ != clock::time_point{}) return now - ping_sent_ >= o.pong_timeout;
+    return now - last_frame_ >= o.ping_interval;
+  }
+
+  // The heartbeat and the deadlines, from the server's sweep (one timer for all sessions).
+  void tick(clock::time_point now) {
+    const auto& o = srv_->opts;
+    if (deadline_kind_ != deadline::none && now >= deadline_) {
+      const deadline kind = deadline_kind_;
+      deadline_kind_ = deadline::none;
+      if (kind == deadline::close) return hard_close();
+      if (closing_ || login_pending_) return;
+      if (kind == deadline::login && user_.empty()) {
+        ++srv_->stats.login_timeouts;
+        return close(close_code::login_timeout, "login timeout");
+      }
+      if (kind == deadline::expiry) {
+        ++srv_->stats.token_expired_closes;
+        return close(close_code::token_expired, "token expired");
+      }
+    }
+    if (closing_ || login_pending_) return;
+    if (o.idle_timeout.count() > 0 && now - last_message_ >= o.idle_timeout) {
+      ++srv_->stats.idle_closes;
+      log::debug("ws {} user {}: no message for {} ms: closing", remote_, printable(user_),
+                 std::chrono::duration_cast<std::chrono::milliseconds>(now - last_message_).count());
+      return close(close_code::idle, "idle timeout");
+    }
+    if (ping_sent_ != clock::time_point{}) {
+      if (now - ping_sent_ < o.pong_timeout) return;
+      // No pong and no other frame: the peer (or the path to it) is gone. No close frame, which
+      // would only wait behind what it does not read.
+      ++srv_->stats.pong_timeouts;
+      log::debug("ws {} user {}: no pong within {} ms: dropped", remote_, printable(user_), o.pong_timeout.count());
+      ended();
+      return hard_close();
+    }
+    if (now - last_frame_ < o.ping_interval) return;
+    ping_sent_ = now;
+    if (ping_writing_) return;  // the last ping is still not written: the peer reads nothing
+    ping_writing_ = true;
+    ws_.async_ping({}, [self = shared_from_this()](beast::error_code) { self->ping_writing_ = false; });
+  }
+
  private:
-  // The connection is gone: nothing more is sent, and no timer keeps the session alive.
+  enum class deadline : std::uint8_t { none, login, expiry, close };
+  void set_deadline(deadline kind, clock::time_point at) {
+    deadline_kind_ = kind;
+    deadline_ = at;
+  }
+
+  // Any frame from the client: it is alive, and the next ping waits a whole interval again.
+  void heard(clock::time_point now) {
+    last_frame_ = now;
+    ping_sent_ = {};
+  }
+
+  // The connection is gone: nothing more is sent, and no deadline is pending.
   void ended() {
     closing_ = true;
     srv_->unbind(this);
     drop_queue();
-    timer_.cancel();
+    deadline_kind_ = deadline::none;
   }
 
   // Nothing more will be written: what waits is dropped, but a message being written stays
@@ -261,7 +331,7 @@ class session : public std::enable_shared_from_this<session> {
     writing_ = true;
     ws_.async_close(close_reason_, [self = shared_from_this()](beast::error_code) {
       self->writing_ = false;
-      self->timer_.cancel();
+      if (self->deadline_kind_ == deadline::close) self->deadline_kind_ = deadline::none;
     });
   }
 
@@ -306,30 +376,61 @@ class session : public std::enable_shared_from_this<session> {
         at = amp + 1;
       }
     }
-    if (!token.empty()) {
-      auto v = verify(token);
-      if (!v.ok()) return refuse_http(http::status::unauthorized);
-      pending_login_ = std::move(v);
-    }
+    if (!token.empty()) return verify(token, &session::on_upgrade_verdict);
+    accept();
+  }
 
+  // The verdict on a token that came with the upgrade request.
+  void on_upgrade_verdict(login_verdict v) {
+    if (closing_) return;
+    beast::get_lowest_layer(ws_).expires_after(srv_->opts.handshake_timeout);  // for the answer
+    if (!v.ok()) return refuse_http(v.retry ? http::status::service_unavailable : http::status::unauthorized);
+    if (srv_->draining) return refuse_http(http::status::service_unavailable);
+    pending_login_ = std::move(v);
+    accept();
+  }
+
+  void accept() {
+    auto& s = *srv_;
     beast::get_lowest_layer(ws_).expires_never();
     websocket::stream_base::timeout t{};
     t.handshake_timeout = s.opts.handshake_timeout;
-    t.idle_timeout = s.opts.ping_interval * 2;
-    t.keep_alive_pings = true;
+    // Pings, pongs and idleness are the server's sweep's (tick()), not Beast's idle timer, which
+    // ties the ping to half of one timeout.
+    t.idle_timeout = websocket::stream_base::none();
+    t.keep_alive_pings = false;
     ws_.set_option(t);
+    ws_.control_callback([this](websocket::frame_type, beast::string_view) { heard(clock::now()); });
     ws_.read_message_max(s.opts.max_message_size);
     ws_.set_option(websocket::stream_base::decorator(
         [](websocket::response_type& res) { res.set(http::field::server, "ws-push"); }));
-    ws_.async_accept(req, [self = shared_from_this()](beast::error_code e) { self->on_accept(e); });
+    ws_.async_accept(parser_->get(), [self = shared_from_this()](beast::error_code e) { self->on_accept(e); });
   }
 
-  jwt_verdict verify(std::string_view token) {
-    auto v = srv_->verifier->verify(token, std::chrono::system_clock::now());
-    if (!v.ok()) {
-      ++srv_->stats.auth_failures[std::string(to_string(v.refusal))];
-      log::info("ws {}: login refused: {}", remote_, to_string(v.refusal));
+  // Verifies a token and hands the verdict to `then`: at once for a JWT, later (reads paused
+  // meanwhile) from the auth service. A refusal is counted by reason and logged here.
+  void verify(std::string_view token, void (session::*then)(login_verdict)) {
+    if (srv_->verifier) {
+      auto j = srv_->verifier->verify(token, std::chrono::system_clock::now());
+      login_verdict v;
+      if (!j.ok()) v.refusal = to_string(j.refusal);
+      v.user = std::move(j.user);
+      v.expires = j.expires;
+      return (this->*then)(judged(std::move(v)));
     }
+    login_pending_ = true;
+    srv_->auth->verify(token, [self = shared_from_this(), then](const login_verdict& v) {
+      self->login_pending_ = false;
+      ((*self).*then)(self->judged(v));
+    });
+  }
+
+  login_verdict judged(login_verdict v) {
+    if (v.ok()) return v;
+    ++srv_->stats.auth_failures[std::string(v.refusal)];
+    // A service failure is logged by the auth client once per burst, not once per login.
+    if (v.retry) log::debug("ws {}: login refused: {}", remote_, v.refusal);
+    else log::info("ws {}: login refused: {}", remote_, v.refusal);
     return v;
   }
 
@@ -337,35 +438,38 @@ class session : public std::enable_shared_from_this<session> {
     parser_.reset();  // the request is no longer needed
     if (ec) return;
     accepted_ = true;
+    const auto now = clock::now();
+    last_frame_ = last_message_ = now;
     if (srv_->draining) return close(close_code::going_away, "shutting down");
     if (pending_login_) {
       auto v = std::move(*pending_login_);
       pending_login_.reset();
       login(v);
     } else {
-      timer_.expires_after(srv_->opts.login_timeout);
-      timer_.async_wait([self = shared_from_this()](beast::error_code e) {
-        if (e || !self->user_.empty() || self->closing_) return;
-        ++self->srv_->stats.login_timeouts;
-        self->close(close_code::login_timeout, "login timeout");
-      });
+      set_deadline(deadline::login, now + srv_->opts.login_timeout);
     }
     read();
   }
 
   void read() {
+    reading_ = true;
     ws_.async_read(buffer_, [self = shared_from_this()](beast::error_code ec, std::size_t) { self->on_read(ec); });
   }
 
   void on_read(beast::error_code ec) {
     // Closed by the peer, timed out, or failed (Beast answers a message over read_message_max
     // with 1009 itself): the session ends with its last handler.
+    reading_ = false;
     if (ec) return ended();
+    const auto now = clock::now();
+    heard(now);
+    last_message_ = now;
     const std::string text = beast::buffers_to_string(buffer_.data());
     buffer_.consume(buffer_.size());
     if (buffer_.capacity() > 1024) buffer_.shrink_to_fit();  // idle connections hold no read buffer
     if (!closing_) on_message(text);
-    if (!closing_) read();
+    // A login waiting for the auth service holds the next message back (it may need the user).
+    if (!closing_ && !login_pending_ && !reading_) read();
   }
 
   void on_message(const std::string& text) {
@@ -373,14 +477,12 @@ class session : public std::enable_shared_from_this<session> {
     const std::string type = msg.is_object() && msg.contains("type") && msg["type"].is_string() ? msg["type"].get<std::string>() : "";
     if (type == "login") {
       const auto* tok = msg.contains("token") && msg["token"].is_string() ? &msg["token"].get_ref<const std::string&>() : nullptr;
-      auto v = tok != nullptr ? verify(*tok) : jwt_verdict{jwt_refusal::malformed, {}, {}};
-      if (tok == nullptr) ++srv_->stats.auth_failures["malformed"];
-      if (!v.ok()) return close(close_code::unauthorized, "unauthorized");
-      if (!user_.empty() && v.user != user_) {
-        log::info("ws {}: login as {} on a connection of {}: closing", remote_, printable(v.user), printable(user_));
-        return close(close_code::unauthorized, "unauthorized");
+      if (tok == nullptr) {
+        login_verdict v;
+        v.refusal = "malformed";
+        return on_login_verdict(judged(std::move(v)));
       }
-      return login(v);
+      return verify(*tok, &session::on_login_verdict);
     }
     if (user_.empty()) {
       ++srv_->stats.auth_failures["no_login"];
@@ -394,19 +496,29 @@ class session : public std::enable_shared_from_this<session> {
     reply(msg.is_discarded() ? R"({"type":"error","error":"invalid_json"})" : R"({"type":"error","error":"unknown_type"})");
   }
 
-  void login(const jwt_verdict& v) {
+  // The verdict on a login message.
+  void on_login_verdict(login_verdict v) {
+    if (closing_) return;
+    if (!v.ok()) {
+      if (v.retry) return close(close_code::try_again_later, "try again later");
+      return close(close_code::unauthorized, "unauthorized");
+    }
+    if (!user_.empty() && v.user != user_) {
+      log::info("ws {}: login as {} on a connection of {}: closing", remote_, printable(v.user), printable(user_));
+      return close(close_code::unauthorized, "unauthorized");
+    }
+    login(v);
+    if (!reading_) read();  // held back while the auth service answered
+  }
+
+  void login(const login_verdict& v) {
     const bool first = user_.empty();
     user_ = v.user;
-    timer_.cancel();
+    deadline_kind_ = deadline::none;
     if (v.expires) {
       // A token's expiry closes the connection unless a fresh login comes first.
-      timer_.expires_at(std::chrono::steady_clock::now() + (*v.expires - std::chrono::system_clock::now()) +
-                        srv_->verifier->options().leeway);
-      timer_.async_wait([self = shared_from_this()](beast::error_code e) {
-        if (e || self->closing_) return;
-        ++self->srv_->stats.token_expired_closes;
-        self->close(close_code::token_expired, "token expired");
-      });
+      const auto leeway = srv_->verifier ? srv_->verifier->options().leeway : std::chrono::seconds(0);
+      set_deadline(deadline::expiry, clock::now() + (*v.expires - std::chrono::system_clock::now()) + leeway);
     }
     if (first) {
       ++srv_->stats.logins;
@@ -442,10 +554,18 @@ class session : public std::enable_shared_from_this<session> {
   websocket::stream<beast::tcp_stream> ws_;
   beast::flat_buffer buffer_;
   std::optional<http::request_parser<http::empty_body>> parser_;
-  asio::steady_timer timer_;  // login deadline, then the token's expiry, then the close grace
+  // The heartbeat's and deadlines' state, read by the server's sweep (no timer per connection).
+  clock::time_point last_frame_{};    // any frame from the client: messages, pings, pongs
+  clock::time_point last_message_{};  // a message (for --idle-timeout)
+  clock::time_point ping_sent_{};     // the ping still unanswered; {} when none
+  clock::time_point deadline_{};      // login, then the token's expiry, then the close grace
+  deadline deadline_kind_ = deadline::none;
+  bool ping_writing_ = false;
+  bool login_pending_ = false;  // a token is with the auth service
+  bool reading_ = false;        // an async_read is pending
   std::string remote_;
   std::string user_;
-  std::optional<jwt_verdict> pending_login_;
+  std::optional<login_verdict> pending_login_;
   send_queue queue_;
   std::size_t queued_bytes_ = 0;
   websocket::close_reason close_reason_;
@@ -454,6 +574,35 @@ class session : public std::enable_shared_from_this<session> {
   bool writing_ = false;
   bool closing_ = false;
 };
+
+// How often the sweep runs: an eighth of the shortest interval it serves, between 10 ms and 1 s
+// (so a deadline is met at most that late).
+namespace {
+std::chrono::milliseconds sweep_interval(const options& o) {
+  auto shortest = std::min({o.ping_interval, o.pong_timeout, o.login_timeout});
+  if (o.idle_timeout.count() > 0) shortest = std::min(shortest, o.idle_timeout);
+  return std::clamp(shortest / 8, std::chrono::milliseconds(10), std::chrono::milliseconds(1000));
+}
+}  // namespace
+
+void server::impl::schedule_sweep() {
+  sweep_timer.expires_after(sweep_interval(opts));
+  sweep_timer.async_wait([weak = weak_from_this()](beast::error_code ec) {
+    if (ec) return;
+    if (auto self = weak.lock()) self->sweep();
+  });
+}
+
+// One pass over every session: most have nothing due, and are only compared; those that have
+// are held (a tick may close them) and ticked after the pass.
+void server::impl::sweep() {
+  const auto now = std::chrono::steady_clock::now();
+  std::vector<std::shared_ptr<session>> due;
+  for (session* s : sessions)
+    if (s->due(now)) due.push_back(s->shared_from_this());
+  for (const auto& s : due) s->tick(now);
+  schedule_sweep();
+}
 
 void server::impl::bind(session* s, const std::string& user) {
   auto& list = users[user];
@@ -583,7 +732,7 @@ json server::impl::stats_json() const {
   json failures = json::object();
   for (const auto& [reason, n] : stats.auth_failures) failures[reason] = n;
   std::size_t connections = sessions.size();
-  return {{"connections", connections},
+  json out = {{"connections", connections},
           {"users", users.size()},
           {"connections_total", stats.connections_total},
           {"refused_connections", stats.refused_connections},
@@ -598,8 +747,15 @@ json server::impl::stats_json() const {
           {"login_timeouts", stats.login_timeouts},
           {"token_expired_closes", stats.token_expired_closes},
           {"policy_closes", stats.policy_closes},
+          {"pong_timeouts", stats.pong_timeouts},
+          {"idle_closes", stats.idle_closes},
           {"redis", route_table ? (route_table->ready() ? "up" : "down") : "off"},
           {"draining", draining}};
+  if (auth) {
+    const auto a = auth->stats();
+    out["auth_service"] = {{"requests", a.requests}, {"cache_hits", a.cache_hits}, {"shared", a.shared}, {"cached", a.cached}};
+  }
+  return out;
 }
 
 std::string server::impl::metrics() const {
@@ -616,6 +772,8 @@ std::string server::impl::metrics() const {
   metric("offline_total", "counter", "Users a message found no connection for.", stats.offline);
   metric("dropped_total", "counter", "Messages not queued (closing or slow connection).", stats.dropped);
   metric("slow_consumer_closes_total", "counter", "Connections closed as slow consumers.", stats.slow_consumer_closes);
+  metric("pong_timeouts_total", "counter", "Connections dropped: no pong after a ping.", stats.pong_timeouts);
+  metric("idle_closes_total", "counter", "Connections closed: no message within the idle timeout.", stats.idle_closes);
   out += "# HELP ws_push_auth_failures_total Refused logins by reason.\n# TYPE ws_push_auth_failures_total counter\n";
   for (const auto& [reason, n] : stats.auth_failures)
     out += fmt::format("ws_push_auth_failures_total{{reason=\"{}\"}} {}\n", reason, n);
@@ -625,7 +783,8 @@ std::string server::impl::metrics() const {
 }
 
 void server::impl::start() {
-  verifier.emplace(*opts.jwt);
+  if (opts.jwt) verifier.emplace(*opts.jwt);
+  else auth = std::make_unique<auth_service>(io, *opts.auth);
   std::weak_ptr<impl> weak = shared_from_this();
   listener = std::make_unique<net::tcp_listener>(io, opts.listen, [weak](tcp::socket socket) {
     if (auto self = weak.lock()) std::make_shared<session>(self, std::move(socket))->start();
@@ -652,6 +811,7 @@ void server::impl::start() {
     return net::json_response({{"status", degraded ? "degraded" : "ok"}});
   });
   http.listen(opts.push_listen);
+  schedule_sweep();
   if (opts.routes) {
     auto r = *opts.routes;
     if (r.node_address.empty()) r.node_address = http.local_address();
@@ -661,12 +821,15 @@ void server::impl::start() {
 }
 
 server::server(asio::io_context& io, options opts) {
-  if (!opts.jwt) fatal(exit_code::config, "no token verification configured");
+  if (opts.jwt.has_value() == opts.auth.has_value())
+    fatal(exit_code::config, "token verification: want a JWT key or an auth service, exactly one");
   impl_ = std::make_shared<impl>(io, std::move(opts));
   impl_->start();
 }
 
 server::~server() {
+  impl_->sweep_timer.cancel();
+  if (impl_->auth) impl_->auth->cancel();  // pending logins hold their sessions
   if (impl_->listener) impl_->listener->close();
   impl_->http.stop();
   std::vector<session*> open(impl_->sessions.begin(), impl_->sessions.end());

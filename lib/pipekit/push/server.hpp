@@ -9,6 +9,7 @@
 #include <string_view>
 #include <vector>
 
+#include "pipekit/push/auth_service.hpp"
 #include "pipekit/push/jwt.hpp"
 #include "pipekit/push/routes.hpp"
 
@@ -25,9 +26,11 @@ namespace close_code {
 constexpr std::uint16_t going_away = 1001;       // the node shuts down
 constexpr std::uint16_t policy = 1008;           // repeated messages that are not the protocol
 constexpr std::uint16_t too_big = 1009;          // a message over --max-message-size
+constexpr std::uint16_t try_again_later = 1013;  // the auth service gave no answer: not the token's fault
 constexpr std::uint16_t unauthorized = 4001;     // the token was refused (the log says why)
 constexpr std::uint16_t login_timeout = 4002;    // no login within --login-timeout
 constexpr std::uint16_t token_expired = 4003;    // the token expired and no fresh login came
+constexpr std::uint16_t idle = 4004;             // no message within --idle-timeout
 constexpr std::uint16_t slow_consumer = 4008;    // the send queue overflowed
 }  // namespace close_code
 
@@ -40,13 +43,15 @@ struct options {
   std::size_t max_connections = 10000;
   std::chrono::milliseconds handshake_timeout{10000};
   std::chrono::milliseconds login_timeout{10000};
-  std::chrono::milliseconds ping_interval{25000};  // a ping after this long without a frame; the
-                                                   // connection is dropped after twice as long
+  std::chrono::milliseconds ping_interval{25000};  // a ping after this long without a frame
+  std::chrono::milliseconds pong_timeout{10000};   // dropped when no frame follows a ping this long
+  std::chrono::milliseconds idle_timeout{0};       // closed (4004) after this long without a message; 0 off
   std::size_t max_message_size = 4096;             // what a client may send in one message
   std::size_t send_queue_bytes = 1u << 20;         // queued for one connection; more = slow consumer
   std::size_t max_push_body = 16u << 20;           // one POST /push body
   std::string push_token;                          // when set, /push wants "Authorization: Bearer" with it
-  std::optional<jwt_options> jwt;                  // how tokens are verified (required)
+  std::optional<jwt_options> jwt;                  // how tokens are verified: a JWT key,
+  std::optional<auth_service_options> auth;        // or an auth service (exactly one)
   std::optional<routes_options> routes;            // Redis routes; none: a single node
   std::chrono::milliseconds drain_timeout{5000};
   std::string input;  // --stdin: "-" (or a file) of push messages, answers on stdout; "" none
