@@ -326,6 +326,12 @@ TEST_CASE("nsq-broker: DPUB defers delivery", "[nsq]") {
   CHECK(p.closed());
 }
 
+namespace {
+nlohmann::json topic_stats(std::uint16_t hp, const std::string& topic);  // below
+template <class Pred>
+bool eventually(Pred pred);
+}  // namespace
+
 TEST_CASE("nsq-broker: #ephemeral channels go with their last consumer", "[nsq]") {
   running_broker rb;
   auto port = rb.b.tcp_port();
@@ -335,7 +341,11 @@ TEST_CASE("nsq-broker: #ephemeral channels go with their last consumer", "[nsq]"
     c.subscribe("ep", "tmp#ephemeral", 0);
     p.pub("ep", "old");
   }
-  std::this_thread::sleep_for(100ms);
+  // Gone once the broker has seen the disconnect.
+  CHECK(eventually([&] {
+    auto t = topic_stats(rb.b.http_port(), "ep");
+    return t.contains("channels") && t["channels"].empty();
+  }));
   client c2(port);
   c2.subscribe("ep", "tmp#ephemeral", 5);
   CHECK(c2.silent_for(200ms));
