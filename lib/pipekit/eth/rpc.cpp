@@ -1,7 +1,5 @@
 #include "pipekit/eth/rpc.hpp"
 
-#include <curl/curl.h>
-
 #include <algorithm>
 #include <thread>
 
@@ -14,6 +12,7 @@
 #include "pipekit/eth/rpc_response.hpp"
 #include "pipekit/eth/rpc_transport.hpp"
 #include "pipekit/log/log.hpp"
+#include "pipekit/net/http_session.hpp"
 
 namespace pipekit::eth {
 namespace {
@@ -25,75 +24,38 @@ bool is_stream_url(std::string_view url) {
          url.find("://") == std::string_view::npos;
 }
 
-constexpr std::size_t initial_buffer = 64 * 1024;  // of an HTTP answer; a power of 2
-
-// http(s):// through libcurl: one easy handle, so one kept-alive connection.
+// http(s):// through net::http_session (Beast): one kept-alive connection.
 class http_transport final : public rpc_transport {
  public:
-  explicit http_transport(const rpc_options& opts)
-      : url_(opts.url), timeout_ms_(static_cast<long>(opts.timeout.count())), max_response_(opts.max_response) {
-    static const bool global_init = [] { return curl_global_init(CURL_GLOBAL_DEFAULT) == CURLE_OK; }();
-    if (!global_init) fatal(exit_code::software, "libcurl: global initialisation failed");
-    curl_ = curl_easy_init();
-    if (curl_ == nullptr) fatal(exit_code::software, "libcurl: cannot create a handle");
-    headers_ = curl_slist_append(nullptr, "Content-Type: application/json");
-    curl_easy_setopt(curl_, CURLOPT_URL, url_.c_str());
-    curl_easy_setopt(curl_, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(curl_, CURLOPT_HTTPHEADER, headers_);
-    curl_easy_setopt(curl_, CURLOPT_TIMEOUT_MS, timeout_ms_);
-    curl_easy_setopt(curl_, CURLOPT_WRITEFUNCTION, collect);
-    curl_easy_setopt(curl_, CURLOPT_WRITEDATA, this);
-    // Refused up front when the node announces a larger body; collect() bounds the rest.
-    curl_easy_setopt(curl_, CURLOPT_MAXFILESIZE_LARGE, static_cast<curl_off_t>(max_response_));
-    curl_easy_setopt(curl_, CURLOPT_TCP_NODELAY, 1L);
-  }
-  ~http_transport() override {
-    curl_easy_cleanup(curl_);
-    curl_slist_free_all(headers_);
-  }
+  explicit http_transport(const rpc_options& opts) : max_response_(opts.max_response), session_(open(opts)) {}
 
   std::string exchange(const std::string& body) override {
-    response_.clear();
-    response_.reserve(initial_buffer);
-    too_large_ = false;
-    curl_easy_setopt(curl_, CURLOPT_POSTFIELDS, body.data());
-    curl_easy_setopt(curl_, CURLOPT_POSTFIELDSIZE, static_cast<long>(body.size()));
-    CURLcode rc = curl_easy_perform(curl_);
-    if (too_large_ || rc == CURLE_FILESIZE_EXCEEDED) {
-      response_ = std::string();  // its memory goes now, not at the next exchange
+    net::http_answer r;
+    try {
+      r = session_.post({}, "application/json", body);
+    } catch (const net::http_body_too_large&) {
       throw response_too_large(fmt::format("the answer is larger than {} bytes (--max-response-size)", max_response_));
+    } catch (const net::http_error& e) {
+      throw transport_error(e.what());
     }
-    if (rc == CURLE_OPERATION_TIMEDOUT) throw transport_error(fmt::format("timed out after {} ms", timeout_ms_));
-    if (rc != CURLE_OK) throw transport_error(curl_easy_strerror(rc));
-    long status = 0;
-    curl_easy_getinfo(curl_, CURLINFO_RESPONSE_CODE, &status);
     // Nodes answer JSON-RPC errors with 4xx/5xx and a JSON body: the body is the answer.
-    if (status != 200 && response_.empty()) throw transport_error(fmt::format("HTTP {}", status));
-    return std::move(response_);
+    if (r.status != 200 && r.body.empty()) throw transport_error(fmt::format("HTTP {}", r.status));
+    return std::move(r.body);
   }
+
+  void reset() override { session_.close(); }
 
  private:
-  static size_t collect(char* data, size_t size, size_t n, void* self) {
-    auto* t = static_cast<http_transport*>(self);
-    if (size * n > t->max_response_ - t->response_.size()) {
-      t->too_large_ = true;
-      return 0;  // libcurl ends the transfer (CURLE_WRITE_ERROR)
+  static net::http_session open(const rpc_options& opts) {
+    try {
+      return net::http_session(opts.url, {.timeout = opts.timeout, .max_body = opts.max_response});
+    } catch (const std::invalid_argument& e) {
+      fatal(exit_code::usage, "--rpc-url {}: {}", opts.url, e.what());
     }
-    std::string& r = t->response_;
-    // Grown by doubling from a power of 2 (see exchange()), but never past the bound: a 256 MiB
-    // answer must not take 512 (std::string's own growth would double past it).
-    if (r.capacity() - r.size() < size * n) r.reserve(std::min(std::max(2 * r.capacity(), r.size() + size * n), t->max_response_));
-    r.append(data, size * n);
-    return size * n;
   }
 
-  std::string url_;
-  long timeout_ms_;
   std::size_t max_response_;
-  bool too_large_ = false;
-  CURL* curl_ = nullptr;
-  curl_slist* headers_ = nullptr;
-  std::string response_;
+  net::http_session session_;
 };
 
 }  // namespace

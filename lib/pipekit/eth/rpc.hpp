@@ -12,7 +12,7 @@
 #include <nlohmann/json.hpp>
 
 // A JSON-RPC 2.0 client for Ethereum nodes, one connection per client, over
-//   http:// https://   libcurl, the connection kept alive between requests;
+//   http:// https://   net::http_session (Beast), the connection kept alive between requests;
 //   ws:// wss://       Boost.Beast WebSocket (TLS with the system's CA store);
 //   a socket path      geth's IPC endpoint (a Unix stream socket), also written ipc:///path.
 // The same interface for all three: single requests, batches, and (ws/ipc) subscriptions.

@@ -11,7 +11,8 @@ class io_context;
 // Asynchronous HTTP/1.1 GET and POST on an io_context (Boost.Beast underneath, kept out of this
 // header), for daemons and clients that call an HTTP API from their event loop (nsq-tail polling
 // lookupd, ws-push asking an auth service). One connection per request ("Connection: close"),
-// plain http:// only. Programs that make one blocking request use libcurl instead.
+// plain http:// only. Programs that make blocking requests use net::http_session
+// (http_session.hpp) instead.
 namespace pipekit::net {
 
 struct http_get_result {

@@ -9,6 +9,7 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/write.hpp>
 #include <fmt/format.h>
+#include <nlohmann/json.hpp>
 
 #include "pipekit/log/log.hpp"
 #include "pipekit/net/tls.hpp"
@@ -71,7 +72,10 @@ nlohmann::json identify_body(const client_options& o) {
 }
 
 client::client(net::io_context& io, client_options options, handlers h)
-    : impl_(std::make_unique<impl>(io)), options_(std::move(options)), handlers_(std::move(h)) {}
+    : impl_(std::make_unique<impl>(io)),
+      options_(std::move(options)),
+      handlers_(std::move(h)),
+      identify_(std::make_unique<nlohmann::json>(nlohmann::json::object())) {}
 
 client::~client() = default;
 
@@ -203,10 +207,10 @@ void client::on_read(std::size_t) {
 bool client::handshake(std::string_view data) {
   switch (stage_) {
     case stage::identify:
-      identify_ = nlohmann::json::object();
+      *identify_ = nlohmann::json::object();
       if (!data.empty() && data.front() == '{') {
-        identify_ = nlohmann::json::parse(data, nullptr, false);
-        if (identify_.is_discarded()) {
+        *identify_ = nlohmann::json::parse(data, nullptr, false);
+        if (identify_->is_discarded()) {
           fail("IDENTIFY answered with invalid JSON");
           return false;
         }
@@ -240,7 +244,7 @@ bool client::handshake(std::string_view data) {
     case stage::ready:
       break;
   }
-  if (stage_ != stage::auth && identify_.is_object() && identify_.value("auth_required", false)) {
+  if (stage_ != stage::auth && identify_->is_object() && identify_->value("auth_required", false)) {
     if (options_.auth_secret.empty()) {
       permanent_ = final_failure::auth_failed;
       fail("the broker requires AUTH; give the secret with --auth-secret-file or NSQ_AUTH_SECRET");
@@ -255,7 +259,7 @@ bool client::handshake(std::string_view data) {
 }
 
 bool client::compression_negotiated() const {
-  return identify_.is_object() && (identify_.value("deflate", false) || identify_.value("snappy", false));
+  return identify_->is_object() && (identify_->value("deflate", false) || identify_->value("snappy", false));
 }
 
 // From here on both directions are compressed; what follows in the buffer was already compressed
@@ -272,7 +276,7 @@ bool client::become_ready() {
   stage_ = stage::ready;
   impl_->timer.cancel();
   watchdog();
-  if (handlers_.on_ready) handlers_.on_ready(identify_);
+  if (handlers_.on_ready) handlers_.on_ready(*identify_);
   return !closed_;
 }
 
@@ -316,7 +320,7 @@ bool client::handle_frame(const frame& f) {
 // compression (nsqd's order). Reading pauses until the handshake is done. Returns false: the
 // caller stops reading frames.
 bool client::start_tls() {
-  if (!identify_.is_object() || !identify_.value("tls_v1", false)) {
+  if (!identify_->is_object() || !identify_->value("tls_v1", false)) {
     permanent_ = final_failure::tls;
     fail("the broker does not offer TLS (tls_v1 is not in its IDENTIFY response); nothing sent in plain text");
     return false;
@@ -342,8 +346,8 @@ bool client::start_tls() {
 }
 
 bool client::start_compression() {
-  const bool snappy = identify_.value("snappy", false);
-  if (snappy && identify_.value("deflate", false)) {
+  const bool snappy = identify_->value("snappy", false);
+  if (snappy && identify_->value("deflate", false)) {
     fail("the broker enabled both deflate and snappy");
     return false;
   }
@@ -351,7 +355,7 @@ bool client::start_compression() {
     if (snappy) {
       codec_ = make_snappy_codec();
     } else {
-      int level = identify_.value("deflate_level", 6);
+      int level = identify_->value("deflate_level", 6);
       codec_ = make_deflate_codec(level < 1 || level > 9 ? 6 : level);
     }
   } catch (const std::exception& e) {

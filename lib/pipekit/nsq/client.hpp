@@ -6,7 +6,7 @@
 #include <string>
 #include <string_view>
 
-#include <nlohmann/json.hpp>
+#include <nlohmann/json_fwd.hpp>
 
 #include "pipekit/nsq/compress.hpp"
 #include "pipekit/nsq/protocol.hpp"
@@ -75,7 +75,7 @@ class client : public std::enable_shared_from_this<client> {
   bool ready() const noexcept { return stage_ == stage::ready; }
   bool closed() const noexcept { return closed_; }
   const std::string& address() const noexcept { return options_.address; }
-  const nlohmann::json& identify_response() const noexcept { return identify_; }
+  const nlohmann::json& identify_response() const noexcept { return *identify_; }
   std::size_t unsent_bytes() const noexcept { return out_.size() + writing_.size(); }
   // Why the connection ended for a reason that trying again will not cure: TLS cannot be used (a
   // certificate that does not verify, a broker without TLS when TLS was asked for), or AUTH was
@@ -119,7 +119,7 @@ class client : public std::enable_shared_from_this<client> {
   enum class stage { identify, tls, upgraded, auth, ready };
   stage stage_ = stage::identify;
   bool closed_ = false;
-  nlohmann::json identify_;
+  std::unique_ptr<nlohmann::json> identify_;  // never null (a pointer keeps json.hpp out of this header)
   std::chrono::steady_clock::time_point last_read_;
   stream_codec codec_;  // set once deflate or snappy was negotiated
   std::string raw_;     // compressed bytes read

@@ -22,13 +22,13 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 #include <simdjson.h>
-#include <curl/curl.h>
 
 #include "pipekit/cli/error.hpp"
 #include "pipekit/cli/exit_code.hpp"
 #include "pipekit/io/line_reader.hpp"
 #include "pipekit/io/rejects.hpp"
 #include "pipekit/log/log.hpp"
+#include "pipekit/net/http_session.hpp"
 #include "pipekit/net/tls.hpp"
 #include "pipekit/nsq/client.hpp"
 #include "pipekit/nsq/names.hpp"
@@ -105,7 +105,7 @@ class reject_sink {
 struct broker {
   std::string address;
   bool http = false;  // nsqd's HTTP API instead of TCP
-  CURL* curl = nullptr;
+  std::unique_ptr<pipekit::net::http_session> http_session;
   clock::time_point down_until;  // http: after a failure, not before this
   std::shared_ptr<client> conn;
   std::deque<span> in_flight;
@@ -118,9 +118,6 @@ struct broker {
   std::string_view dead_code;  // the reject code for what only it could take
   bool ready() const {
     return dead.empty() && (http ? clock::now() >= down_until : conn && conn->ready() && !conn->closed());
-  }
-  ~broker() {
-    if (curl) curl_easy_cleanup(curl);
   }
 };
 
@@ -524,18 +521,16 @@ bool publisher::send_to(broker& br, span s) {
 }
 
 // nsqd's HTTP API, synchronously on the io thread (one request at a time per address, the
-// connection kept alive by libcurl): /mpub?binary=true for several, /pub for one (with defer).
+// connection kept alive): /mpub?binary=true for several, /pub for one (with defer).
 void publisher::send_http(broker& br, span s) {
   const batch& b = *s.b;
-  if (!br.curl) {
-    br.curl = curl_easy_init();
-    if (!br.curl) fatal(exit_code::software, "libcurl could not start");
-    curl_easy_setopt(br.curl, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(br.curl, CURLOPT_TCP_NODELAY, 1L);
-    curl_easy_setopt(br.curl, CURLOPT_WRITEFUNCTION, +[](char* p, std::size_t size, std::size_t n, void* out) {
-      static_cast<std::string*>(out)->append(p, size * n);
-      return size * n;
-    });
+  if (!br.http_session) {
+    try {
+      pipekit::net::http_session_options so{.connect_timeout = o_.connect_timeout, .max_body = 1u << 20};
+      br.http_session = std::make_unique<pipekit::net::http_session>("http://" + br.address, so);
+    } catch (const std::invalid_argument& e) {
+      fatal(exit_code::usage, "--nsqd-http-address {}: {}", br.address, e.what());
+    }
   }
   std::vector<span> requests;
   if (o_.defer || s.size() == 1) {
@@ -545,13 +540,13 @@ void publisher::send_http(broker& br, span s) {
   }
   for (std::size_t r = 0; r < requests.size(); ++r) {
     const span& q = requests[r];
-    std::string url, body;
+    std::string target, body;
     if (q.size() == 1) {
-      url = fmt::format("http://{}/pub?topic={}", br.address, util::url_escape(b.topic));
-      if (o_.defer) url += fmt::format("&defer={}", o_.defer->count());
+      target = fmt::format("/pub?topic={}", util::url_escape(b.topic));
+      if (o_.defer) target += fmt::format("&defer={}", o_.defer->count());
       body.assign(b.body(b.items[q.begin]));
     } else {
-      url = fmt::format("http://{}/mpub?topic={}&binary=true", br.address, util::url_escape(b.topic));
+      target = fmt::format("/mpub?topic={}&binary=true", util::url_escape(b.topic));
       char len[4];
       put_u32(len, q.size());
       body.append(len, 4);
@@ -560,22 +555,19 @@ void publisher::send_http(broker& br, span s) {
         body.append(len, 4).append(b.body(b.items[i]));
       }
     }
-    std::string answer;
-    curl_easy_setopt(br.curl, CURLOPT_URL, url.c_str());
-    curl_easy_setopt(br.curl, CURLOPT_POSTFIELDS, body.data());
-    curl_easy_setopt(br.curl, CURLOPT_POSTFIELDSIZE, static_cast<long>(body.size()));
-    curl_easy_setopt(br.curl, CURLOPT_WRITEDATA, &answer);
-    curl_easy_setopt(br.curl, CURLOPT_CONNECTTIMEOUT_MS, static_cast<long>(o_.connect_timeout.count()));
     span timed = q;
     timed.sent = clock::now();
-    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline(timed) - timed.sent).count();
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline(timed) - timed.sent);
     // The TCP connections' heartbeats wait meanwhile: a broker closes a client silent for two.
-    left = std::min<std::int64_t>(left, client_options{}.heartbeat_interval.count());
-    curl_easy_setopt(br.curl, CURLOPT_TIMEOUT_MS, static_cast<long>(std::max<std::int64_t>(left, 1)));
-    CURLcode rc = curl_easy_perform(br.curl);
-    long status = 0;
-    if (rc == CURLE_OK) curl_easy_getinfo(br.curl, CURLINFO_RESPONSE_CODE, &status);
-    if (rc == CURLE_OK && status == 200) {
+    left = std::max(std::min(left, client_options{}.heartbeat_interval), std::chrono::milliseconds(1));
+    pipekit::net::http_answer answer;
+    std::string failure;  // no answer came: why
+    try {
+      answer = br.http_session->post(target, "application/octet-stream", body, left);
+    } catch (const pipekit::net::http_error& e) {
+      failure = e.what();
+    }
+    if (failure.empty() && answer.status == 200) {
       result_.broker_reached = true;
       br.backoff = backoff_min;
       for (std::uint32_t i = q.begin; i < q.end; ++i) item_done(*q.b, q.b->items[i]);
@@ -583,15 +575,15 @@ void publisher::send_http(broker& br, span s) {
     }
     std::string why;
     std::string code;
-    if (rc != CURLE_OK) {
-      why = fmt::format("{}: {}", br.address, curl_easy_strerror(rc));
+    if (!failure.empty()) {
+      why = fmt::format("{}: {}", br.address, failure);
     } else {
       result_.broker_reached = true;
-      auto j = json::parse(answer, nullptr, false);
+      auto j = json::parse(answer.body, nullptr, false);
       code = j.is_object() ? j.value("message", "") : "";
-      why = fmt::format("{}: HTTP {} {}", br.address, status, code.empty() ? answer.substr(0, 200) : code);
+      why = fmt::format("{}: HTTP {} {}", br.address, answer.status, code.empty() ? answer.body.substr(0, 200) : code);
     }
-    bool transient = rc != CURLE_OK || status >= 500;
+    bool transient = !failure.empty() || answer.status >= 500;
     if (transient) {
       log::warn("{}; retrying in {} ms", why, br.backoff.count());
       br.down_until = clock::now() + br.backoff;
