@@ -1,5 +1,5 @@
 // nsq-broker: an nsqd-compatible message broker. Flags and wiring only; the broker is
-// lib/pipekit/nsq/broker.hpp.
+// lib/pipekit/broker/server.hpp.
 #include <cstdint>
 #include <chrono>
 #include <string>
@@ -10,11 +10,11 @@
 #include <CLI/CLI.hpp>
 #include <boost/asio/io_context.hpp>
 
+#include "pipekit/broker/server.hpp"
 #include "pipekit/cli/app.hpp"
 #include "pipekit/cli/error.hpp"
 #include "pipekit/cli/exit_code.hpp"
 #include "pipekit/log/log.hpp"
-#include "pipekit/nsq/broker.hpp"
 #include "pipekit/util/parse.hpp"
 #include "pipekit/util/signals.hpp"
 
@@ -29,7 +29,7 @@ int main(int argc, char** argv) {
   pipekit::cli::add_log_flags(app, log);
   pipekit::cli::add_config_flag(app);
 
-  pipekit::nsq::broker_options o;
+  pipekit::broker::options o;
   app.add_option("--tcp-address", o.tcp_address, "<addr>:<port> to listen on for TCP clients")->capture_default_str();
   app.add_option("--http-address", o.http_address, "<addr>:<port> to listen on for HTTP clients")
       ->capture_default_str();
@@ -75,7 +75,7 @@ int main(int argc, char** argv) {
          "--topic-msg-ttl",
          [&o](const std::vector<std::string>& specs) {
            for (const auto& spec : specs) try {
-               pipekit::nsq::add_topic_msg_ttl(o, spec);
+               pipekit::broker::add_topic_msg_ttl(o, spec);
              } catch (const std::invalid_argument& e) {
                throw CLI::ValidationError("--topic-msg-ttl", spec + ": " + e.what());
              }
@@ -108,11 +108,11 @@ int main(int argc, char** argv) {
 
   return pipekit::cli::run_main(app, log, argc, argv, [&] {
     if (tls_required_flag->count() > 0 && tls_required.empty()) tls_required = "true";  // a bare --tls-required
-    if (tls_required_flag->count() > 0 && !pipekit::nsq::parse_tls_required(tls_required, o.tls_required))
+    if (tls_required_flag->count() > 0 && !pipekit::broker::parse_tls_required(tls_required, o.tls_required))
       pipekit::fatal(pipekit::exit_code::usage, "--tls-required {}: want true, false or tcp-https", tls_required);
     o.ephemeral_overflow_policy =
-        overflow == "drop" ? pipekit::nsq::ephemeral_overflow::drop : pipekit::nsq::ephemeral_overflow::hold;
-    pipekit::nsq::broker b(o);
+        overflow == "drop" ? pipekit::broker::ephemeral_overflow::drop : pipekit::broker::ephemeral_overflow::hold;
+    pipekit::broker::server b(o);
     b.start();
     boost::asio::io_context signals;
     int stops = 0;

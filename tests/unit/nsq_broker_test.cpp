@@ -28,22 +28,23 @@
 #include <boost/asio/write.hpp>
 #include <nlohmann/json.hpp>
 
+#include "pipekit/broker/auth.hpp"
+#include "pipekit/broker/server.hpp"
 #include "pipekit/log/log.hpp"
 #include "pipekit/net/http_server.hpp"
-#include "pipekit/nsq/auth.hpp"
-#include "pipekit/nsq/broker.hpp"
 #include "pipekit/nsq/compress.hpp"
 #include "pipekit/nsq/protocol.hpp"
 
 namespace net = boost::asio;
 using tcp = net::ip::tcp;
 using namespace pipekit::nsq;
+using namespace pipekit::broker;
 using namespace std::chrono_literals;
 
 namespace {
 
 struct running_broker {
-  explicit running_broker(broker_options o = make_options()) : b(o) {
+  explicit running_broker(options o = make_options()) : b(o) {
     b.start();
     thread = std::thread([this] { b.run(); });
   }
@@ -51,14 +52,14 @@ struct running_broker {
     b.stop();
     thread.join();
   }
-  static broker_options make_options() {
-    broker_options o;
+  static options make_options() {
+    options o;
     o.tcp_address = "127.0.0.1:0";
     o.http_address = "127.0.0.1:0";
     o.queue_scan_interval = 20ms;
     return o;
   }
-  broker b;
+  server b;
   std::thread thread;
 };
 

@@ -15,14 +15,14 @@
 #include <zlib.h>
 
 #include "pipekit/io/crc32c.hpp"
-#include "pipekit/nsq/disk_queue.hpp"
+#include "pipekit/broker/disk_queue.hpp"
 
 namespace fs = std::filesystem;
-using pipekit::nsq::disk_position;
-using pipekit::nsq::disk_queue;
-using pipekit::nsq::disk_queue_options;
-using pipekit::nsq::disk_recovery;
-using pipekit::nsq::disk_status;
+using pipekit::broker::disk_position;
+using pipekit::broker::disk_queue;
+using pipekit::broker::disk_queue_options;
+using pipekit::broker::disk_recovery;
+using pipekit::broker::disk_status;
 
 namespace {
 

@@ -9,14 +9,15 @@
 #include <fstream>
 #include <string>
 
+#include "pipekit/broker/server.hpp"
 #include "pipekit/cli/error.hpp"
 #include "pipekit/cli/exit_code.hpp"
 #include "pipekit/net/tls.hpp"
-#include "pipekit/nsq/broker.hpp"
 #include "pipekit/nsq/client_flags.hpp"
 
 using namespace pipekit::nsq;
 using namespace pipekit::net;
+using namespace pipekit::broker;
 
 TEST_CASE("--tls-required takes nsqd's values", "[nsq]") {
   tls_required_mode m = tls_required_mode::yes;
@@ -117,11 +118,11 @@ TEST_CASE("TLS options that only mean something with TLS turn it on", "[nsq]") {
 }
 
 TEST_CASE("the broker refuses to require TLS without a certificate", "[nsq]") {
-  broker_options o;
+  options o;
   o.tcp_address = "127.0.0.1:0";
   o.http_address.clear();
   o.tls_required = tls_required_mode::tcp_https;
-  broker b(o);
+  server b(o);
   try {
     b.start();
     FAIL("start() did not throw");

@@ -1,7 +1,7 @@
 #pragma once
 // TLS over TCP for the daemons and clients: a context built once per program, and a session over
 // a socket the owner keeps, so that a protocol can upgrade a connection in the middle (NSQ's V2
-// after IDENTIFY, see nsq/broker_tls.cpp and nsq/client.cpp) or from its first byte.
+// after IDENTIFY, see broker/tls.cpp and nsq/client.cpp) or from its first byte.
 // OpenSSL through boost::asio::ssl; its headers stay in tls.cpp.
 #include <chrono>
 #include <cstddef>

@@ -7,9 +7,9 @@
 #include "pipekit/cli/error.hpp"
 #include "pipekit/cli/exit_code.hpp"
 #include "pipekit/log/log.hpp"
-#include "pipekit/nsq/broker_internal.hpp"
+#include "pipekit/broker/server_internal.hpp"
 
-namespace pipekit::nsq {
+namespace pipekit::broker {
 
 namespace {
 constexpr std::chrono::milliseconds handshake_timeout{5000};  // nsqd's tlsConn.SetDeadline
@@ -25,7 +25,7 @@ bool parse_tls_required(std::string_view text, tls_required_mode& out) {
   return true;
 }
 
-void broker::impl::load_tls() {
+void server::impl::load_tls() {
   // nsqd: a client certificate policy makes TLS required.
   if (!opts.tls_client_auth_policy.empty() && opts.tls_required == tls_required_mode::no)
     opts.tls_required = tls_required_mode::yes;
@@ -97,4 +97,4 @@ bool connection::tls_refuses(std::string_view input) {
   return true;
 }
 
-}  // namespace pipekit::nsq
+}  // namespace pipekit::broker

@@ -6,9 +6,9 @@
 #include <nlohmann/json.hpp>
 
 #include "pipekit/log/log.hpp"
-#include "pipekit/nsq/broker_internal.hpp"
+#include "pipekit/broker/server_internal.hpp"
 
-namespace pipekit::nsq {
+namespace pipekit::broker {
 
 namespace {
 constexpr std::string_view magic_v1 = "  V1";
@@ -19,7 +19,7 @@ constexpr std::chrono::milliseconds max_backoff{30000};
 
 class lookup_peer : public std::enable_shared_from_this<lookup_peer> {
  public:
-  lookup_peer(broker::impl& b, std::string address)
+  lookup_peer(server::impl& b, std::string address)
       : b_(b), address_(std::move(address)), resolver_(b.io), socket_(b.io), retry_(b.io), ping_(b.io) {}
 
   void start() { connect(); }
@@ -147,7 +147,7 @@ class lookup_peer : public std::enable_shared_from_this<lookup_peer> {
     });
   }
 
-  broker::impl& b_;
+  server::impl& b_;
   std::string address_;
   tcp::resolver resolver_;
   tcp::socket socket_;
@@ -162,7 +162,7 @@ class lookup_peer : public std::enable_shared_from_this<lookup_peer> {
   std::chrono::milliseconds backoff_ = min_backoff;
 };
 
-void broker::impl::start_lookup_peers() {
+void server::impl::start_lookup_peers() {
   for (const std::string& a : opts.lookupd_tcp_addresses) {
     auto p = std::make_shared<lookup_peer>(*this, a);
     lookup_peers.push_back(p);
@@ -170,12 +170,12 @@ void broker::impl::start_lookup_peers() {
   }
 }
 
-void broker::impl::stop_lookup_peers() {
+void server::impl::stop_lookup_peers() {
   for (auto& p : lookup_peers) p->stop();
   lookup_peers.clear();
 }
 
-void broker::impl::notify_lookupd(bool registered, std::string_view topic_name, std::string_view channel_name) {
+void server::impl::notify_lookupd(bool registered, std::string_view topic_name, std::string_view channel_name) {
   if (lookup_peers.empty()) return;
   std::string line = registered ? "REGISTER " : "UNREGISTER ";
   line.append(topic_name);
@@ -183,4 +183,4 @@ void broker::impl::notify_lookupd(bool registered, std::string_view topic_name, 
   for (auto& p : lookup_peers) p->send(line);
 }
 
-}  // namespace pipekit::nsq
+}  // namespace pipekit::broker

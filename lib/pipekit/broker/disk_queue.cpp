@@ -1,4 +1,4 @@
-#include "pipekit/nsq/disk_queue.hpp"
+#include "pipekit/broker/disk_queue.hpp"
 
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -16,7 +16,7 @@
 
 #include "pipekit/io/crc32c.hpp"
 
-namespace pipekit::nsq {
+namespace pipekit::broker {
 namespace {
 
 namespace fs = std::filesystem;
@@ -803,4 +803,4 @@ void disk_queue::close_files() noexcept {
   read_buf_.clear();
 }
 
-}  // namespace pipekit::nsq
+}  // namespace pipekit::broker

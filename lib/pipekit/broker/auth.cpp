@@ -1,4 +1,4 @@
-#include "pipekit/nsq/auth.hpp"
+#include "pipekit/broker/auth.hpp"
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
@@ -6,7 +6,7 @@
 
 #include "pipekit/util/parse.hpp"
 
-namespace pipekit::nsq {
+namespace pipekit::broker {
 namespace {
 
 using json = nlohmann::json;
@@ -102,4 +102,4 @@ auth_request make_auth_request(std::string_view address, std::string_view remote
   return r;
 }
 
-}  // namespace pipekit::nsq
+}  // namespace pipekit::broker

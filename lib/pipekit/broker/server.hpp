@@ -2,8 +2,8 @@
 // nsq-broker as a library: an nsqd-compatible broker (TCP protocol V2 and nsqd's HTTP API) that
 // tests start in-process on port 0 and cmd/nsq-broker wires to flags.
 //
-//   nsq::broker_options o;  o.tcp_address = "127.0.0.1:0";  o.http_address = "127.0.0.1:0";
-//   nsq::broker b(o);  b.start();  std::thread t([&] { b.run(); });  ...  b.stop();  t.join();
+//   broker::options o;  o.tcp_address = "127.0.0.1:0";  o.http_address = "127.0.0.1:0";
+//   broker::server b(o);  b.start();  std::thread t([&] { b.run(); });  ...  b.stop();  t.join();
 //
 // One io_context on one thread serves every connection: no locks on the message path.
 #include <chrono>
@@ -14,7 +14,7 @@
 #include <string_view>
 #include <vector>
 
-namespace pipekit::nsq {
+namespace pipekit::broker {
 
 // nsqd's --tls-required: false; tcp-https (TLS for TCP clients, plain HTTP still served); true
 // (TCP clients must upgrade before any command but IDENTIFY; plain HTTP answers 403 TLS_REQUIRED).
@@ -29,7 +29,7 @@ enum class ephemeral_overflow {
 };
 
 // Member initialisers are nsqd's defaults (nsqd/options.go), durations in milliseconds.
-struct broker_options {
+struct options {
   std::string tcp_address = "127.0.0.1:4150";
   std::string http_address = "127.0.0.1:4151";  // empty: no HTTP listener
   std::string broadcast_address;                // empty: the TCP listen address's IP (127.0.0.1 for any)
@@ -87,14 +87,14 @@ struct broker_options {
 
 // "TOPIC=DURATION" (--topic-msg-ttl) into options.topic_msg_ttl. Throws std::invalid_argument
 // naming what is wrong (no '=', a bad topic name, a bad duration).
-void add_topic_msg_ttl(broker_options& options, std::string_view spec);
+void add_topic_msg_ttl(options& opts, std::string_view spec);
 
-class broker {
+class server {
  public:
-  explicit broker(broker_options options);
-  ~broker();
-  broker(const broker&) = delete;
-  broker& operator=(const broker&) = delete;
+  explicit server(options opts);
+  ~server();
+  server(const server&) = delete;
+  server& operator=(const server&) = delete;
 
   // Loads the TLS certificate and key (when given) and binds the listeners. Throws
   // pipekit::fatal_error (exit_code::usage for a listen address that cannot be read, exit_code::config
@@ -115,4 +115,4 @@ class broker {
   std::unique_ptr<impl> impl_;
 };
 
-}  // namespace pipekit::nsq
+}  // namespace pipekit::broker

@@ -20,7 +20,7 @@ namespace re2 {
 class RE2;
 }
 
-namespace pipekit::nsq {
+namespace pipekit::broker {
 
 struct auth_grant {
   std::string topic;                  // the pattern as given
@@ -56,4 +56,4 @@ struct auth_request {
 auth_request make_auth_request(std::string_view auth_http_address, std::string_view remote_ip, bool tls,
                                std::string_view common_name, std::string_view secret);
 
-}  // namespace pipekit::nsq
+}  // namespace pipekit::broker

@@ -10,11 +10,11 @@
 
 #include "pipekit/log/log.hpp"
 #include "pipekit/net/http_server.hpp"
-#include "pipekit/nsq/broker_internal.hpp"
+#include "pipekit/broker/server_internal.hpp"
 #include "pipekit/nsq/names.hpp"
 #include "pipekit_version.hpp"
 
-namespace pipekit::nsq {
+namespace pipekit::broker {
 
 namespace {
 
@@ -149,7 +149,7 @@ struct stats_query {
 // nsqd's GetStats: a topic named and absent gives no topics; a channel named leaves out the
 // topics without it.
 template <class Fn>
-void for_each_stats_topic(broker::impl& b, const stats_query& q, Fn fn) {
+void for_each_stats_topic(server::impl& b, const stats_query& q, Fn fn) {
   for (auto& [name, t] : b.topics) {
     if (!q.topic.empty() && name != q.topic) continue;
     if (!q.channel.empty() && !t->channels.contains(q.channel)) continue;
@@ -183,7 +183,7 @@ json channel_json(const channel& c, const stats_query& q) {
 }
 
 // Producers: connections that published (nsqd lists them only with include_clients).
-std::vector<const client_info*> producers(broker::impl& b, const stats_query& q) {
+std::vector<const client_info*> producers(server::impl& b, const stats_query& q) {
   std::vector<const client_info*> out;
   if (!q.include_clients) return out;
   for (auto& [id, conn] : b.connections)
@@ -198,7 +198,7 @@ json memory_json() {
           {"gc_pause_usec_95", 0},  {"next_gc_bytes", 0},     {"gc_total_runs", 0}};
 }
 
-json stats(broker::impl& b, const stats_query& q) {
+json stats(server::impl& b, const stats_query& q) {
   json topics = json::array();
   for_each_stats_topic(b, q, [&](topic& t) {
     json channels = json::array();
@@ -238,7 +238,7 @@ std::string extra_counts(std::initializer_list<std::pair<std::string_view, std::
 }
 
 // nsqd's printStats, line by line.
-std::string stats_text(broker::impl& b, const stats_query& q) {
+std::string stats_text(server::impl& b, const stats_query& q) {
   const std::int64_t now_ns = wall_ns();
   std::string out = fmt::format("nsqd v{} (built w/pipekit {})\nstart_time {}\nuptime {}\n\nHealth: OK\n", nsq_version,
                                 PIPEKIT_VERSION, rfc3339(b.start_ns / 1000000000), go_duration(now_ns - b.start_ns));
@@ -275,7 +275,7 @@ std::string stats_text(broker::impl& b, const stats_query& q) {
   return out;
 }
 
-std::string metrics(broker::impl& b) {
+std::string metrics(server::impl& b) {
   std::string out;
   out += "# HELP nsq_topic_depth Messages queued in a topic (memory and overflow).\n# TYPE nsq_topic_depth gauge\n";
   for (auto& [n, t] : b.topics) out += fmt::format("nsq_topic_depth{{topic=\"{}\"}} {}\n", n, t->queue.depth());
@@ -331,7 +331,7 @@ bool go_bool_param(const http_request& req, std::string_view name, bool dflt) {
 
 class frontend final : public http_frontend {
  public:
-  frontend(broker::impl& b, const std::string& address) : b_(b), server_(b.io, options(b)) {
+  frontend(server::impl& b, const std::string& address) : b_(b), server_(b.io, http_options(b)) {
     routes();
     server_.listen(address, "--http-address");
     log::info("HTTP: listening on {}", server_.local_address());
@@ -340,7 +340,7 @@ class frontend final : public http_frontend {
   void stop() override { server_.stop(); }
 
  private:
-  static pipekit::net::http_server_options options(broker::impl& b) {
+  static pipekit::net::http_server_options http_options(server::impl& b) {
     pipekit::net::http_server_options o;
     o.body_limit = static_cast<std::size_t>(std::max(b.opts.max_body_size, b.opts.max_msg_size)) + 1;
     o.headers = {{"X-NSQ-Content-Type", "nsq; version=1.0"}};  // nsqd's http_api.RespondV1
@@ -495,7 +495,7 @@ class frontend final : public http_frontend {
 
   // GET /config/:opt: an option by nsqd's config name, as nsqd's JSON gives it (durations in ns).
   std::optional<json> config_value(std::string_view opt) const {
-    const broker_options& o = b_.opts;
+    const options& o = b_.opts;
     auto ns = [](std::chrono::milliseconds ms) { return ms.count() * ns_per_ms; };
     if (opt == "log_level") return json(b_.nsqd_log_level);
     if (opt == "tcp_address") return json(o.tcp_address);
@@ -620,14 +620,14 @@ class frontend final : public http_frontend {
       }));
   }
 
-  broker::impl& b_;
+  server::impl& b_;
   pipekit::net::http_server server_;
 };
 
 }  // namespace
 
-std::unique_ptr<http_frontend> make_http_frontend(broker::impl& b, const std::string& address) {
+std::unique_ptr<http_frontend> make_http_frontend(server::impl& b, const std::string& address) {
   return std::make_unique<frontend>(b, address);
 }
 
-}  // namespace pipekit::nsq
+}  // namespace pipekit::broker

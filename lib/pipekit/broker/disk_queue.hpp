@@ -12,7 +12,7 @@
 // [length][crc32c][payload] records and a small metadata file holding the consumed position.
 //
 // Thread-compatible: one owner calls everything; nothing here blocks except on the disk.
-namespace pipekit::nsq {
+namespace pipekit::broker {
 
 struct disk_queue_options {
   std::uint64_t max_bytes_per_file = 100 * 1024 * 1024;  // nsqd --max-bytes-per-file
@@ -146,4 +146,4 @@ class disk_queue {
   std::uint64_t read_buf_offset_ = 0;  // file offset of read_buf_[0]
 };
 
-}  // namespace pipekit::nsq
+}  // namespace pipekit::broker
