@@ -15,10 +15,10 @@ channel& server::impl::get_channel(topic& t, std::string_view name) {
   if (it != t.channels.end()) return *it->second;
   auto c = std::make_unique<channel>(t, std::string(name), mem_capacity(t.ephemeral || is_ephemeral(name)),
                                      make_backend(t.name + ":" + std::string(name), t.ephemeral || is_ephemeral(name)));
-  c->queue.dirty_list = &dirty_queues;
+  c->queue.flush_into(dirty_queues);
   if (opts.durable && c->queue.backend().on_disk()) {
     c->queue.backend().manual_commit();
-    c->queue.unfinished = &c->unfinished;
+    c->queue.track_unfinished();
   }
   log::info("TOPIC({}): new channel({})", t.name, name);
   channel& ref = *t.channels.emplace(std::string(name), std::move(c)).first->second;
@@ -35,33 +35,26 @@ channel* server::impl::find_channel(std::string_view topic_name, std::string_vie
   return it == t->channels.end() ? nullptr : it->second.get();
 }
 
-void server::impl::delete_channel(topic& t, std::string_view name) {
-  auto it = t.channels.find(name);
-  if (it == t.channels.end()) return;
-  channel& c = *it->second;
-  // Its consumers are disconnected, as nsqd does.
-  std::vector<connection*> consumers = c.consumers;
-  for (connection* conn : consumers) {
-    conn->sub = nullptr;
-    conn->close();
-  }
+void server::impl::delete_channel(channel& c) {
+  topic& t = c.owner;
+  auto it = t.channels.find(c.name);
+  if (it == t.channels.end() || it->second.get() != &c) return;
+  close_consumers(c);  // as nsqd does
   report_drops(t, &c, steady_ns(), true);  // what it dropped since the last summary
-  log::info("TOPIC({}): deleting channel({})", t.name, name);
-  notify_lookupd(false, t.name, name);
+  log::info("TOPIC({}): deleting channel({})", t.name, c.name);
+  notify_lookupd(false, t.name, c.name);
   flush_dirty();
   c.queue.backend().destroy();
+  const std::unique_ptr<channel> gone = std::move(it->second);  // c lives until this call returns
   t.channels.erase(it);
   save_metadata();
-  if (t.ephemeral && t.channels.empty()) {
-    delete_topic(t.name);
-    return;
-  }
+  if (t.ephemeral && t.channels.empty()) return delete_topic(t);
   pump(t);  // it may have been the full #ephemeral channel the topic waited for
 }
 
 void server::impl::empty_channel(channel& c) {
   c.queue.clear();
-  c.unfinished.clear();
+  c.queue.forget_unfinished();
   for (auto& [id, e] : c.in_flight)
     if (connection* conn = find_connection(e.client_id)) conn->message_done();
   c.in_flight.clear();
@@ -132,7 +125,21 @@ void server::impl::deliver(channel& c) {
     pump(t);
 }
 
+void server::impl::add_consumer(channel& c, connection& conn) {
+  c.consumers.push_back(&conn);
+  conn.sub_ = &c;
+}
+
+void server::impl::close_consumers(channel& c) {
+  std::vector<connection*> leaving;
+  leaving.swap(c.consumers);
+  c.next_consumer = 0;
+  for (connection* conn : leaving) conn->sub_ = nullptr;
+  for (connection* conn : leaving) conn->close();  // with no subscription: nothing goes back to c
+}
+
 void server::impl::remove_consumer(channel& c, connection& conn) {
+  conn.sub_ = nullptr;
   auto it = std::find(c.consumers.begin(), c.consumers.end(), &conn);
   if (it == c.consumers.end()) return;
   c.consumers.erase(it);
@@ -151,10 +158,7 @@ void server::impl::remove_consumer(channel& c, connection& conn) {
     put_channel(c, std::move(m));
   }
   conn.info.in_flight_count = 0;
-  if (c.ephemeral && c.consumers.empty()) {
-    delete_channel(c.owner, c.name);
-    return;
-  }
+  if (c.ephemeral && c.consumers.empty()) return delete_channel(c);  // c is gone on return
   deliver(c);
 }
 

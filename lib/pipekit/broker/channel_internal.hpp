@@ -57,6 +57,7 @@ struct channel {
   std::priority_queue<deferred_entry, std::vector<deferred_entry>, std::greater<>> deferred_pq;
   boost::unordered_flat_map<std::uint64_t, message> deferred;
   std::uint64_t deferred_seq = 0;
+  // The connections subscribed (owned by server::impl::connections; see server::impl::add_consumer).
   std::vector<connection*> consumers;
   std::size_t next_consumer = 0;
   std::uint64_t message_count = 0;
@@ -69,7 +70,6 @@ struct channel {
   std::uint64_t dropped_count = 0;  // #ephemeral, --ephemeral-overflow drop: the channel was full
   drop_report expired_report;
   drop_report dropped_report;
-  std::set<disk_position> unfinished;  // --durable: see message_queue::unfinished
 };
 
 }  // namespace pipekit::broker

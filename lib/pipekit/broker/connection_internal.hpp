@@ -81,7 +81,9 @@ class connection : public std::enable_shared_from_this<connection> {
   void hold_response(std::string_view data);
 
   client_info info;
-  channel* sub = nullptr;
+  // The channel this client consumes (SUB), or none. Set and cleared only by server::impl's
+  // add_consumer, remove_consumer and close_consumers, together with the channel's consumers.
+  channel* subscription() const noexcept { return sub_; }
 
  private:
   void read();
@@ -132,7 +134,9 @@ class connection : public std::enable_shared_from_this<connection> {
   template <class Handler>
   void write_all(asio::const_buffer b, Handler&& h);
 
+  friend struct server::impl;  // the subscription (sub_)
   server::impl& b_;
+  channel* sub_ = nullptr;
   tcp::socket socket_;
   asio::steady_timer timer_;
   std::string in_;  // in_len_ bytes of commands; the rest is room to read into

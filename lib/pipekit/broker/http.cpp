@@ -601,12 +601,12 @@ class frontend final : public http_frontend {
       return r;
     });
     topic_route("/topic/create", [](topic&) {});
-    topic_route("/topic/delete", [this](topic& t) { b_.delete_topic(t.name); });
+    topic_route("/topic/delete", [this](topic& t) { b_.delete_topic(t); });
     topic_route("/topic/empty", [this](topic& t) { b_.empty_topic(t); });
     topic_route("/topic/pause", [this](topic& t) { b_.pause_topic(t, true); });
     topic_route("/topic/unpause", [this](topic& t) { b_.pause_topic(t, false); });
     channel_route("/channel/create", [](topic&, channel&) {});
-    channel_route("/channel/delete", [this](topic& t, channel& c) { b_.delete_channel(t, c.name); });
+    channel_route("/channel/delete", [this](topic&, channel& c) { b_.delete_channel(c); });
     channel_route("/channel/empty", [this](topic&, channel& c) { b_.empty_channel(c); });
     channel_route("/channel/pause", [this](topic&, channel& c) { b_.pause_channel(c, true); });
     channel_route("/channel/unpause", [this](topic&, channel& c) { b_.pause_channel(c, false); });

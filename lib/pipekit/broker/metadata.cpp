@@ -39,15 +39,7 @@ std::unique_ptr<backend_queue> server::impl::make_backend(const std::string& que
   return make_disk_backend(std::move(q), queue_name);
 }
 
-bool server::impl::flush_dirty() {
-  bool ok = true;
-  for (message_queue* q : dirty_queues) {
-    q->dirty = false;
-    ok = q->backend().flush() && ok;
-  }
-  dirty_queues.clear();
-  return ok;
-}
+bool server::impl::flush_dirty() { return dirty_queues.flush(); }
 
 // Channels first, then topics: a topic's consumed position (moved by pump() into its channels)
 // is committed only once the channels hold those messages on disk (--durable).
@@ -57,7 +49,8 @@ bool server::impl::sync_disk() {
   for (auto& [n, t] : topics)
     for (auto& [cn, c] : t->channels) {
       backend_queue& q = c->queue.backend();
-      if (opts.durable) q.commit(c->unfinished.empty() ? q.read_position() : *c->unfinished.begin());
+      const auto& unfinished = c->queue.unfinished();
+      if (opts.durable) q.commit(unfinished.empty() ? q.read_position() : *unfinished.begin());
       ok = q.sync() && ok;
     }
   for (auto& [n, t] : topics) {
@@ -191,11 +184,11 @@ void server::impl::persist_all() {
       c.in_flight.clear();
       c.deferred.clear();
       c.queue.spill();
-      c.unfinished.clear();
+      c.queue.forget_unfinished();
       c.queue.backend().commit_read();  // what was in flight is stored again above
     }
   }
-  dirty_queues.clear();
+  dirty_queues.forget();
   for (auto& [n, t] : topics) {
     t->queue.backend().commit_read();
     t->queue.backend().close();

@@ -207,7 +207,7 @@ bool connection::handle(const command& cmd) {
     case command_type::rdy:
       if (cmd.ignored) return true;
       info.ready_count = cmd.count;
-      if (sub) b_.deliver(*sub);
+      if (sub_) b_.deliver(*sub_);
       return true;
     case command_type::cls:
       info.ready_count = 0;
@@ -348,8 +348,7 @@ void connection::identify(const command& cmd) {
 void connection::subscribe(const command& cmd) {
   topic& t = b_.get_topic(cmd.topic);
   channel& c = b_.get_channel(t, cmd.channel);
-  c.consumers.push_back(this);
-  sub = &c;
+  b_.add_consumer(c, *this);
   info.state = client_state::subscribed;
   respond("OK");
 }
@@ -357,7 +356,7 @@ void connection::subscribe(const command& cmd) {
 void connection::fin_req_touch(const command& cmd) {
   const char* name = cmd.type == command_type::fin ? "FIN" : cmd.type == command_type::req ? "REQ" : "TOUCH";
   std::uint64_t id = 0;
-  channel* c = sub;
+  channel* c = sub_;
   auto not_ok = [&](const char* why) {
     // Not fatal: the client may have lost a race with a timeout.
     fail(client_error{std::string("E_") + name + "_FAILED",
@@ -565,11 +564,7 @@ void connection::close() {
   socket_.shutdown(tcp::socket::shutdown_both, ignored);
   socket_.close(ignored);
   auto self = shared_from_this();
-  if (sub) {
-    channel* c = sub;
-    sub = nullptr;
-    b_.remove_consumer(*c, *this);
-  }
+  if (sub_) b_.remove_consumer(*sub_, *this);
   b_.connections.erase(info.id);
   if (b_.stopping && b_.connections.empty()) b_.stop_timer.cancel();
   log::debug("TCP: client({}) closed", info.remote_address);

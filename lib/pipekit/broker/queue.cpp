@@ -70,15 +70,30 @@ std::unique_ptr<backend_queue> make_disk_backend(std::unique_ptr<disk_queue> q, 
   return std::make_unique<disk_backend>(std::move(q), std::move(name));
 }
 
+bool flush_list::flush() {
+  bool ok = true;
+  for (message_queue* q : queues_) {
+    q->dirty_ = false;
+    ok = q->backend().flush() && ok;
+  }
+  queues_.clear();
+  return ok;
+}
+
+void flush_list::forget() {
+  for (message_queue* q : queues_) q->dirty_ = false;
+  queues_.clear();
+}
+
 bool message_queue::put(message&& m) {
   release(m);  // stored again: its old record may be committed past once this one is synced
   if (mem_.size() < capacity_ && backend_->depth() == 0) {
     mem_.push_back(std::move(m));
     return true;
   }
-  if (!dirty && dirty_list && backend_->on_disk()) {
-    dirty = true;
-    dirty_list->push_back(this);
+  if (!dirty_ && flush_list_ && backend_->on_disk()) {
+    dirty_ = true;
+    flush_list_->add(*this);
   }
   static thread_local std::string scratch;  // no allocation per message on the way to the backend
   encode_message_into(m, scratch);
@@ -95,10 +110,10 @@ bool message_queue::pop(message& m) {
   const disk_position at = backend_->read_position();  // at or before the record read (conservative)
   while (backend_->get(enc)) {
     if (decode_message(enc, m)) {
-      if (unfinished) {
+      if (track_unfinished_) {
         m.from_disk = true;
         m.disk_at = at;
-        unfinished->insert(at);
+        unfinished_.insert(at);
       }
       return true;
     }

@@ -124,10 +124,7 @@ void server::impl::shutdown() {
   // Consumers leave their channels first (what they had in flight goes back), then the queues are
   // persisted, then each connection writes what it has buffered and closes (1 s at most).
   for (auto& c : all)
-    if (channel* ch = c->sub) {
-      c->sub = nullptr;
-      remove_consumer(*ch, *c);
-    }
+    if (channel* ch = c->subscription()) remove_consumer(*ch, *c);
   persist_all();
   for (auto& c : all) c->drain();
   stop_timer.expires_after(std::chrono::seconds(1));

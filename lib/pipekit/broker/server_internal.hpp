@@ -43,6 +43,10 @@ struct server::impl {
   asio::steady_timer stop_timer{io};
   parse_limits limits;
   identify_limits id_limits;
+  // --data-path: queues with puts not yet flushed (before topics: it outlives every queue).
+  flush_list dirty_queues;
+  // Owned here: topics by name (a topic owns its channels), connections by id. A channel's
+  // consumers and a connection's subscription refer to each other and own nothing.
   std::map<std::string, std::unique_ptr<topic>, std::less<>> topics;
   std::unordered_map<std::uint64_t, std::shared_ptr<connection>> connections;
   std::uint64_t next_message_id = 1;
@@ -57,8 +61,10 @@ struct server::impl {
   channel& get_channel(topic& t, std::string_view name);
   topic* find_topic(std::string_view name);
   channel* find_channel(std::string_view topic_name, std::string_view channel_name);
-  void delete_topic(std::string_view name);
-  void delete_channel(topic& t, std::string_view name);
+  // Delete t or c (and what it holds; its consumers are closed). The object is gone on return:
+  // callers pass the object, never a name of its own that would dangle inside the call.
+  void delete_topic(topic& t);
+  void delete_channel(channel& c);
   void empty_topic(topic& t);
   void empty_channel(channel& c);
   void pause_topic(topic& t, bool paused);
@@ -94,7 +100,6 @@ struct server::impl {
   void notify_lookupd(bool registered, std::string_view topic_name, std::string_view channel_name = {});
 
   // --data-path (metadata.cpp): disk backends and metadata (topics, channels, paused).
-  std::vector<message_queue*> dirty_queues;
   std::int64_t last_sync_ns = 0;
   bool stopping_metadata_frozen = false;
   std::unique_ptr<backend_queue> make_backend(const std::string& queue_name, bool ephemeral);
@@ -113,7 +118,13 @@ struct server::impl {
 
   void accept(tcp::socket socket);
   void scan();
+  // A channel's consumers (channel.cpp): channel::consumers lists conn exactly while
+  // conn.subscription() is &c; only these change either side. remove_consumer: conn leaves, what
+  // it had in flight goes back to c; an #ephemeral channel left without consumers is deleted (c is
+  // then gone on return). close_consumers: all leave (c is being deleted) and are closed.
+  void add_consumer(channel& c, connection& conn);
   void remove_consumer(channel& c, connection& conn);
+  void close_consumers(channel& c);
   connection* find_connection(std::uint64_t id);
   std::string broadcast_address() const;
   void shutdown();

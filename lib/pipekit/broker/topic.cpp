@@ -22,7 +22,7 @@ topic& server::impl::get_topic(std::string_view name) {
   auto t = std::make_unique<topic>(std::string(name), mem_capacity(is_ephemeral(name)),
                                    make_backend(std::string(name), is_ephemeral(name)));
   if (opts.durable) t->queue.backend().manual_commit();
-  t->queue.dirty_list = &dirty_queues;
+  t->queue.flush_into(dirty_queues);
   t->msg_ttl_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(opts.msg_ttl_for(name)).count();
   log::info("TOPIC({}): created", name);
   topic& ref = *topics.emplace(std::string(name), std::move(t)).first->second;
@@ -36,26 +36,20 @@ topic* server::impl::find_topic(std::string_view name) {
   return it == topics.end() ? nullptr : it->second.get();
 }
 
-void server::impl::delete_topic(std::string_view name) {
-  auto it = topics.find(name);
-  if (it == topics.end()) return;
-  report_drops(*it->second, nullptr, steady_ns(), true);
-  std::unique_ptr<topic> t = std::move(it->second);
+void server::impl::delete_topic(topic& t) {
+  auto it = topics.find(t.name);
+  if (it == topics.end() || it->second.get() != &t) return;
+  report_drops(t, nullptr, steady_ns(), true);
+  const std::unique_ptr<topic> gone = std::move(it->second);  // t lives until this call returns
   topics.erase(it);
-  for (auto& [cname, c] : t->channels) notify_lookupd(false, t->name, cname);
-  notify_lookupd(false, t->name);
+  for (auto& [cname, c] : t.channels) notify_lookupd(false, t.name, cname);
+  notify_lookupd(false, t.name);
   flush_dirty();
-  for (auto& [cname, c] : t->channels) c->queue.backend().destroy();
-  t->queue.backend().destroy();
+  for (auto& [cname, c] : t.channels) c->queue.backend().destroy();
+  t.queue.backend().destroy();
   save_metadata();
-  for (auto& [cname, c] : t->channels) {
-    std::vector<connection*> consumers = c->consumers;
-    for (connection* conn : consumers) {
-      conn->sub = nullptr;
-      conn->close();
-    }
-  }
-  log::info("TOPIC({}): deleted", t->name);
+  for (auto& [cname, c] : t.channels) close_consumers(*c);
+  log::info("TOPIC({}): deleted", t.name);
 }
 
 void server::impl::empty_topic(topic& t) { t.queue.clear(); }
