@@ -14,6 +14,7 @@
 
 #include <fmt/format.h>
 
+#include "pipekit/io/atomic_file.hpp"
 #include "pipekit/io/crc32c.hpp"
 
 namespace pipekit::broker {
@@ -314,6 +315,7 @@ disk_status disk_queue::recover(disk_recovery& recovery) {
   for (const auto& entry : fs::directory_iterator(dir_, ec)) {
     std::string file = entry.path().filename().string();
     if (file.starts_with(prefix) && file.ends_with(".dat.tmp")) fs::remove(entry.path(), ec);  // a rewrite cut short
+    if (file.starts_with(prefix + "meta.tmp.")) fs::remove(entry.path(), ec);  // a metadata update cut short
     if (!file.starts_with(prefix) || !file.ends_with(".dat")) continue;
     std::string_view digits(file.data() + prefix.size(), file.size() - prefix.size() - 4);
     std::uint64_t segment = 0;
@@ -614,25 +616,13 @@ disk_status disk_queue::sync() {
 }
 
 disk_status disk_queue::write_meta() {
-  fs::path path = meta_path();
-  fs::path tmp = path;
-  tmp += ".tmp";
   std::string text = fmt::format("{}\n{} {}\n", castagnoli_ ? meta_magic_v2 : meta_magic_v1, consumed_.segment,
                                  consumed_.offset);
-  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd < 0) return sys_fail("opening", tmp);
-  int err = 0;
-  if (!write_all(fd, text.data(), text.size(), err) || ::fsync(fd) != 0) {
-    int e = err ? err : errno;
-    ::close(fd);
-    ::unlink(tmp.c_str());
-    return sys_fail("writing", tmp, e);
-  }
-  ::close(fd);
-  if (::rename(tmp.c_str(), path.c_str()) != 0) return sys_fail("renaming", tmp);
-  disk_status st = sync_dir(dir_);
-  if (st.ok()) meta_written_ = consumed_;
-  return st;
+  // Written aside, fsynced, renamed over the old, the directory fsynced.
+  std::string error = io::write_file_atomic(meta_path().string(), text);
+  if (!error.empty()) return disk_status::fail(std::move(error));
+  meta_written_ = consumed_;
+  return {};
 }
 
 bool disk_queue::fill_read_buffer(std::size_t need, disk_status& status) {
