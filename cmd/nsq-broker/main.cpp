@@ -4,19 +4,15 @@
 #include <chrono>
 #include <string>
 #include <string_view>
-#include <thread>
 #include <vector>
 
 #include <CLI/CLI.hpp>
-#include <boost/asio/io_context.hpp>
 
 #include "pipekit/broker/server.hpp"
 #include "pipekit/cli/app.hpp"
 #include "pipekit/cli/error.hpp"
 #include "pipekit/cli/exit_code.hpp"
-#include "pipekit/log/log.hpp"
 #include "pipekit/util/parse.hpp"
-#include "pipekit/util/signals.hpp"
 
 namespace {
 constexpr std::string_view tool = "nsq-broker";
@@ -112,18 +108,6 @@ int main(int argc, char** argv) {
       pipekit::fatal(pipekit::exit_code::usage, "--tls-required {}: want true, false or tcp-https", tls_required);
     o.ephemeral_overflow_policy =
         overflow == "drop" ? pipekit::broker::ephemeral_overflow::drop : pipekit::broker::ephemeral_overflow::hold;
-    pipekit::broker::server b(o);
-    b.start();
-    boost::asio::io_context signals;
-    int stops = 0;
-    pipekit::util::on_stop_signals(signals, [&](int signo) {
-      pipekit::log::info("signal {}: shutting down", signo);
-      if (++stops == 1) b.stop();
-    });
-    std::thread watcher([&] { signals.run(); });
-    b.run();
-    signals.stop();
-    watcher.join();
-    return pipekit::exit_code::ok;
+    return pipekit::broker::run(o);
   });
 }

@@ -44,12 +44,11 @@ using namespace std::chrono_literals;
 namespace {
 
 struct running_broker {
-  explicit running_broker(options o = make_options()) : b(o) {
-    b.start();
-    thread = std::thread([this] { b.run(); });
+  explicit running_broker(options o = make_options()) : b(io, o) {
+    thread = std::thread([this] { io.run(); });
   }
   ~running_broker() {
-    b.stop();
+    net::post(io, [this] { b.stop(); });
     thread.join();
   }
   static options make_options() {
@@ -59,6 +58,7 @@ struct running_broker {
     o.queue_scan_interval = 20ms;
     return o;
   }
+  net::io_context io{1};
   server b;
   std::thread thread;
 };

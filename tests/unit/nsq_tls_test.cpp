@@ -1,6 +1,7 @@
 #include <catch2/catch.hpp>
 
 #include <CLI/CLI.hpp>
+#include <boost/asio/io_context.hpp>
 
 #include <unistd.h>
 
@@ -122,10 +123,10 @@ TEST_CASE("the broker refuses to require TLS without a certificate", "[nsq]") {
   o.tcp_address = "127.0.0.1:0";
   o.http_address.clear();
   o.tls_required = tls_required_mode::tcp_https;
-  server b(o);
+  boost::asio::io_context io;
   try {
-    b.start();
-    FAIL("start() did not throw");
+    server b(io, o);
+    FAIL("the server did not refuse");
   } catch (const pipekit::fatal_error& e) {
     CHECK(e.code() == pipekit::exit_code::config);
     CHECK_THAT(std::string(e.what()), Catch::Contains("without TLS key and cert"));

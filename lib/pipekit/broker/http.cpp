@@ -337,6 +337,7 @@ class frontend final : public http_frontend {
     log::info("HTTP: listening on {}", server_.local_address());
   }
   std::uint16_t port() const override { return server_.port(); }
+  std::size_t connections() const override { return server_.connections(); }
   void stop() override { server_.stop(); }
 
  private:

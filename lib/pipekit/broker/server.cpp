@@ -1,14 +1,17 @@
-// nsq-broker: the public face (start, run, stop), its options, accepting clients, the queue scan
+// nsq-broker: the public face (the server, stop, run), its options, accepting clients, the queue scan
 // (timeouts and deferred messages) and shutdown; on one io_context.
 #include "pipekit/broker/server.hpp"
 
-#include <boost/asio/post.hpp>
+#include <chrono>
+
+#include <boost/asio/io_context.hpp>
 
 #include "pipekit/broker/server_internal.hpp"
 #include "pipekit/cli/error.hpp"
 #include "pipekit/cli/exit_code.hpp"
 #include "pipekit/log/log.hpp"
 #include "pipekit/util/parse.hpp"
+#include "pipekit/util/signals.hpp"
 
 namespace pipekit::broker {
 
@@ -24,7 +27,7 @@ void add_topic_msg_ttl(options& opts, std::string_view spec) {
 
 // --- the broker ------------------------------------------------------------------------------
 
-server::impl::impl(options o) : opts(std::move(o)) {
+server::impl::impl(asio::io_context& ctx, options o) : opts(std::move(o)), io(ctx) {
   limits.max_msg_size = opts.max_msg_size;
   limits.max_body_size = opts.max_body_size;
   limits.max_rdy_count = opts.max_rdy_count;
@@ -139,47 +142,65 @@ void server::impl::shutdown() {
 
 // --- the public face -------------------------------------------------------------------------
 
-server::server(options opts) : impl_(std::make_unique<impl>(std::move(opts))) {}
-
-server::~server() = default;
-
-void server::start() {
-  impl& b = *impl_;
-  if (b.opts.durable && b.opts.data_path.empty())
+void server::impl::start() {
+  if (opts.durable && opts.data_path.empty())
     fatal(exit_code::config, "--durable needs --data-path; durable messages live in its disk queues");
-  b.load_tls();
-  for (const auto& a : b.opts.auth_http_addresses) {
+  load_tls();
+  for (const auto& a : opts.auth_http_addresses) {
     if (a.rfind("https://", 0) == 0)
       fatal(exit_code::config, "--auth-http-address {}: https is not supported; use http:// (on a trusted network)", a);
     if (auto scheme = a.find("://"); scheme != std::string::npos && a.rfind("http://", 0) != 0)
       fatal(exit_code::config, "--auth-http-address {}: only http:// URLs", a);
   }
-  if (b.opts.max_connections < 0) b.opts.max_connections = static_cast<std::int64_t>(net::default_max_connections());
-  b.tcp_listener = std::make_unique<net::tcp_listener>(
-      b.io, b.opts.tcp_address, [&b](tcp::socket s) { b.accept(std::move(s)); }, "--tcp-address");
-  b.tcp_port = b.tcp_listener->port();
-  log::info("TCP: listening on {} (--max-connections {})", net::to_string(b.tcp_listener->local_endpoint()),
-            b.opts.max_connections);
-  if (!b.opts.http_address.empty()) {
-    b.http = make_http_frontend(b, b.opts.http_address);
-    if (b.http) b.http_port = b.http->port();
+  if (opts.max_connections < 0) opts.max_connections = static_cast<std::int64_t>(net::default_max_connections());
+  tcp_listener = std::make_unique<net::tcp_listener>(
+      io, opts.tcp_address, [this](tcp::socket s) { accept(std::move(s)); }, "--tcp-address");
+  tcp_port = tcp_listener->port();
+  log::info("TCP: listening on {} (--max-connections {})", net::to_string(tcp_listener->local_endpoint()),
+            opts.max_connections);
+  if (!opts.http_address.empty()) {
+    http = make_http_frontend(*this, opts.http_address);
+    if (http) http_port = http->port();
   }
-  if (!b.opts.data_path.empty()) b.load_metadata();
-  b.start_lookup_peers();
-  b.scan_timer.expires_after(b.opts.queue_scan_interval);
-  b.scan_timer.async_wait([&b](const boost::system::error_code& e) {
-    if (!e) b.scan();
+  if (!opts.data_path.empty()) load_metadata();
+  start_lookup_peers();
+  scan_timer.expires_after(opts.queue_scan_interval);
+  scan_timer.async_wait([this](const boost::system::error_code& e) {
+    if (!e) scan();
   });
 }
+
+server::server(asio::io_context& io, options opts) : impl_(std::make_unique<impl>(io, std::move(opts))) {
+  impl_->start();
+}
+
+server::~server() = default;
 
 std::uint16_t server::tcp_port() const { return impl_->tcp_port; }
 
 std::uint16_t server::http_port() const { return impl_->http_port; }
 
-void server::run() { impl_->io.run(); }
+void server::stop() { impl_->shutdown(); }
 
-void server::stop() {
-  asio::post(impl_->io, [b = impl_.get()] { b->shutdown(); });
+bool server::idle() const { return impl_->connections.empty() && (!impl_->http || impl_->http->connections() == 0); }
+
+int run(const options& opts) {
+  asio::io_context io{1};  // one thread: no locks on the message path
+  server s(io, opts);
+  bool stopping = false;
+  util::on_stop_signals(io, [&](int signo) {
+    log::info("signal {}: shutting down", signo);
+    if (stopping) return;
+    stopping = true;
+    s.stop();
+    io.stop();
+  });
+  io.run();
+  // The shutdown runs to its end (the clients drained, or closed after 1 s), bounded.
+  io.restart();
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(3);
+  while (!s.idle() && std::chrono::steady_clock::now() < deadline) io.run_one_for(std::chrono::milliseconds(50));
+  return exit_code::ok;
 }
 
 }  // namespace pipekit::broker

@@ -2,10 +2,13 @@
 // nsq-broker as a library: an nsqd-compatible broker (TCP protocol V2 and nsqd's HTTP API) that
 // tests start in-process on port 0 and cmd/nsq-broker wires to flags.
 //
+//   boost::asio::io_context io{1};
 //   broker::options o;  o.tcp_address = "127.0.0.1:0";  o.http_address = "127.0.0.1:0";
-//   broker::server b(o);  b.start();  std::thread t([&] { b.run(); });  ...  b.stop();  t.join();
+//   broker::server b(io, o);  std::thread t([&] { io.run(); });
+//   ...  boost::asio::post(io, [&] { b.stop(); });  t.join();
 //
-// One io_context on one thread serves every connection: no locks on the message path.
+// The daemon shape of docs/architecture.md. One io_context on one thread serves every connection:
+// no locks on the message path.
 #include <chrono>
 #include <cstdint>
 #include <map>
@@ -13,6 +16,10 @@
 #include <string>
 #include <string_view>
 #include <vector>
+
+namespace boost::asio {
+class io_context;
+}
 
 namespace pipekit::broker {
 
@@ -91,28 +98,33 @@ void add_topic_msg_ttl(options& opts, std::string_view spec);
 
 class server {
  public:
-  explicit server(options opts);
+  // Loads the TLS certificate and key (when given), binds the listeners, reads --data-path's
+  // metadata, registers with lookupd; everything then runs on io's thread (run io on one thread).
+  // Throws pipekit::fatal_error (exit_code::usage for a listen address that cannot be read,
+  // exit_code::config for a bad TLS setting, exit_code::no_input for a TLS file that cannot be read,
+  // exit_code::unavailable when it cannot listen).
+  server(boost::asio::io_context& io, options opts);
   ~server();
   server(const server&) = delete;
   server& operator=(const server&) = delete;
 
-  // Loads the TLS certificate and key (when given) and binds the listeners. Throws
-  // pipekit::fatal_error (exit_code::usage for a listen address that cannot be read, exit_code::config
-  // for a bad TLS setting, exit_code::no_input for a TLS file that cannot be read,
-  // exit_code::unavailable when it cannot listen).
-  void start();
   std::uint16_t tcp_port() const;
   std::uint16_t http_port() const;  // 0 when there is no HTTP listener
 
-  // Serves until stop(); call from one thread.
-  void run();
-  // Stops accepting, closes every connection and makes run() return. Thread-safe, idempotent.
+  // Stops accepting; consumers hand back what they had in flight, the queues are persisted
+  // (--data-path), each client gets what is buffered for it and is closed (1 s at most). Then io
+  // runs out of work. Idempotent. REQUIRES: called on io's thread.
   void stop();
+  // No connection left: stop() has run to its end.
+  bool idle() const;
 
   struct impl;
 
  private:
   std::unique_ptr<impl> impl_;
 };
+
+// The daemon: binds, serves until SIGINT or SIGTERM, stops, returns 0.
+int run(const options& opts);
 
 }  // namespace pipekit::broker

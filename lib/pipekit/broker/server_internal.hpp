@@ -28,10 +28,10 @@ namespace pipekit::broker {
 using net::tls_context;
 
 struct server::impl {
-  explicit impl(options o);
+  impl(asio::io_context& io, options o);
 
   options opts;
-  asio::io_context io{1};
+  asio::io_context& io;  // run on one thread
   std::unique_ptr<net::tcp_listener> tcp_listener;  // TCP clients
   net::connection_refuser refused;                  // past --max-connections
   std::uint16_t tcp_port = 0;
@@ -39,6 +39,7 @@ struct server::impl {
   std::unique_ptr<class http_frontend> http;
   std::shared_ptr<tls_context> tls;  // --tls-cert/--tls-key given: tls_v1 is offered
   void load_tls();                    // tls.cpp; at start()
+  void start();                       // server.cpp: everything server::server does
   asio::steady_timer scan_timer{io};
   asio::steady_timer stop_timer{io};
   parse_limits limits;
@@ -135,6 +136,7 @@ class http_frontend {
  public:
   virtual ~http_frontend() = default;
   virtual std::uint16_t port() const = 0;
+  virtual std::size_t connections() const = 0;
   virtual void stop() = 0;
 };
 std::unique_ptr<http_frontend> make_http_frontend(server::impl& b, const std::string& address);
