@@ -9,6 +9,8 @@ for f in bin/ethcall share/man/man1/ethcall.1 share/bash-completion/completions/
          include/pipekit/eth/abi.hpp lib/libpipekit.a lib/cmake/pipekit/pipekitConfig.cmake; do
   check "installed $f" test -e "$T/prefix/$f"
 done
+check "no internal header installed" test -z "$(find "$T/prefix/include" -name '*_internal.hpp')"
+check "the broker's public header installed" test -e "$T/prefix/include/pipekit/broker/server.hpp"
 run cmake -S "$PIPEKIT_SRC/tests/fixtures/consumer" -B "$T/consumer" -G Ninja -DCMAKE_PREFIX_PATH="$T/prefix"
 expect "find_package(pipekit) configures" 0
 run cmake --build "$T/consumer"
