@@ -36,6 +36,12 @@ int main(int argc, char** argv) {
   pipekit::push::options o;
   app.add_option("--listen", o.listen, "<addr>:<port> for WebSocket clients")->type_name("ADDR")->capture_default_str();
   app.add_option("--path", o.path, "The WebSocket endpoint's path")->capture_default_str();
+  app.add_option("--tls-cert", o.tls.cert_file, "Certificate (chain) PEM file; with --tls-key, --listen serves wss:// only")
+      ->type_name("FILE");
+  app.add_option("--tls-key", o.tls.key_file, "Private key PEM file of --tls-cert")->type_name("FILE");
+  auto* tls_min = app.add_option("--tls-min-version", o.tls.min_version, "Minimum TLS version: tls1.2 or tls1.3")
+                      ->check(CLI::IsMember({"tls1.2", "tls1.3"}))
+                      ->capture_default_str();
   app.add_option("--push-listen", o.push_listen, "<addr>:<port> for the push API (/push, /stats, /metrics, /healthz)")
       ->type_name("ADDR")->capture_default_str();
   app.add_option("--allowed-origin", o.allowed_origins,
@@ -124,6 +130,14 @@ int main(int argc, char** argv) {
   connect->add_option("--token-file", token_file, "File with the token to log in with (or env WS_PUSH_TOKEN)")
       ->type_name("FILE");
   connect->add_option("-n,--count", co.count, "Exit after this many messages (default: run until stopped)");
+  connect->add_option("--tls-root-ca-file", co.tls.root_ca_file,
+                      "CA certificates (PEM) to verify a wss:// node against (default: the system's)")
+      ->type_name("FILE");
+  connect->add_flag("--tls-insecure-skip-verify", co.tls.insecure_skip_verify,
+                    "Do not verify the node's certificate or host name (insecure; tests only)");
+  connect->add_option("--tls-min-version", co.tls.min_version, "Minimum TLS version: tls1.2 or tls1.3")
+      ->check(CLI::IsMember({"tls1.2", "tls1.3"}))
+      ->capture_default_str();
   pipekit::cli::add_duration_option(*connect, "--timeout", co.timeout, "For connecting, the handshake and the login");
   pipekit::cli::add_duration_option(*connect, "--reconnect-max", co.reconnect_max,
                                     "Longest wait between reconnects (the backoff starts at 500ms and doubles)");
@@ -135,6 +149,9 @@ int main(int argc, char** argv) {
     }
     using pipekit::exit_code::config;
     using pipekit::exit_code::usage;
+    if (o.tls.cert_file.empty() != o.tls.key_file.empty())
+      pipekit::fatal(usage, "--tls-cert and --tls-key go together; both name PEM files");
+    if (o.tls.cert_file.empty() && tls_min->count() > 0) pipekit::fatal(usage, "--tls-min-version needs --tls-cert");
     std::string secret = pipekit::cli::read_secret(jwt_secret_file, "WS_PUSH_JWT_SECRET", "--jwt-secret-file");
     const int ways = int(!secret.empty()) + int(!jwt_public_key_file.empty()) + int(!auth.url.empty());
     if (ways > 1) pipekit::fatal(usage, "--auth-url, --jwt-secret-file (or WS_PUSH_JWT_SECRET), --jwt-public-key: give one");

@@ -3,11 +3,13 @@
 // Covers login by message and by header, every refusal, multi-device delivery and user isolation,
 // /push's answers, the protocol's edges (ping, garbage, too big, login timeout, token expiry),
 // origins, a slow consumer closed while others keep receiving, two nodes' routes in Redis, Redis
-// stopped and restarted under live connections, and SIGTERM's drain (1001, routes withdrawn).
+// stopped and restarted under live connections, SIGTERM's drain (1001, routes withdrawn), and
+// wss:// with a CA the openssl CLI makes here (plain, garbage and silent peers on the TLS port).
 // Usage: node ws_push.mjs --ws-push PATH/TO/ws-push
 import { spawn, execFileSync } from 'node:child_process';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
+import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import WebSocket from 'ws';
@@ -76,7 +78,7 @@ async function until(what, pred, ms = 10000) {
 
 // A client: collects messages and its close code.
 function client(node, opts = {}) {
-  const ws = new WebSocket(node.url, { headers: opts.headers ?? {}, origin: opts.origin });
+  const ws = new WebSocket(opts.url ?? node.url, { headers: opts.headers ?? {}, origin: opts.origin, ca: opts.ca ?? node.ca });
   const c = { ws, messages: [], closed: null, status: null };
   c.opened = new Promise((resolve) => {
     ws.on('open', () => resolve(true));
@@ -315,6 +317,106 @@ try {
     await until('lee connected again', async () => (await push(a, '{"user":"lee","data":0}')).lines[0]?.delivered === 1);
     waiting.kill('SIGTERM');
     check('connect ends 0 on SIGTERM', (await withTimeout(exited(waiting), 5000, 'SIGTERM exit')) === 0);
+  }
+
+  // wss://: a CA and a server certificate for 127.0.0.1 and localhost, made here by the openssl CLI.
+  {
+    const t = path.join(dir, 'tls');
+    fs.mkdirSync(t);
+    const openssl = (...args) => execFileSync('openssl', args, { cwd: t, stdio: 'ignore' });
+    for (const n of ['ca', 'other-ca'])
+      openssl('req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '2', '-subj', `/CN=pipekit test ${n}`, '-keyout', `${n}.key`, '-out', `${n}.pem`);
+    fs.writeFileSync(path.join(t, 'server.ext'), 'subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth\n');
+    openssl('req', '-newkey', 'rsa:2048', '-nodes', '-subj', '/CN=pipekit test server', '-keyout', 'server.key', '-out', 'server.csr');
+    openssl('x509', '-req', '-in', 'server.csr', '-CA', 'ca.pem', '-CAkey', 'ca.key', '-CAcreateserial', '-days', '2',
+      '-extfile', 'server.ext', '-out', 'server.pem');
+    const ca = fs.readFileSync(path.join(t, 'ca.pem'));
+    const s = await startNode(['--tls-cert', path.join(t, 'server.pem'), '--tls-key', path.join(t, 'server.key'),
+      '--handshake-timeout', '500ms'], 'tls');
+    s.url = `wss://127.0.0.1:${s.ws}/ws`;
+    s.ca = ca;
+    const mia = client(s);
+    check('wss: login over TLS', (await mia.login(token('mia')))?.user === 'mia');
+    r = await push(s, '{"user":"mia","data":"over tls"}');
+    await until('a message over wss', () => messages(mia).length === 1);
+    check('wss: a message delivered', messages(mia)[0]?.data === 'over tls' && r.lines[0]?.delivered === 1, JSON.stringify(r.lines));
+    const byName = client(s, { url: `wss://localhost:${s.ws}/ws` });
+    check('wss: the host name in the certificate verifies too', await byName.opened);
+    byName.ws.close();
+
+    // Peers that do not speak TLS end their own connection only, each counted.
+    const plain = client(s, { url: `ws://127.0.0.1:${s.ws}/ws` });
+    check('a ws:// client on the TLS port fails', !(await plain.opened));
+    await withTimeout(plain.done, 5000, 'the plain client closed');
+    const raw = (bytes) => new Promise((resolve) => {
+      const sock = net.connect(s.ws, '127.0.0.1', () => { if (bytes) sock.write(bytes); });
+      sock.on('error', () => {});
+      sock.on('close', () => resolve(true));
+    });
+    check('garbage on the TLS port: the node closes that connection',
+      await withTimeout(raw(crypto.randomBytes(300)), 5000, 'garbage closed'));
+    const t0 = Date.now();
+    check('a peer that never starts TLS is closed by --handshake-timeout', await withTimeout(raw(null), 5000, 'silent peer closed'));
+    check('... after about the timeout', Date.now() - t0 >= 400, String(Date.now() - t0));
+    const wrongCa = client(s, { ca: fs.readFileSync(path.join(t, 'other-ca.pem')) });
+    check('a client trusting another CA refuses the node', !(await wrongCa.opened));
+    await until('failed TLS handshakes counted', async () => (await stats(s)).tls_handshake_failures >= 4);
+    const failed = (await stats(s)).tls_handshake_failures;
+    check('the 4 failed TLS handshakes counted, no more', failed === 4, String(failed));
+    const mia2 = client(s);
+    check('the node still serves wss after all of them', (await mia2.login(token('mia')))?.user === 'mia');
+    check('the node is still running', s.p.exitCode === null);
+    const logT = fs.readFileSync(s.log, 'utf8');
+    check('the log says why a handshake failed', logT.includes('TLS handshake failed') && logT.includes('timed out'), logT);
+
+    // ws-push connect wss://: verified against --tls-root-ca-file; refused against another CA.
+    fs.writeFileSync(path.join(dir, 'nia.token'), token('nia') + '\n');
+    const c = spawn(bin, ['connect', s.url, '--token-file', path.join(dir, 'nia.token'), '-n', '1',
+      '--tls-root-ca-file', path.join(t, 'ca.pem')], { stdio: ['ignore', 'pipe', 'pipe'] });
+    children.push(c);
+    let out = '', err = '';
+    c.stdout.on('data', (d) => { out += d; });
+    c.stderr.on('data', (d) => { err += d; });
+    const gone = exited(c);
+    await until('connect wss logged in', () => err.includes('logged in as nia'));
+    await push(s, '{"user":"nia","data":"secure","id":"t1"}');
+    check('connect wss:// -n 1 exits 0', (await withTimeout(gone, 5000, 'connect exit')) === 0, err);
+    check('connect wss:// prints the message', out === '{"type":"message","id":"t1","data":"secure"}\n', out);
+    const bad = spawn(bin, ['connect', s.url, '--tls-root-ca-file', path.join(t, 'other-ca.pem')],
+      { stdio: ['ignore', 'ignore', 'pipe'], env: { WS_PUSH_TOKEN: token('nia') } });
+    children.push(bad);
+    let badErr = '';
+    bad.stderr.on('data', (d) => { badErr += d; });
+    check('connect: a certificate that does not verify exits 69', (await withTimeout(exited(bad), 5000, 'bad CA exit')) === 69, badErr);
+    check('... saying why', badErr.includes('certificate verify failed'), badErr);
+    const insecure = spawn(bin, ['-q', 'connect', s.url.replace('127.0.0.1', 'localhost'), '--tls-insecure-skip-verify', '-n', '1'],
+      { stdio: ['ignore', 'pipe', 'ignore'], env: { WS_PUSH_TOKEN: token('nia') } });
+    children.push(insecure);
+    await until('connect --tls-insecure-skip-verify logged in', async () => (await push(s, '{"user":"nia","data":2}')).lines[0]?.delivered === 1);
+    check('connect --tls-insecure-skip-verify', (await withTimeout(exited(insecure), 5000, 'insecure exit')) === 0);
+    const runConnect = (args) => { try { execFileSync(bin, ['connect', ...args], { stdio: 'pipe', env: { WS_PUSH_TOKEN: 'x' }, timeout: 5000 }); return 0; } catch (e) { return e.status; } };
+    check('connect: a CA with a ws:// URL is 64', runConnect([a.url, '--tls-root-ca-file', path.join(t, 'ca.pem')]) === 64);
+    check('connect: a missing CA file is 66', runConnect([s.url, '--tls-root-ca-file', path.join(t, 'none.pem')]) === 66);
+    for (const m of [mia, mia2]) m.ws.close();
+
+    // Configuration errors of the TLS flags.
+    let nodeErr = '';
+    const runNode = (args) => {
+      nodeErr = '';
+      try {
+        execFileSync(bin, ['--jwt-secret-file', path.join(dir, 'secret'), '--listen', '127.0.0.1:0',
+          '--push-listen', '127.0.0.1:0', ...args], { stdio: 'pipe', env: {}, timeout: 5000 });
+        return 0;
+      } catch (e) { nodeErr = String(e.stderr); return e.status; }
+    };
+    check('a missing --tls-cert file: exit 66', runNode(['--tls-cert', path.join(t, 'none.pem'), '--tls-key', path.join(t, 'server.key')]) === 66);
+    check('... naming the file', nodeErr.includes('--tls-cert') && nodeErr.includes('none.pem'), nodeErr);
+    check('--tls-key without --tls-cert: exit 64', runNode(['--tls-key', path.join(t, 'server.key')]) === 64);
+    check('a --tls-cert that is not a certificate: exit 78', runNode(['--tls-cert', path.join(t, 'server.csr'), '--tls-key', path.join(t, 'server.key')]) === 78);
+    check('... naming the file', nodeErr.includes('server.csr'), nodeErr);
+    check('a --tls-key that is not the certificate\'s: exit 78', runNode(['--tls-cert', path.join(t, 'server.pem'), '--tls-key', path.join(t, 'ca.key')]) === 78);
+    check('... naming both files', nodeErr.includes('ca.key') && nodeErr.includes('server.pem'), nodeErr);
+    check('--tls-min-version tls1.1: exit 64', runNode(['--tls-cert', path.join(t, 'server.pem'), '--tls-key', path.join(t, 'server.key'), '--tls-min-version', 'tls1.1']) === 64);
   }
 
   // Configuration errors.

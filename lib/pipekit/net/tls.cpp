@@ -93,6 +93,7 @@ struct tls_context::impl {
 
 tls_context::tls_context(std::unique_ptr<impl> i) : impl_(std::move(i)) {}
 tls_context::~tls_context() = default;
+ssl::context& tls_context::native() noexcept { return impl_->ctx; }
 
 std::shared_ptr<tls_context> tls_context::server(const tls_server_options& o) {
   if (o.cert_file.empty() || o.key_file.empty())
@@ -155,11 +156,8 @@ struct tls_session::impl {
   bool timed_out = false;
 };
 
-tls_session::tls_session(tcp::socket& socket, tls_context& ctx, bool server, const std::string& host)
-    : impl_(std::make_shared<impl>(socket, ctx.get().ctx)) {
-  impl_->server = server;
-  if (server || host.empty()) return;
-  SSL* s = impl_->stream.native_handle();
+void set_peer_host(SSL* s, const tls_context& ctx, const std::string& host) {
+  if (host.empty()) return;
   boost::system::error_code ec;
   auto ip = asio::ip::make_address(host, ec);
   if (ec) SSL_set_tlsext_host_name(s, host.c_str());  // SNI: names only, never addresses (RFC 6066)
@@ -170,6 +168,19 @@ tls_session::tls_session(tcp::socket& socket, tls_context& ctx, bool server, con
     SSL_set_hostflags(s, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
     SSL_set1_host(s, host.c_str());
   }
+}
+
+std::string describe_failure(const SSL* s, const boost::system::error_code& ec) {
+  std::string why = ec.message();
+  long v = SSL_get_verify_result(s);
+  if (v != X509_V_OK) why += std::string(": ") + X509_verify_cert_error_string(v);
+  return why;
+}
+
+tls_session::tls_session(tcp::socket& socket, tls_context& ctx, bool server, const std::string& host)
+    : impl_(std::make_shared<impl>(socket, ctx.get().ctx)) {
+  impl_->server = server;
+  if (!server) set_peer_host(impl_->stream.native_handle(), ctx, host);
 }
 
 tls_session::~tls_session() {
@@ -230,10 +241,7 @@ tls_state tls_session::state() const {
 
 std::string tls_session::describe(const boost::system::error_code& ec) const {
   if (impl_->timed_out) return "TLS handshake timed out";
-  std::string why = ec.message();
-  long v = SSL_get_verify_result(impl_->stream.native_handle());
-  if (v != X509_V_OK) why += std::string(": ") + X509_verify_cert_error_string(v);
-  return why;
+  return describe_failure(impl_->stream.native_handle(), ec);
 }
 
 }  // namespace pipekit::net

@@ -16,6 +16,11 @@
 
 #include "pipekit/net/tls_options.hpp"
 
+struct ssl_st;  // OpenSSL's SSL
+namespace boost::asio::ssl {
+class context;
+}
+
 namespace pipekit::net {
 
 // An OpenSSL context: certificates, keys, verification policy. Built once per program.
@@ -29,8 +34,12 @@ class tls_context {
   tls_context(const tls_context&) = delete;
   tls_context& operator=(const tls_context&) = delete;
 
+  // For streams of one's own (Beast's ssl_stream): the context to construct them with.
+  boost::asio::ssl::context& native() noexcept;
+
   struct impl;
   impl& get() noexcept { return *impl_; }
+  const impl& get() const noexcept { return *impl_; }
 
  private:
   explicit tls_context(std::unique_ptr<impl> i);
@@ -75,5 +84,14 @@ class tls_session {
  private:
   std::shared_ptr<impl> impl_;
 };
+
+// For a client connection on a stream of one's own (its native_handle()), before its handshake:
+// SNI for a host name, and the certificate checked against host (a DNS name or an IP address)
+// unless the context skips verification. tls_session does this itself.
+void set_peer_host(ssl_st* ssl, const tls_context& ctx, const std::string& host);
+
+// Why a handshake or read failed on such a stream: ec's message, plus the certificate check's
+// verdict when it failed ("certificate verify failed: unable to get local issuer certificate").
+std::string describe_failure(const ssl_st* ssl, const boost::system::error_code& ec);
 
 }  // namespace pipekit::net

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <csignal>
 #include <random>
+#include <variant>
 
 #include <unistd.h>
 
@@ -10,7 +11,9 @@
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/beast/core.hpp>
+#include <boost/beast/ssl.hpp>
 #include <boost/beast/websocket.hpp>
+#include <boost/beast/websocket/ssl.hpp>
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
@@ -18,6 +21,7 @@
 #include "pipekit/cli/exit_code.hpp"
 #include "pipekit/io/line_writer.hpp"
 #include "pipekit/log/log.hpp"
+#include "pipekit/net/tls.hpp"
 #include "pipekit/push/server.hpp"
 #include "pipekit/util/parse.hpp"
 #include "pipekit/util/signals.hpp"
@@ -28,23 +32,38 @@ namespace asio = boost::asio;
 namespace beast = boost::beast;
 namespace websocket = beast::websocket;
 using tcp = asio::ip::tcp;
+using plain_ws = websocket::stream<beast::tcp_stream>;
+using tls_ws = websocket::stream<beast::ssl_stream<beast::tcp_stream>>;
 
 namespace {
 
 class terminal_client {
  public:
-  terminal_client(asio::io_context& io, const connect_options& opts, util::url url)
-      : io_(io), opts_(opts), url_(std::move(url)), resolver_(io), timer_(io), out_(STDOUT_FILENO) {}
+  terminal_client(asio::io_context& io, const connect_options& opts, util::url url,
+                  std::shared_ptr<net::tls_context> tls)
+      : io_(io), opts_(opts), url_(std::move(url)), tls_(std::move(tls)), resolver_(io), timer_(io), out_(STDOUT_FILENO) {}
 
   void start() { attempt(); }
+
+ private:
+  // f(ws) on the connection's stream, plain or TLS.
+  template <class F>
+  decltype(auto) with_ws(F&& f) {
+    return std::visit(std::forward<F>(f), *ws_);
+  }
+  beast::tcp_stream& tcp_layer() {
+    return with_ws([](auto& ws) -> beast::tcp_stream& { return beast::get_lowest_layer(ws); });
+  }
+
+ public:
   void stop(int status) {
     if (done_) return;
     done_ = true;
     status_ = status;
     timer_.cancel();
     resolver_.cancel();
-    if (ws_ && ws_->is_open()) {
-      ws_->async_close(websocket::close_code::normal, [this](beast::error_code) { io_.stop(); });
+    if (ws_ && with_ws([](auto& ws) { return ws.is_open(); })) {
+      with_ws([&](auto& ws) { ws.async_close(websocket::close_code::normal, [this](beast::error_code) { io_.stop(); }); });
       timer_.expires_after(std::chrono::seconds(2));
       timer_.async_wait([this](beast::error_code ec) {
         if (!ec) io_.stop();
@@ -56,66 +75,88 @@ class terminal_client {
   int status() const { return status_; }
 
  private:
+
   void attempt() {
     if (done_) return;
-    ws_ = std::make_unique<websocket::stream<beast::tcp_stream>>(io_);
-    beast::get_lowest_layer(*ws_).expires_after(opts_.timeout);
+    if (tls_) ws_ = std::make_unique<std::variant<plain_ws, tls_ws>>(std::in_place_type<tls_ws>, io_, tls_->native());
+    else ws_ = std::make_unique<std::variant<plain_ws, tls_ws>>(std::in_place_type<plain_ws>, io_);
+    tcp_layer().expires_after(opts_.timeout);  // connecting, TLS and the WebSocket handshake
     resolver_.async_resolve(url_.host, std::to_string(url_.port),
                             [this](beast::error_code ec, tcp::resolver::results_type res) {
                               if (ec) return lost("cannot resolve " + url_.host + ": " + ec.message());
-                              beast::get_lowest_layer(*ws_).async_connect(
-                                  res, [this](beast::error_code e, const tcp::endpoint&) {
-                                    if (e) return lost("cannot connect: " + e.message());
-                                    handshake();
-                                  });
+                              tcp_layer().async_connect(res, [this](beast::error_code e, const tcp::endpoint&) {
+                                if (e) return lost("cannot connect: " + e.message());
+                                tls_handshake();
+                              });
                             });
+  }
+
+  void tls_handshake() {
+    auto* tls = std::get_if<tls_ws>(ws_.get());
+    if (!tls) return handshake();
+    auto& stream = tls->next_layer();
+    net::set_peer_host(stream.native_handle(), *tls_, url_.host);  // SNI, and the name the certificate must have
+    stream.async_handshake(asio::ssl::stream_base::client, [this, &stream](beast::error_code ec) {
+      if (!ec) return handshake();
+      // A certificate that does not verify will not verify on the next attempt either.
+      const bool refused = SSL_get_verify_result(stream.native_handle()) != X509_V_OK;
+      const std::string why = "TLS handshake: " + net::describe_failure(stream.native_handle(), ec);
+      if (!refused) return lost(why);
+      log::error("{}: {}", url_.host, why);
+      stop(exit_code::unavailable);
+    });
   }
 
   void handshake() {
     const std::string host = url_.host.find(':') != std::string::npos ? "[" + url_.host + "]" : url_.host;
-    ws_->async_handshake(fmt::format("{}:{}", host, url_.port), url_.target(), [this](beast::error_code ec) {
-      if (ec) return lost("handshake: " + ec.message());
-      beast::get_lowest_layer(*ws_).expires_never();
-      websocket::stream_base::timeout t = websocket::stream_base::timeout::suggested(beast::role_type::client);
-      ws_->set_option(t);
-      ws_->async_write(asio::buffer(login_ = nlohmann::json{{"type", "login"}, {"token", opts_.token}}.dump()),
-                       [this](beast::error_code e, std::size_t) {
-                         if (e) return lost("login: " + e.message());
-                         read();
-                       });
+    with_ws([&](auto& ws) {
+      ws.async_handshake(fmt::format("{}:{}", host, url_.port), url_.target(), [this](beast::error_code ec) {
+        if (ec) return lost("handshake: " + ec.message());
+        tcp_layer().expires_never();
+        with_ws([&](auto& w) {
+          w.set_option(websocket::stream_base::timeout::suggested(beast::role_type::client));
+          w.async_write(asio::buffer(login_ = nlohmann::json{{"type", "login"}, {"token", opts_.token}}.dump()),
+                        [this](beast::error_code e, std::size_t) {
+                          if (e) return lost("login: " + e.message());
+                          read();
+                        });
+        });
+      });
     });
   }
 
   void read() {
-    ws_->async_read(buffer_, [this](beast::error_code ec, std::size_t) {
-      if (ec) {
-        const auto reason = ws_->reason();
-        if (reason.code == close_code::unauthorized || reason.code == close_code::token_expired) {
-          log::error("{}: the node refused the token (close {}{}{})", url_.host, reason.code,
-                     reason.reason.empty() ? "" : ": ", std::string(reason.reason.data(), reason.reason.size()));
-          return stop(exit_code::no_perm);
-        }
-        if (reason.code != 0) return lost(fmt::format("closed by the node ({})", reason.code));
-        return lost(ec.message());
+    with_ws([&](auto& ws) { ws.async_read(buffer_, [this](beast::error_code ec, std::size_t) { on_read(ec); }); });
+  }
+
+  void on_read(beast::error_code ec) {
+    if (ec) {
+      const auto reason = with_ws([](auto& ws) { return ws.reason(); });
+      if (reason.code == close_code::unauthorized || reason.code == close_code::token_expired) {
+        log::error("{}: the node refused the token (close {}{}{})", url_.host, reason.code,
+                   reason.reason.empty() ? "" : ": ", std::string(reason.reason.data(), reason.reason.size()));
+        return stop(exit_code::no_perm);
       }
-      const std::string text = beast::buffers_to_string(buffer_.data());
-      buffer_.consume(buffer_.size());
-      // Parsed keeping the node's key order, so a message prints as it was sent, on one line.
-      auto msg = nlohmann::ordered_json::parse(text, nullptr, false);
-      const std::string type = msg.is_object() ? msg.value("type", "") : "";
-      if (type == "login_ok") {
-        if (down_) log::info("connected again");
-        down_ = false;
-        backoff_ = std::chrono::milliseconds(0);
-        log::info("logged in as {}", msg.value("user", std::string("?")));
-      } else if (type == "message") {
-        if (!out_.write_line(msg.dump())) return stop(exit_code::ok);  // stdout closed: quietly
-        if (opts_.count != 0 && ++received_ >= opts_.count) return stop(exit_code::ok);
-      } else if (type == "error") {
-        log::warn("the node answered: {}", msg.dump());
-      }
-      read();
-    });
+      if (reason.code != 0) return lost(fmt::format("closed by the node ({})", reason.code));
+      return lost(ec.message());
+    }
+    const std::string text = beast::buffers_to_string(buffer_.data());
+    buffer_.consume(buffer_.size());
+    // Parsed keeping the node's key order, so a message prints as it was sent, on one line.
+    auto msg = nlohmann::ordered_json::parse(text, nullptr, false);
+    const std::string type = msg.is_object() ? msg.value("type", "") : "";
+    if (type == "login_ok") {
+      if (down_) log::info("connected again");
+      down_ = false;
+      backoff_ = std::chrono::milliseconds(0);
+      log::info("logged in as {}", msg.value("user", std::string("?")));
+    } else if (type == "message") {
+      if (!out_.write_line(msg.dump())) return stop(exit_code::ok);  // stdout closed: quietly
+      if (opts_.count != 0 && ++received_ >= opts_.count) return stop(exit_code::ok);
+    } else if (type == "error") {
+      log::warn("the node answered: {}", msg.dump());
+    }
+    read();
   }
 
   // The connection failed or ended: try again after a growing, jittered delay.
@@ -135,10 +176,11 @@ class terminal_client {
   asio::io_context& io_;
   const connect_options& opts_;
   util::url url_;
+  std::shared_ptr<net::tls_context> tls_;  // wss://: built once, for every attempt
   tcp::resolver resolver_;
   asio::steady_timer timer_;
   io::line_writer out_;
-  std::unique_ptr<websocket::stream<beast::tcp_stream>> ws_;
+  std::unique_ptr<std::variant<plain_ws, tls_ws>> ws_;  // one per attempt
   beast::flat_buffer buffer_;
   std::string login_;
   std::chrono::milliseconds backoff_{0};
@@ -158,10 +200,15 @@ int connect(const connect_options& opts) {
   } catch (const std::invalid_argument& e) {
     fatal(exit_code::usage, "{}: {}", opts.url, e.what());
   }
-  if (url.scheme != "ws") fatal(exit_code::usage, "{}: only ws:// URLs (TLS is not supported yet)", opts.url);
+  if (url.scheme != "ws" && url.scheme != "wss") fatal(exit_code::usage, "{}: want a ws:// or wss:// URL", opts.url);
+  // A flag that says how to verify TLS never goes unused on a plain URL.
+  if (url.scheme == "ws" && opts.tls.wanted())
+    fatal(exit_code::usage, "{}: --tls-root-ca-file and --tls-insecure-skip-verify need a wss:// URL", opts.url);
   if (opts.token.empty()) fatal(exit_code::usage, "no token: give --token-file or WS_PUSH_TOKEN");
+  std::shared_ptr<net::tls_context> tls;
+  if (url.scheme == "wss") tls = net::tls_context::client(opts.tls);  // a bad CA file ends it here (66, 78)
   asio::io_context io;
-  terminal_client c(io, opts, url);
+  terminal_client c(io, opts, url, std::move(tls));
   util::on_stop_signals(io, [&](int signo) { c.stop(signo == SIGINT ? exit_code::interrupted : exit_code::ok); });
   c.start();
   io.run();

@@ -13,12 +13,15 @@
 #include <unordered_map>
 #include <unordered_set>
 #include <utility>
+#include <variant>
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
+#include <boost/beast/ssl.hpp>
 #include <boost/beast/websocket.hpp>
+#include <boost/beast/websocket/ssl.hpp>
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 #include <sys/eventfd.h>
@@ -31,6 +34,7 @@
 #include "pipekit/log/log.hpp"
 #include "pipekit/net/http_server.hpp"
 #include "pipekit/net/tcp_listener.hpp"
+#include "pipekit/net/tls.hpp"
 #include "pipekit/util/signals.hpp"
 
 namespace pipekit::push {
@@ -41,6 +45,9 @@ namespace http = beast::http;
 namespace websocket = beast::websocket;
 using tcp = asio::ip::tcp;
 using json = nlohmann::json;
+// A connection is one of these: the session's code is written once for both (with_ws).
+using plain_ws = websocket::stream<beast::tcp_stream>;
+using tls_ws = websocket::stream<beast::ssl_stream<beast::tcp_stream>>;
 
 namespace {
 
@@ -111,6 +118,7 @@ struct counters {
   std::uint64_t policy_closes = 0;
   std::uint64_t pong_timeouts = 0;  // dropped: no pong (nor any frame) after a ping
   std::uint64_t idle_closes = 0;    // closed: no message within --idle-timeout
+  std::uint64_t tls_handshake_failures = 0;  // --tls-cert: not TLS, a refused or timed-out handshake
 };
 
 }  // namespace
@@ -151,6 +159,7 @@ struct server::impl : std::enable_shared_from_this<impl> {
   std::optional<jwt_verifier> verifier;  // one of these two verifies tokens
   std::unique_ptr<auth_service> auth;
   std::unique_ptr<net::tcp_listener> listener;
+  std::shared_ptr<net::tls_context> tls;  // --tls-cert: the WebSocket listener serves wss://
   net::http_server http;
   std::unique_ptr<routes> route_table;
   std::unordered_set<session*> sessions;  // open (not yet ended)
@@ -184,22 +193,41 @@ struct server::impl : std::enable_shared_from_this<impl> {
 class session : public std::enable_shared_from_this<session> {
  public:
   session(std::shared_ptr<server::impl> srv, tcp::socket socket)
-      : srv_(std::move(srv)), ws_(std::move(socket)) {}
+      : srv_(std::move(srv)), ws_(make_ws(*srv_, std::move(socket))) {}
 
   ~session() { srv_->sessions.erase(this); }
 
+ private:
+  // f(ws) on the connection's stream, whichever it is.
+  template <class F>
+  decltype(auto) with_ws(F&& f) {
+    return std::visit(std::forward<F>(f), ws_);
+  }
+  beast::tcp_stream& tcp_layer() {
+    return with_ws([](auto& ws) -> beast::tcp_stream& { return beast::get_lowest_layer(ws); });
+  }
+
+ public:
   void start() {
     srv_->sessions.insert(this);
     ++srv_->stats.connections_total;
     beast::error_code ec;
-    auto ep = beast::get_lowest_layer(ws_).socket().remote_endpoint(ec);
+    auto ep = tcp_layer().socket().remote_endpoint(ec);
     remote_ = ec ? std::string("?") : net::to_string(ep);
-    parser_.emplace();
-    parser_->header_limit(max_request_head);
-    parser_->body_limit(0);
-    beast::get_lowest_layer(ws_).expires_after(srv_->opts.handshake_timeout);
-    http::async_read(beast::get_lowest_layer(ws_), buffer_, *parser_,
-                     [self = shared_from_this()](beast::error_code e, std::size_t) { self->on_request(e); });
+    // One deadline for the TLS handshake, the upgrade request and the WebSocket handshake.
+    tcp_layer().expires_after(srv_->opts.handshake_timeout);
+    auto* tls = std::get_if<tls_ws>(&ws_);
+    if (!tls) return read_request();
+    tls->next_layer().async_handshake(asio::ssl::stream_base::server, [self = shared_from_this()](beast::error_code e) {
+      if (!e) return self->read_request();
+      if (self->closing_) return;  // closed by the node (draining) meanwhile, not the peer's failure
+      // Not TLS (plain HTTP on this port, a scanner), a certificate the client refused, or too slow:
+      // this connection ends, counted and logged; nothing else is affected.
+      ++self->srv_->stats.tls_handshake_failures;
+      log::info("ws {}: TLS handshake failed: {}", self->remote_,
+                e == beast::error::timeout ? std::string("timed out (--handshake-timeout)")
+                                           : net::describe_failure(std::get<tls_ws>(self->ws_).next_layer().native_handle(), e));
+    });
   }
 
   const std::string& user() const { return user_; }
@@ -284,7 +312,9 @@ class session : public std::enable_shared_from_this<session> {
     ping_sent_ = now;
     if (ping_writing_) return;  // the last ping is still not written: the peer reads nothing
     ping_writing_ = true;
-    ws_.async_ping({}, [self = shared_from_this()](beast::error_code) { self->ping_writing_ = false; });
+    with_ws([&](auto& ws) {
+      ws.async_ping({}, [self = shared_from_this()](beast::error_code) { self->ping_writing_ = false; });
+    });
   }
 
  private:
@@ -321,17 +351,34 @@ class session : public std::enable_shared_from_this<session> {
     }
   }
 
+  static std::variant<plain_ws, tls_ws> make_ws(server::impl& s, tcp::socket socket) {
+    if (s.tls) return std::variant<plain_ws, tls_ws>(std::in_place_type<tls_ws>, std::move(socket), s.tls->native());
+    return std::variant<plain_ws, tls_ws>(std::in_place_type<plain_ws>, std::move(socket));
+  }
+
+  void read_request() {
+    parser_.emplace();
+    parser_->header_limit(max_request_head);
+    parser_->body_limit(0);
+    with_ws([&](auto& ws) {
+      http::async_read(ws.next_layer(), buffer_, *parser_,
+                       [self = shared_from_this()](beast::error_code e, std::size_t) { self->on_request(e); });
+    });
+  }
+
   void hard_close() {
     beast::error_code ignored;
-    beast::get_lowest_layer(ws_).socket().shutdown(tcp::socket::shutdown_both, ignored);
-    beast::get_lowest_layer(ws_).close();
+    tcp_layer().socket().shutdown(tcp::socket::shutdown_both, ignored);
+    tcp_layer().close();
   }
 
   void send_close() {
     writing_ = true;
-    ws_.async_close(close_reason_, [self = shared_from_this()](beast::error_code) {
-      self->writing_ = false;
-      if (self->deadline_kind_ == deadline::close) self->deadline_kind_ = deadline::none;
+    with_ws([&](auto& ws) {
+      ws.async_close(close_reason_, [self = shared_from_this()](beast::error_code) {
+        self->writing_ = false;
+        if (self->deadline_kind_ == deadline::close) self->deadline_kind_ = deadline::none;
+      });
     });
   }
 
@@ -340,8 +387,10 @@ class session : public std::enable_shared_from_this<session> {
     auto res = std::make_shared<http::response<http::string_body>>(status, 11);
     res->set(http::field::connection, "close");
     res->prepare_payload();
-    http::async_write(beast::get_lowest_layer(ws_), *res, [self = shared_from_this(), res](beast::error_code, std::size_t) {
-      self->hard_close();
+    with_ws([&](auto& ws) {
+      http::async_write(ws.next_layer(), *res, [self = shared_from_this(), res](beast::error_code, std::size_t) {
+        self->hard_close();
+      });
     });
   }
 
@@ -383,7 +432,7 @@ class session : public std::enable_shared_from_this<session> {
   // The verdict on a token that came with the upgrade request.
   void on_upgrade_verdict(login_verdict v) {
     if (closing_) return;
-    beast::get_lowest_layer(ws_).expires_after(srv_->opts.handshake_timeout);  // for the answer
+    tcp_layer().expires_after(srv_->opts.handshake_timeout);  // for the answer
     if (!v.ok()) return refuse_http(v.retry ? http::status::service_unavailable : http::status::unauthorized);
     if (srv_->draining) return refuse_http(http::status::service_unavailable);
     pending_login_ = std::move(v);
@@ -392,19 +441,21 @@ class session : public std::enable_shared_from_this<session> {
 
   void accept() {
     auto& s = *srv_;
-    beast::get_lowest_layer(ws_).expires_never();
+    tcp_layer().expires_never();
     websocket::stream_base::timeout t{};
     t.handshake_timeout = s.opts.handshake_timeout;
     // Pings, pongs and idleness are the server's sweep's (tick()), not Beast's idle timer, which
     // ties the ping to half of one timeout.
     t.idle_timeout = websocket::stream_base::none();
     t.keep_alive_pings = false;
-    ws_.set_option(t);
-    ws_.control_callback([this](websocket::frame_type, beast::string_view) { heard(clock::now()); });
-    ws_.read_message_max(s.opts.max_message_size);
-    ws_.set_option(websocket::stream_base::decorator(
-        [](websocket::response_type& res) { res.set(http::field::server, "ws-push"); }));
-    ws_.async_accept(parser_->get(), [self = shared_from_this()](beast::error_code e) { self->on_accept(e); });
+    with_ws([&](auto& ws) {
+      ws.set_option(t);
+      ws.control_callback([this](websocket::frame_type, beast::string_view) { heard(clock::now()); });
+      ws.read_message_max(s.opts.max_message_size);
+      ws.set_option(websocket::stream_base::decorator(
+          [](websocket::response_type& res) { res.set(http::field::server, "ws-push"); }));
+      ws.async_accept(parser_->get(), [self = shared_from_this()](beast::error_code e) { self->on_accept(e); });
+    });
   }
 
   // Verifies a token and hands the verdict to `then`: at once for a JWT, later (reads paused
@@ -453,7 +504,9 @@ class session : public std::enable_shared_from_this<session> {
 
   void read() {
     reading_ = true;
-    ws_.async_read(buffer_, [self = shared_from_this()](beast::error_code ec, std::size_t) { self->on_read(ec); });
+    with_ws([&](auto& ws) {
+      ws.async_read(buffer_, [self = shared_from_this()](beast::error_code ec, std::size_t) { self->on_read(ec); });
+    });
   }
 
   void on_read(beast::error_code ec) {
@@ -536,22 +589,24 @@ class session : public std::enable_shared_from_this<session> {
       return;
     }
     writing_ = true;
-    ws_.text(true);
-    ws_.async_write(asio::buffer(*queue_.front()), [self = shared_from_this()](beast::error_code ec, std::size_t) {
-      if (ec) {
-        self->writing_ = false;
-        return self->ended();
-      }
-      if (!self->queue_.empty()) {
-        self->queued_bytes_ -= self->queue_.front()->size();
-        self->queue_.pop_front();
-      }
-      self->write_next();
+    with_ws([&](auto& ws) {
+      ws.text(true);
+      ws.async_write(asio::buffer(*queue_.front()), [self = shared_from_this()](beast::error_code ec, std::size_t) {
+        if (ec) {
+          self->writing_ = false;
+          return self->ended();
+        }
+        if (!self->queue_.empty()) {
+          self->queued_bytes_ -= self->queue_.front()->size();
+          self->queue_.pop_front();
+        }
+        self->write_next();
+      });
     });
   }
 
   std::shared_ptr<server::impl> srv_;
-  websocket::stream<beast::tcp_stream> ws_;
+  std::variant<plain_ws, tls_ws> ws_;
   beast::flat_buffer buffer_;
   std::optional<http::request_parser<http::empty_body>> parser_;
   // The heartbeat's and deadlines' state, read by the server's sweep (no timer per connection).
@@ -749,6 +804,7 @@ json server::impl::stats_json() const {
           {"policy_closes", stats.policy_closes},
           {"pong_timeouts", stats.pong_timeouts},
           {"idle_closes", stats.idle_closes},
+          {"tls_handshake_failures", stats.tls_handshake_failures},
           {"redis", route_table ? (route_table->ready() ? "up" : "down") : "off"},
           {"draining", draining}};
   if (auth) {
@@ -774,6 +830,7 @@ std::string server::impl::metrics() const {
   metric("slow_consumer_closes_total", "counter", "Connections closed as slow consumers.", stats.slow_consumer_closes);
   metric("pong_timeouts_total", "counter", "Connections dropped: no pong after a ping.", stats.pong_timeouts);
   metric("idle_closes_total", "counter", "Connections closed: no message within the idle timeout.", stats.idle_closes);
+  metric("tls_handshake_failures_total", "counter", "TLS handshakes that failed or timed out.", stats.tls_handshake_failures);
   out += "# HELP ws_push_auth_failures_total Refused logins by reason.\n# TYPE ws_push_auth_failures_total counter\n";
   for (const auto& [reason, n] : stats.auth_failures)
     out += fmt::format("ws_push_auth_failures_total{{reason=\"{}\"}} {}\n", reason, n);
@@ -785,6 +842,7 @@ std::string server::impl::metrics() const {
 void server::impl::start() {
   if (opts.jwt) verifier.emplace(*opts.jwt);
   else auth = std::make_unique<auth_service>(io, *opts.auth);
+  if (!opts.tls.cert_file.empty() || !opts.tls.key_file.empty()) tls = net::tls_context::server(opts.tls);  // once
   std::weak_ptr<impl> weak = shared_from_this();
   listener = std::make_unique<net::tcp_listener>(io, opts.listen, [weak](tcp::socket socket) {
     if (auto self = weak.lock()) std::make_shared<session>(self, std::move(socket))->start();

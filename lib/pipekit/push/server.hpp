@@ -9,6 +9,7 @@
 #include <string_view>
 #include <vector>
 
+#include "pipekit/net/tls_options.hpp"
 #include "pipekit/push/auth_service.hpp"
 #include "pipekit/push/jwt.hpp"
 #include "pipekit/push/routes.hpp"
@@ -37,6 +38,7 @@ constexpr std::uint16_t slow_consumer = 4008;    // the send queue overflowed
 struct options {
   std::string listen = "127.0.0.1:8080";       // WebSocket clients
   std::string path = "/ws";
+  net::tls_server_options tls;                 // cert_file and key_file set: the listener serves wss://
   std::string push_listen = "127.0.0.1:8081";  // POST /push, /stats, /metrics, /healthz
   std::vector<std::string> allowed_origins;    // exact or "*.example.com"; empty: same host only
   bool allow_query_token = false;              // ?token= on the upgrade URL
