@@ -13,6 +13,7 @@
 
 #include "pipekit/eth/abi.hpp"
 #include "pipekit/eth/rpc.hpp"
+#include "pipekit/eth_cli/rpc_flags.hpp"
 
 namespace CLI {
 class App;
@@ -91,17 +92,9 @@ enum class framing { envelope, bare };
 int run_lines(const common_flags& f, const std::function<json(const json&)>& handle,
               framing frame = framing::envelope);
 
-// --rpc-url (env ETH_RPC_URL, as cast), --rpc-timeout and --max-response-size: the same on every
-// node command.
-struct rpc_flags {
-  std::optional<std::string> url;  // --rpc-url, else $ETH_RPC_URL, else http://127.0.0.1:8545
-  std::string timeout = "30s";
-  std::string max_response = "256MiB";
-
-  eth::rpc_options options() const;  // 64 for a bad --rpc-timeout or --max-response-size
-  eth::rpc_client connect() const;
-};
-void add_rpc_flags(CLI::App* sub, rpc_flags& f);
+// --rpc-url, --rpc-timeout, --max-response-size: the shared flag group (lib/pipekit/eth_cli).
+using pipekit::eth_cli::add_rpc_flags;
+using pipekit::eth_cli::rpc_flags;
 
 // A block tag or number as JSON-RPC wants it: latest/earliest/pending/safe/finalized or 0x-hex.
 // `flag` names the option in the usage error (exit 64).

@@ -18,6 +18,7 @@
 #include "pipekit/eth/keystore.hpp"
 #include "pipekit/eth/rpc.hpp"
 #include "pipekit/eth/tx.hpp"
+#include "pipekit/eth_cli/errors.hpp"
 #include "pipekit/log/log.hpp"
 #include "pipekit/util/parse.hpp"
 
@@ -130,10 +131,18 @@ signer load_signer() {
     fatal(exit_code::usage, "give one key: --private-key-file or --keystore, not both");
   if (!o.password_file.empty() && o.keystore.empty()) fatal(exit_code::usage, "--password-file goes with --keystore FILE");
   if (!o.private_key_file.empty()) {
-    s.key.emplace(eth::load_key_file(o.private_key_file));
+    try {
+      s.key.emplace(eth::load_key_file(o.private_key_file));
+    } catch (const eth::error& e) {
+      pipekit::eth_cli::fatal(e, "--private-key-file");
+    }
   } else if (!o.keystore.empty()) {
     if (o.password_file.empty()) fatal(exit_code::usage, "--keystore {} needs --password-file FILE", o.keystore);
-    s.key.emplace(eth::load_keystore(o.keystore, o.password_file));
+    try {
+      s.key.emplace(eth::load_keystore(o.keystore, o.password_file));
+    } catch (const eth::error& e) {
+      pipekit::eth_cli::fatal(e, e.subject() == o.keystore ? "--keystore" : "--password-file");
+    }
   } else if (env != nullptr && *env != '\0') {
     s.key.emplace(eth::load_key_env(key_env));
   } else {

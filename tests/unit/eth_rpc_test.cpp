@@ -5,12 +5,13 @@
 #include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <optional>
 #include <string>
 
 #include <catch2/catch.hpp>
 #include <nlohmann/json.hpp>
 
-#include "pipekit/cli/error.hpp"
+#include "pipekit/eth/error.hpp"
 #include "pipekit/eth/rpc.hpp"
 #include "support/peers.hpp"
 
@@ -135,7 +136,7 @@ TEST_CASE("rpc_client: subscriptions over ws and ipc; http says it has none", "[
   }
 }
 
-TEST_CASE("rpc_client: a node that stops answering is a timeout, exit 69, and the client recovers", "[anvil]") {
+TEST_CASE("rpc_client: a node that stops answering is a transport error, and the client recovers", "[anvil]") {
   for (const auto& url : urls()) {
     INFO(url);
     auto c = client(url, 300ms);
@@ -143,18 +144,18 @@ TEST_CASE("rpc_client: a node that stops answering is a timeout, exit 69, and th
     REQUIRE(::kill(node().pid(), SIGSTOP) == 0);
     // kill() returns before every thread of the node has stopped: wait until they all have.
     pt::wait_until([] { return all_threads_stopped(node().pid()); }, 10s, "anvil's threads to stop after SIGSTOP");
-    int code = 0;
+    std::optional<pipekit::eth::error_kind> kind;
     std::string what;
     try {
       auto r = c.call("eth_blockNumber", json::array());
       what = "answered " + r.dump();
-    } catch (const pipekit::fatal_error& e) {
-      code = e.code();
+    } catch (const pipekit::eth::error& e) {
+      kind = e.kind();
       what = e.what();
     }
     REQUIRE(::kill(node().pid(), SIGCONT) == 0);
     CAPTURE(what);
-    CHECK(code == 69);
+    CHECK(kind == pipekit::eth::error_kind::transport);
     CHECK(what.find(url) != std::string::npos);
     CHECK(what.find("timed out") != std::string::npos);
     // The same client reconnects and carries on.
@@ -171,12 +172,17 @@ TEST_CASE("rpc_client: refused connections and bad URLs", "[anvil]") {
     try {
       c.call("eth_chainId", json::array());
       FAIL("no error");
-    } catch (const pipekit::fatal_error& e) {
-      CHECK(e.code() == 69);
+    } catch (const pipekit::eth::error& e) {
+      CHECK(e.kind() == pipekit::eth::error_kind::transport);
       CHECK(std::string(e.what()).find(url) != std::string::npos);
     }
   }
-  CHECK_THROWS_AS(client("ftp://127.0.0.1/"), pipekit::fatal_error);
+  try {
+    client("ftp://127.0.0.1/");
+    FAIL("no error");
+  } catch (const pipekit::eth::error& e) {
+    CHECK(e.kind() == pipekit::eth::error_kind::invalid_url);
+  }
 }
 
 TEST_CASE("rpc_client: notifications nobody reads are bounded; the oldest go (a stand-in node floods them)", "[rpc]") {

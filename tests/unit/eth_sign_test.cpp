@@ -1,7 +1,7 @@
 #include "pipekit/eth/keystore.hpp"
 #include "pipekit/eth/tx.hpp"
 #include "pipekit/eth/abi.hpp"
-#include "pipekit/cli/error.hpp"
+#include "pipekit/eth/error.hpp"
 
 #include <fstream>
 #include <type_traits>
@@ -264,16 +264,16 @@ TEST_CASE("key files: errors name the file and never quote the key", "[sign]") {
   try {
     load_key_file("/nonexistent/key");
     FAIL("no error");
-  } catch (const pipekit::fatal_error& e) {
-    CHECK(e.code() == 66);
+  } catch (const pipekit::eth::error& e) {
+    CHECK(e.kind() == pipekit::eth::error_kind::unreadable);
     CHECK(std::string(e.what()).find("/nonexistent/key") != std::string::npos);
   }
   try {
     load_keystore(std::string(PIPEKIT_TEST_FIXTURES) + "/keystore/scrypt.json",
                   std::string(PIPEKIT_TEST_FIXTURES) + "/keystore/wrong_password.txt");
     FAIL("no error");
-  } catch (const pipekit::fatal_error& e) {
-    CHECK(e.code() == 65);
+  } catch (const pipekit::eth::error& e) {
+    CHECK(e.kind() == pipekit::eth::error_kind::invalid_input);
     CHECK_THAT(e.what(), Catch::Contains("scrypt.json: wrong password or corrupt keystore (MAC mismatch)"));
   }
   // the password file's trailing newline is not part of the password

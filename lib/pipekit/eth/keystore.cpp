@@ -14,9 +14,8 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
-#include "pipekit/cli/error.hpp"
-#include "pipekit/cli/exit_code.hpp"
 #include "pipekit/eth/abi.hpp"
+#include "pipekit/eth/error.hpp"
 #include "pipekit/eth/hex.hpp"
 #include "pipekit/io/read_file.hpp"
 
@@ -61,11 +60,12 @@ std::string shown_path(const std::string& path) {
 }
 
 // Reads a whole file into `out` (sized once, so no copy of it is left behind by growth).
-void read_file(const std::string& path, std::string_view what, std::size_t limit, secret_bytes& out) {
+void read_file(const std::string& path, std::size_t limit, secret_bytes& out) {
   try {
     io::read_file(path, limit, out.get());
   } catch (const io::file_error& e) {
-    fatal(e.code(), "{} {}: {}", what, shown_path(path), e.what());
+    throw error(e.too_large() ? error_kind::invalid_input : error_kind::unreadable,
+                fmt::format("{}: {}", shown_path(path), e.what()), path);
   }
 }
 
@@ -182,35 +182,35 @@ private_key decrypt_keystore(std::string_view json_text, std::string_view passwo
 
 private_key load_key_file(const std::string& path) {
   secret_bytes text;
-  read_file(path, "--private-key-file", max_secret_file, text);
+  read_file(path, max_secret_file, text);
   try {
     return private_key::from_hex(text.text());
   } catch (const std::invalid_argument& e) {
-    fatal(exit_code::data_error, "--private-key-file {}: {}", shown_path(path), e.what());
+    throw error(error_kind::invalid_input, fmt::format("{}: {}", shown_path(path), e.what()), path);
   }
 }
 
 private_key load_key_env(const char* name) {
   const char* v = std::getenv(name);
-  if (v == nullptr) fatal(exit_code::usage, "{} is not set", name);
+  if (v == nullptr) throw error(error_kind::invalid_argument, fmt::format("{} is not set", name));
   try {
     return private_key::from_hex(v);
   } catch (const std::invalid_argument& e) {
-    fatal(exit_code::data_error, "{}: {}", name, e.what());
+    throw error(error_kind::invalid_input, fmt::format("{}: {}", name, e.what()));
   }
 }
 
 private_key load_keystore(const std::string& keystore_path, const std::string& password_path) {
   secret_bytes doc, password;
-  read_file(keystore_path, "--keystore", max_keystore_file, doc);
-  read_file(password_path, "--password-file", max_secret_file, password);
+  read_file(keystore_path, max_keystore_file, doc);
+  read_file(password_path, max_secret_file, password);
   std::string_view pw = password.text();
   if (pw.ends_with('\n')) pw.remove_suffix(1);
   if (pw.ends_with('\r')) pw.remove_suffix(1);
   try {
     return decrypt_keystore(doc.text(), pw);
   } catch (const keystore_error& e) {
-    fatal(exit_code::data_error, "--keystore {}: {}", keystore_path, e.what());
+    throw error(error_kind::invalid_input, fmt::format("{}: {}", keystore_path, e.what()), keystore_path);
   }
 }
 

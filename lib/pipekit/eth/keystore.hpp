@@ -31,9 +31,10 @@ constexpr std::uint64_t max_pbkdf2_rounds = 10'000'000;
 // When the file holds an "address", the key must match it.
 private_key decrypt_keystore(std::string_view json_text, std::string_view password);
 
-// Loaders that end the program (pipekit::fatal) with a message naming the file or variable, never
-// quoting a secret: 66 when a file is missing or unreadable, 65 when its content is not a key or
-// the keystore cannot be decrypted (wrong password included).
+// Loaders that throw eth::error with a message naming the file or variable (subject(): the
+// file's path), never quoting a secret: unreadable when a file is missing or unreadable,
+// invalid_input when it is too large, its content is not a key or the keystore cannot be
+// decrypted (wrong password included), invalid_argument when the variable is not set.
 // A file holding a hex private key: 64 hex digits, optional 0x, surrounding whitespace ignored.
 private_key load_key_file(const std::string& path);
 // The same text held in environment variable `name`.

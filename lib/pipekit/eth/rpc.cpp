@@ -6,8 +6,7 @@
 #include <boost/multiprecision/cpp_int.hpp>
 #include <fmt/format.h>
 
-#include "pipekit/cli/error.hpp"
-#include "pipekit/cli/exit_code.hpp"
+#include "pipekit/eth/error.hpp"
 #include "pipekit/eth/hex.hpp"
 #include "pipekit/eth/rpc_response.hpp"
 #include "pipekit/eth/rpc_transport.hpp"
@@ -34,7 +33,7 @@ class http_transport final : public rpc_transport {
     try {
       r = session_.post({}, "application/json", body);
     } catch (const net::http_body_too_large&) {
-      throw response_too_large(fmt::format("the answer is larger than {} bytes (--max-response-size)", max_response_));
+      throw response_too_large(fmt::format("the answer is larger than {} bytes", max_response_));
     } catch (const net::http_error& e) {
       throw transport_error(e.what());
     }
@@ -50,7 +49,7 @@ class http_transport final : public rpc_transport {
     try {
       return net::http_session(opts.url, {.timeout = opts.timeout, .max_body = opts.max_response});
     } catch (const std::invalid_argument& e) {
-      fatal(exit_code::usage, "--rpc-url {}: {}", opts.url, e.what());
+      throw error(error_kind::invalid_url, fmt::format("{}: {}", opts.url, e.what()));
     }
   }
 
@@ -70,7 +69,7 @@ rpc_client::rpc_client(rpc_options opts) : opts_(std::move(opts)) {
   } else if (is_stream_url(opts_.url)) {
     transport_ = make_stream_transport(opts_);
   } else {
-    fatal(exit_code::usage, "--rpc-url {}: use http(s)://, ws(s)://, or an IPC socket path", opts_.url);
+    throw error(error_kind::invalid_url, fmt::format("{}: use http(s)://, ws(s)://, or an IPC socket path", opts_.url));
   }
 }
 
@@ -88,10 +87,10 @@ std::string rpc_client::exchange(const std::string& body, std::string_view what,
       return answer;
     } catch (const response_too_large& e) {
       transport_->reset();
-      fatal(exit_code::unavailable, "{}: {}: {}", opts_.url, what, e.what());
+      throw error(error_kind::response_too_large, fmt::format("{}: {}: {}", opts_.url, what, e.what()));
     } catch (const transport_error& e) {
       transport_->reset();
-      if (i + 1 >= attempts) fatal(exit_code::unavailable, "{}: {}: {}", opts_.url, what, e.what());
+      if (i + 1 >= attempts) throw error(error_kind::transport, fmt::format("{}: {}: {}", opts_.url, what, e.what()));
       log::debug("{}: {}: {}; retrying", opts_.url, what, e.what());
       std::this_thread::sleep_for(std::chrono::milliseconds(100 << i));
     }
@@ -105,7 +104,7 @@ json rpc_client::call(std::string_view method, json params, bool idempotent) {
   try {
     return parse_answer(text, id, method);
   } catch (const node_error& e) {
-    fatal(exit_code::unavailable, "{}: {}", opts_.url, e.what());
+    throw error(error_kind::response, fmt::format("{}: {}", opts_.url, e.what()));
   }
 }
 
@@ -122,7 +121,7 @@ std::vector<rpc_reply> rpc_client::batch(std::span<const rpc_request> requests, 
   try {
     return parse_batch_answer(text, first, requests);
   } catch (const node_error& e) {
-    fatal(exit_code::unavailable, "{}: {}", opts_.url, e.what());
+    throw error(error_kind::response, fmt::format("{}: {}", opts_.url, e.what()));
   }
 }
 
@@ -130,7 +129,7 @@ bool rpc_client::supports_subscriptions() const { return transport_->streams(); 
 
 std::string rpc_client::subscribe(json params) {
   if (!supports_subscriptions())
-    fatal(exit_code::usage, "{}: subscriptions need a ws:// or IPC connection", opts_.url);
+    throw error(error_kind::invalid_argument, fmt::format("{}: subscriptions need a ws:// or IPC connection", opts_.url));
   return call("eth_subscribe", std::move(params), false).get<std::string>();  // a string: parse_answer checked
 }
 
@@ -138,16 +137,19 @@ std::optional<json> rpc_client::next_notification(std::chrono::milliseconds wait
   std::optional<std::string> text;
   try {
     text = transport_->next_notification(wait);
+  } catch (const response_too_large& e) {
+    transport_->reset();
+    throw error(error_kind::response_too_large, fmt::format("{}: subscription: {}", opts_.url, e.what()));
   } catch (const transport_error& e) {
     transport_->reset();
-    fatal(exit_code::unavailable, "{}: subscription: {}", opts_.url, e.what());
+    throw error(error_kind::transport, fmt::format("{}: subscription: {}", opts_.url, e.what()));
   }
   if (!text) return std::nullopt;
   log::debug("<- {}", *text);
   try {
     return parse_notification(*text);
   } catch (const node_error& e) {
-    fatal(exit_code::unavailable, "{}: {}", opts_.url, e.what());
+    throw error(error_kind::response, fmt::format("{}: {}", opts_.url, e.what()));
   }
 }
 

@@ -11,6 +11,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "pipekit/eth/error.hpp"
+
 // A JSON-RPC 2.0 client for Ethereum nodes, one connection per client, over
 //   http:// https://   net::http_session (Beast), the connection kept alive between requests;
 //   ws:// wss://       Boost.Beast WebSocket (TLS with the system's CA store);
@@ -35,7 +37,7 @@ struct rpc_options {
   std::chrono::milliseconds timeout{30000};  // of one exchange: connect, send, answer
   int retries = 2;  // for idempotent reads only, with backoff, on transport failures
   // Largest answer (or notification) taken from the node, bytes, on every transport; a larger one
-  // ends the exchange: fatal_error(69) naming the bound.
+  // ends the exchange: error(response_too_large) naming the bound.
   std::size_t max_response = default_max_response;
   // Subscription notifications held while nobody reads them (ws, ipc); beyond, the oldest are
   // dropped, counted and logged.
@@ -58,14 +60,15 @@ class rpc_transport;
 
 class rpc_client {
  public:
-  // Throws fatal_error(64) for a URL it cannot use. Connects lazily, on the first request.
+  // Throws error(invalid_url) for a URL it cannot use. Connects lazily, on the first request.
   explicit rpc_client(rpc_options opts);
   ~rpc_client();
   rpc_client(rpc_client&&) noexcept;
   rpc_client& operator=(rpc_client&&) noexcept;
 
-  // One request; returns its "result". Throws rpc_error for a JSON-RPC error, and
-  // fatal_error(69) naming the URL when the node cannot be reached or answers garbage.
+  // One request; returns its "result". Throws rpc_error for a JSON-RPC error, and error naming
+  // the URL when the node cannot be reached (transport) or answers garbage (response,
+  // response_too_large): see error.hpp.
   // idempotent: may be retried on a transport failure (reads), never for sends.
   nlohmann::json call(std::string_view method, nlohmann::json params, bool idempotent = true);
 
@@ -73,7 +76,7 @@ class rpc_client {
   // the node used). A node error for one request is in its reply; transport failures as call().
   std::vector<rpc_reply> batch(std::span<const rpc_request> requests, bool idempotent = true);
 
-  // ws:// and ipc:// only: eth_subscribe with these params (e.g. ["newHeads"]); returns the
+  // ws:// and ipc:// only (else error(invalid_argument)): eth_subscribe with these params (e.g. ["newHeads"]); returns the
   // subscription id. next_notification() waits up to `wait` for the next "eth_subscription"
   // message and returns its params.result, or nullopt on timeout.
   bool supports_subscriptions() const;

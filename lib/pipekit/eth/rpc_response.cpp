@@ -188,7 +188,7 @@ std::optional<std::string> json_stream_splitter::next() {
     }
   }
   if (depth_ > 0 && pos_ - start_ > max_message_)
-    throw response_too_large(fmt::format("the answer is larger than {} bytes (--max-response-size)", max_message_));
+    throw response_too_large(fmt::format("the answer is larger than {} bytes", max_message_));
   if (depth_ == 0) buf_.clear(), pos_ = 0;
   return std::nullopt;
 }

@@ -22,8 +22,7 @@
 #include <boost/beast/websocket/ssl.hpp>
 #include <fmt/format.h>
 
-#include "pipekit/cli/error.hpp"
-#include "pipekit/cli/exit_code.hpp"
+#include "pipekit/eth/error.hpp"
 #include "pipekit/eth/rpc_response.hpp"
 #include "pipekit/eth/rpc_transport.hpp"
 #include "pipekit/log/log.hpp"
@@ -163,7 +162,7 @@ class stream_transport : public rpc_transport {
     ioc_.restart();
     while (inbox_.empty()) {
       if (read_error_ && too_large_)
-        throw response_too_large(fmt::format("the answer is larger than {} bytes (--max-response-size)", max_response_));
+        throw response_too_large(fmt::format("the answer is larger than {} bytes", max_response_));
       if (read_error_) throw transport_error(fmt::format("connection: {}", read_error_.message()));
       if (!reading_) {
         reading_ = true;
@@ -332,7 +331,7 @@ std::unique_ptr<rpc_transport> make_stream_transport(const rpc_options& opts) {
   try {
     parsed = util::parse_url(u);
   } catch (const std::invalid_argument& e) {
-    fatal(exit_code::usage, "--rpc-url {}: {}", opts.url, e.what());
+    throw error(error_kind::invalid_url, fmt::format("{}: {}", opts.url, e.what()));
   }
   if (parsed.scheme == "wss")
     return std::make_unique<ws_transport<websocket::stream<beast::ssl_stream<beast::tcp_stream>>>>(opts, std::move(parsed));

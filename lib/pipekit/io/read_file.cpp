@@ -13,6 +13,8 @@
 #include "pipekit/cli/exit_code.hpp"
 
 namespace pipekit::io {
+
+bool file_error::too_large() const noexcept { return code_ == exit_code::data_error; }
 namespace {
 
 // An open file, closed when it goes.

@@ -18,6 +18,9 @@ class file_error : public std::runtime_error {
  public:
   file_error(int code, const std::string& message) : std::runtime_error(message), code_(code) {}
   int code() const noexcept { return code_; }
+  // The file was read but is larger than the bound (else it could not be opened or read): for
+  // callers that keep exit codes out (lib/pipekit/eth).
+  bool too_large() const noexcept;
 
  private:
   int code_;
