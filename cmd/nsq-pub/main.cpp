@@ -65,10 +65,7 @@ int main(int argc, char** argv) {
   return pipekit::cli::run_main(app, log, argc, argv, [&] {
     if (o.message && !o.inputs.empty()) pipekit::fatal(pipekit::exit_code::usage, "--message and input files exclude each other");
     if (defer_flag->count() > 0) o.defer = defer;
-    o.deflate_level = conn.requested_deflate_level();
-    o.snappy = conn.snappy;
-    o.auth_secret = conn.auth_secret();
-    o.tls = conn.tls;
+    o.connection = conn.resolved();
     // Only HTTP addresses given: the TCP default does not apply.
     if (http_flag->count() > 0 && app.count("--nsqd-tcp-address") == 0 && !std::getenv("NSQD_TCP_ADDRESS"))
       o.nsqd_tcp_addresses.clear();

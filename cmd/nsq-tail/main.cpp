@@ -65,10 +65,7 @@ int main(int argc, char** argv) {
                                     "Archive: fsync, then FIN, at least this often");
 
   return pipekit::cli::run_main(app, log, argc, argv, [&] {
-    o.deflate_level = conn.requested_deflate_level();
-    o.snappy = conn.snappy;
-    o.auth_secret = conn.auth_secret();
-    o.tls = conn.tls;
+    o.connection = conn.resolved();
     if (o.sync_interval.count() <= 0) pipekit::fatal(pipekit::exit_code::usage, "--sync-interval must be positive");
     if (o.reader_grace.count() <= 0) pipekit::fatal(pipekit::exit_code::usage, "--reader-grace must be positive");
     if (o.lookupd_poll_interval.count() <= 0) {

@@ -142,15 +142,21 @@ TEST_CASE("nsq-pub's and nsq-tail's connection flags: compression, AUTH secret, 
   };
   client_flags none;
   parse({}, none);
-  CHECK(none.requested_deflate_level() == 0);
-  CHECK_FALSE(none.snappy);
-  CHECK_FALSE(none.tls.wanted());
+  CHECK(none.resolved().deflate_level == 0);
+  CHECK_FALSE(none.resolved().snappy);
+  CHECK_FALSE(none.resolved().tls.wanted());
 
   client_flags f;
   parse({"--deflate", "--deflate-level", "3", "--tls-root-ca-file", "ca.pem"}, f);
-  CHECK(f.requested_deflate_level() == 3);
-  CHECK(f.tls.wanted());
-  CHECK(f.tls.root_ca_file == "ca.pem");
+  const connection_settings fs = f.resolved();
+  CHECK(fs.deflate_level == 3);
+  CHECK(fs.tls.wanted());
+  CHECK(fs.tls.root_ca_file == "ca.pem");
+
+  client_flags sn;
+  parse({"--snappy", "--deflate-level", "3"}, sn);  // a level without --deflate asks for none
+  CHECK(sn.resolved().snappy);
+  CHECK(sn.resolved().deflate_level == 0);
 
   client_flags both;
   CHECK_THROWS_AS(parse({"--deflate", "--snappy"}, both), CLI::ExcludesError);
@@ -162,10 +168,10 @@ TEST_CASE("nsq-pub's and nsq-tail's connection flags: compression, AUTH secret, 
   ::close(fd);
   client_flags s;
   parse({"--auth-secret-file", path}, s);
-  CHECK(s.auth_secret() == "s3cret");  // the trailing newline is not part of it
+  CHECK(s.resolved().auth_secret == "s3cret");  // the trailing newline is not part of it
   std::filesystem::remove(path);
   try {
-    (void)s.auth_secret();
+    (void)s.resolved();
     FAIL("an unreadable secret file must exit");
   } catch (const pipekit::fatal_error& e) {
     CHECK(e.code() == pipekit::exit_code::no_input);

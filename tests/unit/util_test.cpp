@@ -2,11 +2,14 @@
 
 #include <chrono>
 #include <stdexcept>
+#include <utility>
 
 #include <fmt/format.h>
 
 #include "pipekit/log/escape.hpp"
+#include "pipekit/util/base64.hpp"
 #include "pipekit/util/parse.hpp"
+#include "pipekit/util/utf8.hpp"
 
 using namespace std::chrono_literals;
 using pipekit::util::parse_duration;
@@ -77,6 +80,51 @@ TEST_CASE("URL escaping keeps RFC 3986's unreserved set and nothing else", "[uti
     if (unreserved.find(static_cast<char>(c)) != std::string::npos) continue;
     CHECK(url_escape(one) == fmt::format("%{:02X}", c));
   }
+}
+
+TEST_CASE("UTF-8: RFC 3629's forms and nothing else", "[util]") {
+  using pipekit::util::utf8_char_length;
+  using pipekit::util::valid_utf8;
+  CHECK(utf8_char_length("") == 0);
+  CHECK(utf8_char_length("a") == 1);
+  CHECK(utf8_char_length("\xc3\xa9x") == 2);
+  CHECK(utf8_char_length("\xe2\x82\xac") == 3);
+  CHECK(utf8_char_length("\xf0\x9f\x98\x80") == 4);
+  CHECK(utf8_char_length("\xf4\x8f\xbf\xbf") == 4);  // U+10FFFF
+  CHECK(utf8_char_length("\xf4\x90\x80\x80") == 0);  // past U+10FFFF
+  CHECK(utf8_char_length("\xed\x9f\xbf") == 3);      // U+D7FF
+  CHECK(utf8_char_length("\xed\xa0\x80") == 0);      // a surrogate
+  CHECK(utf8_char_length("\xc0\xaf") == 0);           // overlong
+  CHECK(utf8_char_length("\xe0\x80\xaf") == 0);      // overlong
+  CHECK(utf8_char_length("\xf0\x80\x80\xaf") == 0);  // overlong
+  CHECK(utf8_char_length("\x80") == 0);               // a stray continuation byte
+  CHECK(utf8_char_length("\xe2\x82") == 0);           // cut short
+  CHECK(utf8_char_length("\xe2\x28\xa1") == 0);       // not a continuation byte
+  CHECK(utf8_char_length("\xf8\x88\x80\x80\x80") == 0);
+  CHECK(valid_utf8(""));
+  CHECK(valid_utf8("plain ASCII, longer than eight bytes"));
+  CHECK(valid_utf8("caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80 and ASCII after it"));
+  CHECK_FALSE(valid_utf8("eight ok\xff"));           // after a fast-path word
+  CHECK_FALSE(valid_utf8("long ASCII run, then cut \xe2\x82"));
+  CHECK_FALSE(valid_utf8(std::string_view("\xed\xa0\x80", 3)));
+  CHECK(valid_utf8(std::string("nul\0inside", 11)));  // U+0000 is valid UTF-8
+}
+
+TEST_CASE("base64: RFC 4648's test vectors both ways", "[util]") {
+  using pipekit::util::append_base64;
+  using pipekit::util::base64_decode;
+  const std::pair<const char*, const char*> vectors[] = {
+      {"", ""}, {"f", "Zg=="}, {"fo", "Zm8="}, {"foo", "Zm9v"},
+      {"foob", "Zm9vYg=="}, {"fooba", "Zm9vYmE="}, {"foobar", "Zm9vYmFy"}};
+  for (auto [plain, coded] : vectors) {
+    std::string out = "x";
+    append_base64(out, plain);
+    CHECK(out == std::string("x") + coded);
+    CHECK(base64_decode(coded) == std::string(plain));
+  }
+  CHECK(base64_decode("-_8") == std::string("\xfb\xff"));  // the URL-safe alphabet, no padding
+  CHECK_FALSE(base64_decode("Zm9v!").has_value());
+  CHECK_FALSE(base64_decode("Z").has_value());
 }
 
 TEST_CASE("log::escape: control characters and invalid UTF-8 never reach a log line raw", "[log]") {

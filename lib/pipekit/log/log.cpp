@@ -12,6 +12,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "pipekit/util/utf8.hpp"
+
 namespace pipekit::log {
 namespace {
 
@@ -60,28 +62,6 @@ void write_all(std::string_view text) {
   }
 }
 
-// The length of the valid UTF-8 sequence at s[0] (not a C1 control, not overlong, not a
-// surrogate, at most U+10FFFF), or 0.
-std::size_t utf8_length(std::string_view s) {
-  auto b = [&](std::size_t i) { return static_cast<unsigned char>(s[i]); };
-  auto cont = [&](std::size_t i) { return i < s.size() && (b(i) & 0xC0) == 0x80; };
-  const unsigned char c = b(0);
-  if (c >= 0xC2 && c <= 0xDF) return cont(1) && !(c == 0xC2 && b(1) < 0xA0) ? 2 : 0;  // C1: U+0080..U+009F
-  if (c >= 0xE0 && c <= 0xEF) {
-    if (!cont(1) || !cont(2)) return 0;
-    if (c == 0xE0 && b(1) < 0xA0) return 0;  // overlong
-    if (c == 0xED && b(1) >= 0xA0) return 0;  // surrogates
-    return 3;
-  }
-  if (c >= 0xF0 && c <= 0xF4) {
-    if (!cont(1) || !cont(2) || !cont(3)) return 0;
-    if (c == 0xF0 && b(1) < 0x90) return 0;  // overlong
-    if (c == 0xF4 && b(1) >= 0x90) return 0;  // past U+10FFFF
-    return 4;
-  }
-  return 0;
-}
-
 bool plain(unsigned char c) { return c >= 0x20 && c < 0x7F; }
 
 }  // namespace
@@ -97,7 +77,9 @@ std::string escape(std::string_view text) {
       continue;
     }
     if (c >= 0x80) {
-      if (std::size_t n = utf8_length(text.substr(i))) {
+      // A valid character, but not a C1 control (U+0080..U+009F: C2 80..C2 9F), which is escaped.
+      const std::size_t n = util::utf8_char_length(text.substr(i));
+      if (n > 0 && !(c == 0xC2 && static_cast<unsigned char>(text[i + 1]) < 0xA0)) {
         out.append(text.substr(i, n));
         i += n;
         continue;

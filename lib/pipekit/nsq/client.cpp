@@ -63,11 +63,11 @@ nlohmann::json identify_body(const client_options& o) {
   if (o.output_buffer_size != 0) body["output_buffer_size"] = o.output_buffer_size;
   if (o.output_buffer_timeout.count() != 0) body["output_buffer_timeout"] = o.output_buffer_timeout.count();
   if (o.tls) body["tls_v1"] = true;
-  if (o.deflate_level > 0) {
+  if (o.connection.deflate_level > 0) {
     body["deflate"] = true;
-    body["deflate_level"] = o.deflate_level;
+    body["deflate_level"] = o.connection.deflate_level;
   }
-  if (o.snappy) body["snappy"] = true;
+  if (o.connection.snappy) body["snappy"] = true;
   return body;
 }
 
@@ -245,13 +245,13 @@ bool client::handshake(std::string_view data) {
       break;
   }
   if (stage_ != stage::auth && identify_->is_object() && identify_->value("auth_required", false)) {
-    if (options_.auth_secret.empty()) {
+    if (options_.connection.auth_secret.empty()) {
       permanent_ = final_failure::auth_failed;
       fail("the broker requires AUTH; give the secret with --auth-secret-file or NSQ_AUTH_SECRET");
       return false;
     }
     stage_ = stage::auth;
-    append_command(out_, "AUTH", options_.auth_secret);
+    append_command(out_, "AUTH", options_.connection.auth_secret);
     flush();
     return true;
   }

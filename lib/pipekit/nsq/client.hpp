@@ -9,6 +9,7 @@
 #include <nlohmann/json_fwd.hpp>
 
 #include "pipekit/nsq/compress.hpp"
+#include "pipekit/nsq/connection_settings.hpp"
 #include "pipekit/nsq/protocol.hpp"
 
 namespace boost::asio {
@@ -36,11 +37,10 @@ struct client_options {
   std::string client_id;   // default: the short host name
   std::string user_agent;  // default: "pipekit/<version>"
   std::size_t max_frame = 64u << 20;
-  int deflate_level = 0;  // 1..9: ask for deflate (raw, both ways) in IDENTIFY; 0: no compression
-  bool snappy = false;    // ask for snappy (framing format, both ways) in IDENTIFY; not with deflate
-  std::string auth_secret;  // sent with AUTH when the broker's IDENTIFY answer says auth_required
-  // Set: ask for tls_v1 in IDENTIFY and upgrade (the certificate checked against the address's
-  // host unless the context skips verification); a broker that does not offer TLS is refused.
+  connection_settings connection;  // compression and AUTH; TLS is the context below
+  // Set (the owner builds it once from connection.tls for all its connections): ask for tls_v1 in
+  // IDENTIFY and upgrade (the certificate checked against the address's host unless the context
+  // skips verification); a broker that does not offer TLS is refused.
   std::shared_ptr<net::tls_context> tls;
 };
 

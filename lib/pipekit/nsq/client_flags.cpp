@@ -6,8 +6,11 @@
 
 namespace pipekit::nsq {
 
-std::string client_flags::auth_secret() const {
-  return cli::read_secret(auth_secret_file, "NSQ_AUTH_SECRET", "--auth-secret-file");
+connection_settings client_flags::resolved() const {
+  connection_settings s = settings;
+  s.deflate_level = deflate ? deflate_level : 0;
+  s.auth_secret = cli::read_secret(auth_secret_file, "NSQ_AUTH_SECRET", "--auth-secret-file");
+  return s;
 }
 
 void add_client_flags(CLI::App& app, client_flags& f) {
@@ -15,10 +18,10 @@ void add_client_flags(CLI::App& app, client_flags& f) {
   app.add_option("--deflate-level", f.deflate_level, "Deflate level asked for (1-9; the broker may cap it)")
       ->check(CLI::Range(1, 9))
       ->default_str("6");
-  app.add_flag("--snappy", f.snappy, "Negotiate snappy compression in IDENTIFY (TCP connections)")->excludes(deflate);
+  app.add_flag("--snappy", f.settings.snappy, "Negotiate snappy compression in IDENTIFY (TCP connections)")->excludes(deflate);
   app.add_option("--auth-secret-file", f.auth_secret_file,
                  "File holding the secret for AUTH, when the broker requires it (else env NSQ_AUTH_SECRET)");
-  net::tls_client_options& o = f.tls;
+  net::tls_client_options& o = f.settings.tls;
   app.add_flag("--tls", o.enabled, "Negotiate TLS with the broker (IDENTIFY tls_v1); refuse one that does not offer it");
   app.add_option("--tls-root-ca-file", o.root_ca_file,
                  "CA certificates (PEM) to verify the broker's certificate against (default: the system's store); "

@@ -3,7 +3,7 @@
 // and TLS (nsq_tail's and to_nsq's names), declared once.
 #include <string>
 
-#include "pipekit/net/tls_options.hpp"
+#include "pipekit/nsq/connection_settings.hpp"
 
 namespace CLI {
 class App;
@@ -14,15 +14,13 @@ namespace pipekit::nsq {
 struct client_flags {
   bool deflate = false;
   int deflate_level = 6;
-  bool snappy = false;
   std::string auth_secret_file;
-  net::tls_client_options tls;
+  connection_settings settings;  // --snappy and the --tls flags land here directly
 
-  // After parsing: the deflate level to ask for in IDENTIFY (0: none).
-  int requested_deflate_level() const noexcept { return deflate ? deflate_level : 0; }
-  // After parsing: AUTH's secret from --auth-secret-file, else NSQ_AUTH_SECRET, else "" (exits 66
-  // or 65 for an unreadable or empty file).
-  std::string auth_secret() const;
+  // After parsing: the settings to connect with: `settings` with the deflate level asked for (0
+  // without --deflate) and AUTH's secret from --auth-secret-file, else NSQ_AUTH_SECRET, else ""
+  // (exits 66 or 65 for an unreadable or empty file).
+  connection_settings resolved() const;
 };
 
 // --deflate, --deflate-level, --snappy, --auth-secret-file, --tls, --tls-root-ca-file, --tls-cert,

@@ -38,7 +38,9 @@
 #include "pipekit/nsq/archive.hpp"
 #include "pipekit/nsq/client.hpp"
 #include "pipekit/nsq/names.hpp"
+#include "pipekit/util/base64.hpp"
 #include "pipekit/util/parse.hpp"
+#include "pipekit/util/utf8.hpp"
 #include "pipekit/util/signals.hpp"
 
 namespace pipekit::nsq {
@@ -63,68 +65,6 @@ constexpr int error_flood = 50;  // errors from one broker within a second that 
 enum class sink_kind { pipe, file, terminal, archive };
 
 // --- output formatting ----------------------------------------------------------------------
-
-bool valid_utf8(std::string_view s) noexcept {
-  const auto* p = reinterpret_cast<const unsigned char*>(s.data());
-  const auto* end = p + s.size();
-  while (p < end) {
-    // ASCII fast path, 8 bytes at a time.
-    while (end - p >= 8) {
-      std::uint64_t w;
-      std::memcpy(&w, p, 8);
-      if (w & 0x8080808080808080ull) break;
-      p += 8;
-    }
-    if (p >= end) break;
-    unsigned char c = *p;
-    if (c < 0x80) {
-      ++p;
-      continue;
-    }
-    std::size_t n;
-    std::uint32_t cp;
-    if ((c & 0xE0) == 0xC0) n = 1, cp = c & 0x1F;
-    else if ((c & 0xF0) == 0xE0) n = 2, cp = c & 0x0F;
-    else if ((c & 0xF8) == 0xF0) n = 3, cp = c & 0x07;
-    else return false;
-    if (end - p <= static_cast<std::ptrdiff_t>(n)) return false;
-    for (std::size_t i = 1; i <= n; ++i) {
-      if ((p[i] & 0xC0) != 0x80) return false;
-      cp = (cp << 6) | (p[i] & 0x3F);
-    }
-    if ((n == 1 && cp < 0x80) || (n == 2 && cp < 0x800) || (n == 3 && cp < 0x10000) || cp > 0x10FFFF ||
-        (cp >= 0xD800 && cp <= 0xDFFF)) {
-      return false;
-    }
-    p += n + 1;
-  }
-  return true;
-}
-
-void append_base64(std::string& out, std::string_view in) {
-  static constexpr char table[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-  const auto* p = reinterpret_cast<const unsigned char*>(in.data());
-  std::size_t n = in.size(), i = 0;
-  for (; i + 3 <= n; i += 3) {
-    std::uint32_t v = (std::uint32_t{p[i]} << 16) | (std::uint32_t{p[i + 1]} << 8) | p[i + 2];
-    out.push_back(table[v >> 18]);
-    out.push_back(table[(v >> 12) & 63]);
-    out.push_back(table[(v >> 6) & 63]);
-    out.push_back(table[v & 63]);
-  }
-  if (n - i == 1) {
-    std::uint32_t v = std::uint32_t{p[i]} << 16;
-    out.push_back(table[v >> 18]);
-    out.push_back(table[(v >> 12) & 63]);
-    out.append("==");
-  } else if (n - i == 2) {
-    std::uint32_t v = (std::uint32_t{p[i]} << 16) | (std::uint32_t{p[i + 1]} << 8);
-    out.push_back(table[v >> 18]);
-    out.push_back(table[(v >> 12) & 63]);
-    out.push_back(table[(v >> 6) & 63]);
-    out.push_back('=');
-  }
-}
 
 std::string json_string(std::string_view s) {
   return json(std::string(s)).dump(-1, ' ', false, json::error_handler_t::replace);
@@ -182,7 +122,7 @@ class consumer {
   explicit consumer(const tail_options& o)
       : o_(o), poll_timer_(io_), lookupd_timer_(io_), stop_timer_(io_), sync_timer_(io_) {
     channel_ = o_.channel.empty() ? ephemeral_channel_name() : o_.channel;
-    if (o_.tls.wanted()) tls_ = pipekit::net::tls_context::client(o_.tls);  // bad files end the program here
+    if (o_.connection.tls.wanted()) tls_ = pipekit::net::tls_context::client(o_.connection.tls);  // bad files end the program here
     topic_json_ = json_string(o_.topic);
     channel_json_ = json_string(channel_);
   }
@@ -293,9 +233,7 @@ void consumer::connect(const conn_ptr& c) {
   co.connect_timeout = o_.connect_timeout;
   co.heartbeat_interval = o_.heartbeat_interval;
   co.msg_timeout = o_.msg_timeout;
-  co.deflate_level = o_.deflate_level;
-  co.snappy = o_.snappy;
-  co.auth_secret = o_.auth_secret;
+  co.connection = o_.connection;
   co.tls = tls_;
   c->subscribed = false;
   c->cls_sent = false;
@@ -638,7 +576,7 @@ void consumer::on_message(const conn_ptr& c, const message_view& m) {
 }
 
 void consumer::format(const conn_ptr& c, const message_view& m) {
-  bool utf8 = valid_utf8(m.body);
+  bool utf8 = util::valid_utf8(m.body);
   std::size_t before = buf_.size();
   if (o_.format == tail_format::body && utf8 && std::memchr(m.body.data(), '\n', m.body.size()) == nullptr) {
     buf_.append(m.body).push_back('\n');
@@ -650,7 +588,7 @@ void consumer::format(const conn_ptr& c, const message_view& m) {
     buf_.append(json_string(c->address)).append(",\"body\":");
     if (o_.binary || !utf8) {
       buf_.push_back('"');
-      append_base64(buf_, m.body);
+      util::append_base64(buf_, m.body);
       buf_.append("\",\"body_encoding\":\"base64\"}\n");
     } else {
       auto t = trim(m.body);

@@ -4,7 +4,7 @@
 #include <string>
 #include <vector>
 
-#include "pipekit/net/tls_options.hpp"
+#include "pipekit/nsq/connection_settings.hpp"
 
 // nsq-tail as a library: one topic's channel from one or more brokers (given, or found through
 // lookupd) to stdout, each message FINished only once its line is safe: written when stdout is a
@@ -31,10 +31,7 @@ struct tail_options {
   // A pipe's reader that consumed a line and is still there this much later is taken to have
   // processed it (unless a later read proved it sooner).
   std::chrono::milliseconds reader_grace{1000};
-  net::tls_client_options tls;  // enabled: every TCP connection upgrades to TLS (verified) or fails
-  int deflate_level = 0;  // 1..9: negotiate deflate in IDENTIFY; 0: none
-  bool snappy = false;    // negotiate snappy in IDENTIFY (not with deflate)
-  std::string auth_secret;  // for AUTH, when a broker requires it
+  connection_settings connection;  // compression, AUTH, TLS
   int output_fd = 1;
   // Archive mode (nsq_to_file): lines to files in output_dir instead of stdout, FIN after fsync.
   std::string output_dir;

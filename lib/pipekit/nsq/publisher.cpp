@@ -124,7 +124,7 @@ struct broker {
 class publisher {
  public:
   explicit publisher(const publish_options& o) : o_(o), rejects_(o.rejects_path), tick_(io_) {
-    if (o_.tls.wanted()) tls_ = pipekit::net::tls_context::client(o_.tls);  // bad files end the program here
+    if (o_.connection.tls.wanted()) tls_ = pipekit::net::tls_context::client(o_.connection.tls);  // bad files end the program here
     for (const auto& a : o_.nsqd_tcp_addresses) {
       auto b = std::make_unique<broker>();
       b->address = a;
@@ -604,9 +604,7 @@ void publisher::connect(broker& br) {
   client_options co;
   co.address = br.address;
   co.connect_timeout = o_.connect_timeout;
-  co.deflate_level = o_.deflate_level;
-  co.snappy = o_.snappy;
-  co.auth_secret = o_.auth_secret;
+  co.connection = o_.connection;
   co.tls = tls_;
   client::handlers h;
   h.on_ready = [this, &br](const json& id) { on_ready(br, id); };

@@ -5,7 +5,7 @@
 #include <string>
 #include <vector>
 
-#include "pipekit/net/tls_options.hpp"
+#include "pipekit/nsq/connection_settings.hpp"
 
 // nsq-pub as a library: lines in, messages published to one or more brokers, every line either
 // acknowledged (OK from its broker) or reported as a reject with its reason.
@@ -32,10 +32,7 @@ struct publish_options {
   std::string rejects_path;                        // JSON Lines of rejects; empty: log only
   std::chrono::milliseconds retry_timeout{30000};  // give up on a message after this long
   std::chrono::milliseconds connect_timeout{5000};
-  int deflate_level = 0;                           // 1..9: negotiate deflate in IDENTIFY (TCP); 0: none
-  bool snappy = false;                             // negotiate snappy in IDENTIFY (TCP; not with deflate)
-  std::string auth_secret;                         // for AUTH, when a broker requires it
-  net::tls_client_options tls;  // enabled: every TCP connection upgrades to TLS (verified) or fails
+  connection_settings connection;                  // compression, AUTH, TLS (TCP connections)
   bool stats = false;                              // counts and rate on stderr at the end
   bool progress = false;                           // a progress line on stderr every second
 };
