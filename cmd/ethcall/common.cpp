@@ -110,15 +110,6 @@ eth::bytes hex_arg(std::string_view text, std::string_view what) {
 
 std::string hex_of(std::span<const std::uint8_t> bytes) { return eth::to_hex(bytes); }
 
-json revert_of(const std::string& data, const eth::abi_file* abi) {
-  try {
-    return eth::decode_revert(hex_arg(data, "revert data"), abi);
-  } catch (const eth::abi_error& e) {
-    std::string shown = data.size() <= max_shown_revert ? data : fmt::format("{}... ({} characters)", data.substr(0, max_shown_revert), data.size());
-    return {{"kind", "undecodable"}, {"error", e.what()}, {"data", std::move(shown)}};
-  }
-}
-
 std::optional<eth::abi_file> load_abi(const std::string& path) {
   if (path.empty()) return std::nullopt;
   std::string text = read_input_file(path, "--abi", max_abi_file);

@@ -13,6 +13,7 @@
 
 #include "pipekit/eth/abi.hpp"
 #include "pipekit/eth/rpc.hpp"
+#include "pipekit/eth/transact.hpp"
 #include "pipekit/eth_cli/rpc_flags.hpp"
 
 namespace CLI {
@@ -55,11 +56,8 @@ std::string hex_of(std::span<const std::uint8_t> bytes);
 constexpr std::size_t max_abi_file = 16u << 20;  // JSON ABI files, --abi and batch's "abi"
 constexpr std::size_t max_bin_file = 16u << 20;  // --bin bytecode (hex)
 
-// A revert's data (a JSON-RPC error's "data", 0x-hex), decoded with abi's custom errors (abi may
-// be null); data that cannot be decoded: {"kind":"undecodable","error":"..","data":"0x.."}, the
-// data cut to max_shown_revert characters. A revert is a revert whatever its data holds.
-constexpr std::size_t max_shown_revert = 2048;
-json revert_of(const std::string& data, const eth::abi_file* abi);
+// A revert's data decoded, or {"kind":"undecodable",..} (lib/pipekit/eth/transact.hpp).
+using pipekit::eth::revert_of;
 
 // --abi FILE: nullopt when path is empty; 66 when unreadable, 65 when too large or not a valid ABI.
 std::optional<eth::abi_file> load_abi(const std::string& path);

@@ -22,6 +22,7 @@ enum class error_kind {
   response,          // the node answered, but not with a well-formed answer to the request
   response_too_large,  // the answer is larger than rpc_options::max_response
   revert,            // a call or a gas estimate reverted; nothing was sent
+  rejected,          // the node refused the request with a JSON-RPC error that is not a revert
   failed,            // the transaction was mined and failed (status 0x0)
   timeout,           // no receipt (or not deep enough) within the wait
   wrong_chain,       // the node is on another chain than the one required
@@ -33,8 +34,10 @@ enum class error_kind {
 
 class error : public std::runtime_error {
  public:
-  // subject: what the error is about when the caller named it (a file path), so a program can
-  // name the flag that gave it; the message already shows it where it may be shown.
+  // subject: what the error concerns, for a program to act on; the message already shows it where
+  // it may be shown. A file the caller named (unreadable, invalid_input: so a program can name the
+  // flag that gave it), the transaction hash (timeout), the 0x-hex revert data (revert, failed,
+  // when the node gave it: for typed custom errors); else empty.
   error(error_kind kind, std::string message, std::string subject = {})
       : std::runtime_error(std::move(message)), kind_(kind), subject_(std::move(subject)) {}
   error_kind kind() const noexcept { return kind_; }

@@ -18,6 +18,7 @@ int exit_code_of(eth::error_kind kind) noexcept {
     case k::response:
     case k::response_too_large: return exit_code::unavailable;
     case k::revert:
+    case k::rejected:
     case k::failed:
     case k::unsupported: return exit_code::failure;
     case k::timeout:

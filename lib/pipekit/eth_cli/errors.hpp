@@ -8,7 +8,7 @@
 namespace pipekit::eth_cli {
 
 // invalid_url, invalid_argument 64; invalid_input 65; unreadable 66; transport, response,
-// response_too_large 69; revert, failed, unsupported 1; timeout, unsettled 75; wrong_chain 78;
+// response_too_large 69; revert, rejected, failed, unsupported 1; timeout, unsettled 75; wrong_chain 78;
 // write_failed 74; internal 70.
 int exit_code_of(eth::error_kind kind) noexcept;
 
