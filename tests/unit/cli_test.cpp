@@ -71,6 +71,19 @@ TEST_CASE("run_main maps outcomes to exit codes", "[cli]") {
     CHECK(h.run({}, [] () -> int { fatal(exit_code::no_input, "{}: cannot open", "x.abi"); }) == exit_code::no_input);
     CHECK(err.text() == "demo: x.abi: cannot open\n");
   }
+  SECTION("a library's option error names the flags: 78 for config, 74 for io") {
+    harness h;
+    test::fd_capture err(2);
+    const option_error conflict(option_error::kind::config, {"durable", "data_path"}, "{} needs {}");
+    CHECK(std::string(conflict.what()) == "durable needs data_path");  // what a library user sees
+    CHECK(h.run({}, [&]() -> int { throw conflict; }) == exit_code::config);
+    CHECK(err.text() == "demo: --durable needs --data-path\n");
+    harness h2;
+    test::fd_capture err2(2);
+    CHECK(h2.run({}, []() -> int { throw option_error(option_error::kind::io, {"data_path"}, "{} /x: denied"); }) ==
+          exit_code::io_error);
+    CHECK(err2.text() == "demo: --data-path /x: denied\n");
+  }
   SECTION("anything else is an internal error, 70") {
     harness h;
     test::fd_capture err(2);

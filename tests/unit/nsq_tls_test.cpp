@@ -11,6 +11,7 @@
 #include <string>
 
 #include "pipekit/broker/server.hpp"
+#include "pipekit/cli/app.hpp"
 #include "pipekit/cli/error.hpp"
 #include "pipekit/cli/exit_code.hpp"
 #include "pipekit/net/tls.hpp"
@@ -127,9 +128,11 @@ TEST_CASE("the broker refuses to require TLS without a certificate", "[nsq]") {
   try {
     server b(io, o);
     FAIL("the server did not refuse");
-  } catch (const pipekit::fatal_error& e) {
-    CHECK(e.code() == pipekit::exit_code::config);
-    CHECK_THAT(std::string(e.what()), Catch::Contains("without TLS key and cert"));
+  } catch (const pipekit::option_error& e) {
+    CHECK(e.error_kind() == pipekit::option_error::kind::config);
+    CHECK(std::string(e.what()) == "cannot require TLS client connections without TLS key and cert (tls_cert, tls_key)");
+    CHECK(e.with_names(pipekit::cli::flag_of_option) ==
+          "cannot require TLS client connections without TLS key and cert (--tls-cert, --tls-key)");
   }
 }
 

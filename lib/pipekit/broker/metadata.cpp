@@ -105,7 +105,7 @@ std::string server::impl::metadata_path() const {
 void server::impl::load_metadata() {
   std::error_code ec;
   std::filesystem::create_directories(opts.data_path, ec);
-  if (ec) fatal(exit_code::io_error, "--data-path {}: {}", opts.data_path, ec.message());
+  if (ec) throw option_error(option_error::kind::io, {"data_path"}, "{} " + opts.data_path + ": " + ec.message());
   const std::string path = metadata_path();
   std::ifstream f(path);
   if (!f) return;

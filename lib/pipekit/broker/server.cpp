@@ -144,13 +144,15 @@ void server::impl::shutdown() {
 
 void server::impl::start() {
   if (opts.durable && opts.data_path.empty())
-    fatal(exit_code::config, "--durable needs --data-path; durable messages live in its disk queues");
+    throw option_error(option_error::kind::config, {"durable", "data_path"},
+                       "{} needs {}; durable messages live in its disk queues");
   load_tls();
   for (const auto& a : opts.auth_http_addresses) {
     if (a.rfind("https://", 0) == 0)
-      fatal(exit_code::config, "--auth-http-address {}: https is not supported; use http:// (on a trusted network)", a);
+      throw option_error(option_error::kind::config, {"auth_http_address"},
+                         "{} " + a + ": https is not supported; use http:// (on a trusted network)");
     if (auto scheme = a.find("://"); scheme != std::string::npos && a.rfind("http://", 0) != 0)
-      fatal(exit_code::config, "--auth-http-address {}: only http:// URLs", a);
+      throw option_error(option_error::kind::config, {"auth_http_address"}, "{} " + a + ": only http:// URLs");
   }
   if (opts.max_connections < 0) opts.max_connections = static_cast<std::int64_t>(net::default_max_connections());
   tcp_listener = std::make_unique<net::tcp_listener>(

@@ -31,9 +31,10 @@ void server::impl::load_tls() {
     opts.tls_required = tls_required_mode::yes;
   if (opts.tls_cert.empty() && opts.tls_key.empty()) {
     if (opts.tls_required != tls_required_mode::no)
-      fatal(exit_code::config, "cannot require TLS client connections without TLS key and cert (--tls-cert, --tls-key)");
+      throw option_error(option_error::kind::config, {"tls_cert", "tls_key"},
+                         "cannot require TLS client connections without TLS key and cert ({}, {})");
     if (!opts.tls_root_ca_file.empty())
-      fatal(exit_code::config, "--tls-root-ca-file needs --tls-cert and --tls-key");
+      throw option_error(option_error::kind::config, {"tls_root_ca_file", "tls_cert", "tls_key"}, "{} needs {} and {}");
     return;
   }
   net::tls_server_options o;

@@ -209,6 +209,12 @@ void init_app(CLI::App& app, std::string_view tool) {
       ->group("");  // hidden
 }
 
+std::string flag_of_option(const std::string& option) {
+  std::string flag = "--" + option;
+  std::replace(flag.begin(), flag.end(), '_', '-');
+  return flag;
+}
+
 int run_main(CLI::App& app, const log_flags& log_opts, int argc, char** argv, const std::function<int()>& run) {
   // Writes to a closed pipe must come back as EPIPE, never kill the process.
   util::ignore_sigpipe();
@@ -252,6 +258,9 @@ int run_main(CLI::App& app, const log_flags& log_opts, int argc, char** argv, co
   } catch (const fatal_error& e) {
     log::error("{}", e.what());
     return e.code();
+  } catch (const option_error& e) {
+    log::error("{}", e.with_names(flag_of_option));
+    return e.error_kind() == option_error::kind::io ? exit_code::io_error : exit_code::config;
   } catch (const std::exception& e) {
     log::error("internal error: {}", e.what());
     return exit_code::software;

@@ -58,6 +58,10 @@ void init_app(CLI::App& app, std::string_view tool);
 //   pipekit::fatal_error -> "<tool>: <message>", its code;  anything else -> "internal error", 70.
 int run_main(CLI::App& app, const log_flags& log, int argc, char** argv, const std::function<int()>& run);
 
+// The flag that sets a library option: "data_path" -> "--data-path" (option_error's names; the
+// options structs name their members after the flags).
+std::string flag_of_option(const std::string& option);
+
 std::string version_string(std::string_view tool);
 
 // Completion scripts and the flat flag list, generated from the CLI11 tree.
