@@ -35,6 +35,7 @@
 #include "pipekit/net/http_server.hpp"
 #include "pipekit/net/tcp_listener.hpp"
 #include "pipekit/net/tls.hpp"
+#include "pipekit/push/client_message.hpp"
 #include "pipekit/util/signals.hpp"
 
 namespace pipekit::push {
@@ -526,27 +527,25 @@ class session : public std::enable_shared_from_this<session> {
   }
 
   void on_message(const std::string& text) {
-    auto msg = json::parse(text, nullptr, false);
-    const std::string type = msg.is_object() && msg.contains("type") && msg["type"].is_string() ? msg["type"].get<std::string>() : "";
-    if (type == "login") {
-      const auto* tok = msg.contains("token") && msg["token"].is_string() ? &msg["token"].get_ref<const std::string&>() : nullptr;
-      if (tok == nullptr) {
+    const client_message msg = parse_client_message(text);
+    if (const auto* l = std::get_if<login_message>(&msg)) {
+      if (!l->token) {
         login_verdict v;
         v.refusal = "malformed";
         return on_login_verdict(judged(std::move(v)));
       }
-      return verify(*tok, &session::on_login_verdict);
+      return verify(*l->token, &session::on_login_verdict);
     }
     if (user_.empty()) {
       ++srv_->stats.auth_failures["no_login"];
       return close(close_code::unauthorized, "login first");
     }
-    if (type == "ping") return reply(R"({"type":"pong"})");
+    if (std::holds_alternative<ping_message>(msg)) return reply(R"({"type":"pong"})");
     if (++garbage_ > max_garbage) {
       ++srv_->stats.policy_closes;
       return close(close_code::policy, "not the protocol");
     }
-    reply(msg.is_discarded() ? R"({"type":"error","error":"invalid_json"})" : R"({"type":"error","error":"unknown_type"})");
+    reply(std::string(error_reply(std::get<invalid_message>(msg).error)));
   }
 
   // The verdict on a login message.
