@@ -213,6 +213,22 @@ try {
   same.ws.close();
   const evil = client(a, { origin: 'https://evil.example' });
   check('foreign origin refused with 403', !(await evil.opened) && evil.status === 403, String(evil.status));
+  // A frame sent with the upgrade request, before the 101 (RFC 6455 4.1 forbids it): 400, not a
+  // login lost in silence.
+  const early101 = await withTimeout(new Promise((resolve) => {
+    const frame = (text) => {
+      const p = Buffer.from(text), m = crypto.randomBytes(4);
+      return Buffer.concat([Buffer.from([0x81, 0x80 | p.length]), m, p.map((c, i) => c ^ m[i % 4])]);
+    };
+    const s = net.connect(a.ws, '127.0.0.1', () => s.write(Buffer.concat([Buffer.from(`GET /ws HTTP/1.1\r\nHost: 127.0.0.1\r\n` +
+      'Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n'),
+    frame(JSON.stringify({ type: 'login', token: token('pipeliner') }))])));
+    let got = '';
+    s.on('data', (d) => { got += d.toString('latin1'); });
+    s.on('close', () => resolve(got));
+    s.on('error', () => {});
+  }), 5000, 'the answer to a frame before the 101');
+  check('a frame sent before the 101 is refused with 400', early101.startsWith('HTTP/1.1 400'), JSON.stringify(early101.slice(0, 60)));
 
   // A slow consumer is closed; others keep receiving.
   const slow = client(a);

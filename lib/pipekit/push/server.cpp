@@ -403,6 +403,13 @@ class session : public std::enable_shared_from_this<session> {
     const std::string_view path = target.substr(0, target.find('?'));
     if (path != s.opts.path) return refuse_http(http::status::not_found);
     if (!websocket::is_upgrade(req)) return refuse_http(http::status::upgrade_required);
+    // RFC 6455 4.1: a client sends nothing more before the 101. Bytes that came with the request
+    // are in buffer_, where the WebSocket stream never reads them (a pipelined login was lost in
+    // silence, its bytes later glued to the next message): refused, so such a client hears why.
+    if (buffer_.size() != 0) {
+      log::info("ws {}: refused: {} bytes sent before the handshake's answer", remote_, buffer_.size());
+      return refuse_http(http::status::bad_request);
+    }
     if (s.draining) return refuse_http(http::status::service_unavailable);
     if (s.sessions.size() > s.opts.max_connections) {
       log::warn("ws {}: refused: {} connections (--max-connections)", remote_, s.opts.max_connections);
