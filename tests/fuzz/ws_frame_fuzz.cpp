@@ -1,8 +1,9 @@
 // libFuzzer target for the WebSocket frames a ws-push client sends once it is upgraded, read as
 // ws-push's session reads them: Beast's websocket::stream with ws-push's options (async accept
-// and reads, the timeouts with keep-alive pings, --max-message-size's default as the read limit,
-// no compression) over beast::test::stream, an in-memory stream. Each message goes on through
-// parse_client_message and is answered, so a write runs beside the next read as on the node.
+// and reads, a handshake timeout and no idle timer, a control callback, --max-message-size's
+// default as the read limit, no compression) over beast::test::stream, an in-memory stream. Each
+// message goes on through parse_client_message and is answered, and a ping is sent, so a write
+// and a ping run beside the next read as the node's replies and heartbeat sweep do.
 // Input: byte 0 sets how many bytes each read of the stream gets (1..256); the rest is what the
 // client sends after the 101 answer, then its end of the stream. Findings: a crash, UB, a leak, a
 // message over the read limit, a read loop that neither ends nor waits for input (the input is
@@ -49,7 +50,9 @@ struct session {
   beast::flat_buffer buffer;
   std::size_t limit;
   std::size_t replies_due = 0;
+  std::size_t control_frames = 0;
   bool writing = false;
+  bool pinging = false;
   bool done = false;
 
   session(beast::test::stream s, std::size_t max) : ws(std::move(s)), limit(max) {}
@@ -67,6 +70,10 @@ struct session {
       (void)pipekit::push::parse_client_message(text);
       ++replies_due;
       if (!writing) write_next();
+      if (!pinging) {
+        pinging = true;
+        ws.async_ping({}, [this](beast::error_code) { pinging = false; });
+      }
       read();
     });
   }
@@ -123,9 +130,10 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   s.emplace(std::move(server), defaults.max_message_size);
   websocket::stream_base::timeout t{};
   t.handshake_timeout = defaults.handshake_timeout;
-  t.idle_timeout = defaults.ping_interval * 2;
-  t.keep_alive_pings = true;
+  t.idle_timeout = websocket::stream_base::none();  // the node's own sweep pings, not Beast's timer
+  t.keep_alive_pings = false;
   s->ws.set_option(t);
+  s->ws.control_callback([&s](websocket::frame_type, beast::string_view) { ++s->control_frames; });
   s->ws.read_message_max(defaults.max_message_size);
   bool accepted = false;
   s->ws.async_accept(parser.get(), [&](beast::error_code e) {
