@@ -345,11 +345,16 @@ echo "  send more: ETH_RPC_URL=$ETH_RPC_URL ethcall send $token_address 'transfe
 if [ $keep -eq 1 ]; then
   echo
   echo "  alice gets 1 DEMO every 10 s. Ctrl-C (or kill $$) stops everything the demo started."
+  shown=$(lines "$D/alice-a.out")
   while true; do
     sleep 10 &  # waited for with `wait`, which a signal interrupts at once
     sleeper=$!
     wait $sleeper
     send "$alice" 1 || echo "demo: a transfer to alice failed" >&2
+    deadline=$((SECONDS + 5))
+    while [ "$(lines "$D/alice-a.out")" -le "$shown" ] && [ $SECONDS -lt $deadline ]; do sleep 0.1; done
+    show alice-a | tail -n +$((shown + 1))
+    shown=$(lines "$D/alice-a.out")
   done
 fi
 echo
