@@ -5,6 +5,9 @@ function(pipekit_add_tool name)
   cmake_parse_arguments(PARSE_ARGV 1 arg "" "" "SOURCES")
   add_executable(${name} ${arg_SOURCES})
   target_link_libraries(${name} PRIVATE pipekit::pipekit pipekit_options CLI11::CLI11)
+  # Only the shared libraries the program's own parts use (Debian's gcc does this by default; other
+  # toolchains do not): each one loaded costs start-up time (tests/cli/linkage_test.sh).
+  target_link_options(${name} PRIVATE LINKER:--as-needed)
   set_target_properties(${name} PROPERTIES RUNTIME_OUTPUT_DIRECTORY "${PROJECT_BINARY_DIR}/bin")
   install(TARGETS ${name} RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR})
 
