@@ -47,8 +47,10 @@ namespace websocket = beast::websocket;
 using tcp = asio::ip::tcp;
 using json = nlohmann::json;
 // A connection is one of these: the session's code is written once for both (with_ws).
-using plain_ws = websocket::stream<beast::tcp_stream>;
-using tls_ws = websocket::stream<beast::ssl_stream<beast::tcp_stream>>;
+// permessage-deflate is compiled out (false): it was never offered, and an idle connection that
+// had it would hold zlib's two windows (~300 KB).
+using plain_ws = websocket::stream<beast::tcp_stream, false>;
+using tls_ws = websocket::stream<beast::ssl_stream<beast::tcp_stream>, false>;
 
 namespace {
 
@@ -251,6 +253,7 @@ class session : public std::enable_shared_from_this<session> {
 
   using clock = std::chrono::steady_clock;
 
+  // REQUIRES: reason is a string literal (held as a pointer until the close frame is written).
   void close(std::uint16_t code, const char* reason) {
     if (closing_) return;
     closing_ = true;
@@ -259,7 +262,8 @@ class session : public std::enable_shared_from_this<session> {
     if (!accepted_) return hard_close();
     // A close frame waits for a write in progress; a peer that does not read never lets it finish.
     set_deadline(deadline::close, clock::now() + close_grace);
-    close_reason_ = websocket::close_reason(static_cast<websocket::close_code>(code), reason);
+    close_code_ = code;
+    close_text_ = reason;
     if (!writing_) send_close();
   }
 
@@ -358,7 +362,7 @@ class session : public std::enable_shared_from_this<session> {
   }
 
   void read_request() {
-    parser_.emplace();
+    parser_ = std::make_unique<http::request_parser<http::empty_body>>();
     parser_->header_limit(max_request_head);
     parser_->body_limit(0);
     with_ws([&](auto& ws) {
@@ -376,7 +380,9 @@ class session : public std::enable_shared_from_this<session> {
   void send_close() {
     writing_ = true;
     with_ws([&](auto& ws) {
-      ws.async_close(close_reason_, [self = shared_from_this()](beast::error_code) {
+      // The close frame is serialized into the operation here: the reason need not outlive the call.
+      const websocket::close_reason why(static_cast<websocket::close_code>(close_code_), close_text_);
+      ws.async_close(why, [self = shared_from_this()](beast::error_code) {
         self->writing_ = false;
         if (self->deadline_kind_ == deadline::close) self->deadline_kind_ = deadline::none;
       });
@@ -494,7 +500,9 @@ class session : public std::enable_shared_from_this<session> {
   }
 
   void on_accept(beast::error_code ec) {
-    parser_.reset();  // the request is no longer needed
+    parser_.reset();  // the request is no longer needed, nor the bytes it was read into
+    buffer_.clear();
+    buffer_.shrink_to_fit();
     if (ec) return;
     accepted_ = true;
     const auto now = clock::now();
@@ -510,14 +518,30 @@ class session : public std::enable_shared_from_this<session> {
     read();
   }
 
+  // Waiting for a message holds no buffer of ours: the wait reads one byte, into first_byte_
+  // (Beast reads the frame into the stream's own buffer and answers pings meanwhile); the rest of
+  // a longer message is read into buffer_, which is freed once the message is handled. A wait in
+  // async_read(buffer_) would hold 1536 bytes of buffer_ per idle connection.
   void read() {
     reading_ = true;
     with_ws([&](auto& ws) {
-      ws.async_read(buffer_, [self = shared_from_this()](beast::error_code ec, std::size_t) { self->on_read(ec); });
+      ws.async_read_some(asio::buffer(&first_byte_, 1), [self = shared_from_this()](beast::error_code ec, std::size_t n) {
+        self->on_first_byte(ec, n);
+      });
     });
   }
 
-  void on_read(beast::error_code ec) {
+  void on_first_byte(beast::error_code ec, std::size_t n) {
+    if (ec) return on_read(ec, n);
+    const bool done = with_ws([](auto& ws) { return ws.is_message_done(); });
+    if (done) return on_read(ec, n);
+    with_ws([&](auto& ws) {
+      ws.async_read(buffer_, [self = shared_from_this(), n](beast::error_code e, std::size_t) { self->on_read(e, n); });
+    });
+  }
+
+  // `first` is 1 when the message's first byte is in first_byte_, 0 for an empty message.
+  void on_read(beast::error_code ec, std::size_t first) {
     // Closed by the peer, timed out, or failed (Beast answers a message over read_message_max
     // with 1009 itself): the session ends with its last handler.
     reading_ = false;
@@ -525,9 +549,10 @@ class session : public std::enable_shared_from_this<session> {
     const auto now = clock::now();
     heard(now);
     last_message_ = now;
-    const std::string text = beast::buffers_to_string(buffer_.data());
-    buffer_.consume(buffer_.size());
-    if (buffer_.capacity() > 1024) buffer_.shrink_to_fit();  // idle connections hold no read buffer
+    std::string text(first, static_cast<char>(first_byte_));
+    text += beast::buffers_to_string(buffer_.data());
+    buffer_.clear();
+    buffer_.shrink_to_fit();
     if (!closing_) on_message(text);
     // A login waiting for the auth service holds the next message back (it may need the user).
     if (!closing_ && !login_pending_ && !reading_) read();
@@ -613,8 +638,8 @@ class session : public std::enable_shared_from_this<session> {
 
   std::shared_ptr<server::impl> srv_;
   std::variant<plain_ws, tls_ws> ws_;
-  beast::flat_buffer buffer_;
-  std::optional<http::request_parser<http::empty_body>> parser_;
+  beast::flat_buffer buffer_;  // the upgrade request, then the rest of a message; empty while idle
+  std::unique_ptr<http::request_parser<http::empty_body>> parser_;  // until the upgrade (~400 bytes inline)
   // The heartbeat's and deadlines' state, read by the server's sweep (no timer per connection).
   clock::time_point last_frame_{};    // any frame from the client: messages, pings, pongs
   clock::time_point last_message_{};  // a message (for --idle-timeout)
@@ -629,7 +654,9 @@ class session : public std::enable_shared_from_this<session> {
   std::optional<login_verdict> pending_login_;
   send_queue queue_;
   std::size_t queued_bytes_ = 0;
-  websocket::close_reason close_reason_;
+  const char* close_text_ = "";  // a literal; websocket::close_reason would hold 126 bytes per session
+  std::uint16_t close_code_ = 0;
+  unsigned char first_byte_ = 0;
   int garbage_ = 0;
   bool accepted_ = false;
   bool writing_ = false;
