@@ -47,10 +47,12 @@ namespace websocket = beast::websocket;
 using tcp = asio::ip::tcp;
 using json = nlohmann::json;
 // A connection is one of these: the session's code is written once for both (with_ws).
+// The lowest layer is a bare socket, not beast::tcp_stream (~540 bytes and two timers per
+// connection): the handshake deadline is the server's sweep's, like every other deadline.
 // permessage-deflate is compiled out (false): it was never offered, and an idle connection that
 // had it would hold zlib's two windows (~300 KB).
-using plain_ws = websocket::stream<beast::tcp_stream, false>;
-using tls_ws = websocket::stream<beast::ssl_stream<beast::tcp_stream>, false>;
+using plain_ws = websocket::stream<tcp::socket, false>;
+using tls_ws = websocket::stream<beast::ssl_stream<tcp::socket>, false>;
 
 namespace {
 
@@ -206,8 +208,8 @@ class session : public std::enable_shared_from_this<session> {
   decltype(auto) with_ws(F&& f) {
     return std::visit(std::forward<F>(f), ws_);
   }
-  beast::tcp_stream& tcp_layer() {
-    return with_ws([](auto& ws) -> beast::tcp_stream& { return beast::get_lowest_layer(ws); });
+  tcp::socket& tcp_layer() {
+    return with_ws([](auto& ws) -> tcp::socket& { return beast::get_lowest_layer(ws); });
   }
 
  public:
@@ -215,20 +217,21 @@ class session : public std::enable_shared_from_this<session> {
     srv_->sessions.insert(this);
     ++srv_->stats.connections_total;
     beast::error_code ec;
-    auto ep = tcp_layer().socket().remote_endpoint(ec);
+    auto ep = tcp_layer().remote_endpoint(ec);
     remote_ = ec ? std::string("?") : net::to_string(ep);
-    // One deadline for the TLS handshake, the upgrade request and the WebSocket handshake.
-    tcp_layer().expires_after(srv_->opts.handshake_timeout);
+    // One deadline for the TLS handshake and the upgrade request (then Beast's for its handshake).
+    set_deadline(deadline::handshake, clock::now() + srv_->opts.handshake_timeout);
     auto* tls = std::get_if<tls_ws>(&ws_);
     if (!tls) return read_request();
     tls->next_layer().async_handshake(asio::ssl::stream_base::server, [self = shared_from_this()](beast::error_code e) {
       if (!e) return self->read_request();
       if (self->closing_) return;  // closed by the node (draining) meanwhile, not the peer's failure
-      // Not TLS (plain HTTP on this port, a scanner), a certificate the client refused, or too slow:
-      // this connection ends, counted and logged; nothing else is affected.
+      // Not TLS (plain HTTP on this port, a scanner), a certificate the client refused, or too slow
+      // (the sweep closed the socket: aborted): this connection ends, counted and logged; nothing
+      // else is affected.
       ++self->srv_->stats.tls_handshake_failures;
       log::info("ws {}: TLS handshake failed: {}", self->remote_,
-                e == beast::error::timeout ? std::string("timed out (--handshake-timeout)")
+                e == asio::error::operation_aborted ? std::string("timed out (--handshake-timeout)")
                                            : net::describe_failure(std::get<tls_ws>(self->ws_).next_layer().native_handle(), e));
     });
   }
@@ -271,8 +274,8 @@ class session : public std::enable_shared_from_this<session> {
   // answer to one (or the idle limit) is overdue. Called by the server's sweep for every session,
   // so it only compares.
   bool due(clock::time_point now) const {
-    if (!accepted_) return false;
     if (deadline_kind_ != deadline::none && now >= deadline_) return true;
+    if (!accepted_) return false;
     if (closing_ || login_pending_) return false;
     const auto& o = srv_->opts;
     if (o.idle_timeout.count() > 0 && now - last_message_ >= o.idle_timeout) return true;
@@ -287,6 +290,12 @@ class session : public std::enable_shared_from_this<session> {
       const deadline kind = deadline_kind_;
       deadline_kind_ = deadline::none;
       if (kind == deadline::close) return hard_close();
+      // The TLS handshake or the upgrade request took too long (a token with the auth service
+      // waits for its answer, then has a whole handshake timeout for the rest).
+      if (kind == deadline::handshake) {
+        if (!login_pending_) hard_close();
+        return;
+      }
       if (closing_ || login_pending_) return;
       if (kind == deadline::login && user_.empty()) {
         ++srv_->stats.login_timeouts;
@@ -297,7 +306,7 @@ class session : public std::enable_shared_from_this<session> {
         return close(close_code::token_expired, "token expired");
       }
     }
-    if (closing_ || login_pending_) return;
+    if (!accepted_ || closing_ || login_pending_) return;
     if (o.idle_timeout.count() > 0 && now - last_message_ >= o.idle_timeout) {
       ++srv_->stats.idle_closes;
       log::debug("ws {} user {}: no message for {} ms: closing", remote_, printable(user_),
@@ -323,7 +332,7 @@ class session : public std::enable_shared_from_this<session> {
   }
 
  private:
-  enum class deadline : std::uint8_t { none, login, expiry, close };
+  enum class deadline : std::uint8_t { none, handshake, login, expiry, close };
   void set_deadline(deadline kind, clock::time_point at) {
     deadline_kind_ = kind;
     deadline_ = at;
@@ -373,8 +382,8 @@ class session : public std::enable_shared_from_this<session> {
 
   void hard_close() {
     beast::error_code ignored;
-    tcp_layer().socket().shutdown(tcp::socket::shutdown_both, ignored);
-    tcp_layer().close();
+    tcp_layer().shutdown(tcp::socket::shutdown_both, ignored);
+    tcp_layer().close(ignored);
   }
 
   void send_close() {
@@ -446,7 +455,7 @@ class session : public std::enable_shared_from_this<session> {
   // The verdict on a token that came with the upgrade request.
   void on_upgrade_verdict(login_verdict v) {
     if (closing_) return;
-    tcp_layer().expires_after(srv_->opts.handshake_timeout);  // for the answer
+    set_deadline(deadline::handshake, clock::now() + srv_->opts.handshake_timeout);  // for the answer
     if (!v.ok()) return refuse_http(v.retry ? http::status::service_unavailable : http::status::unauthorized);
     if (srv_->draining) return refuse_http(http::status::service_unavailable);
     pending_login_ = std::move(v);
@@ -455,7 +464,7 @@ class session : public std::enable_shared_from_this<session> {
 
   void accept() {
     auto& s = *srv_;
-    tcp_layer().expires_never();
+    deadline_kind_ = deadline::none;  // Beast's handshake timeout covers the accept
     websocket::stream_base::timeout t{};
     t.handshake_timeout = s.opts.handshake_timeout;
     // Pings, pongs and idleness are the server's sweep's (tick()), not Beast's idle timer, which
@@ -667,7 +676,7 @@ class session : public std::enable_shared_from_this<session> {
 // (so a deadline is met at most that late).
 namespace {
 std::chrono::milliseconds sweep_interval(const options& o) {
-  auto shortest = std::min({o.ping_interval, o.pong_timeout, o.login_timeout});
+  auto shortest = std::min({o.ping_interval, o.pong_timeout, o.login_timeout, o.handshake_timeout});
   if (o.idle_timeout.count() > 0) shortest = std::min(shortest, o.idle_timeout);
   return std::clamp(shortest / 8, std::chrono::milliseconds(10), std::chrono::milliseconds(1000));
 }
