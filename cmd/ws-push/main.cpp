@@ -120,6 +120,14 @@ int main(int argc, char** argv) {
       ->type_name("ADDR");
   app.add_option("--redis-prefix", routes.prefix, "Prefix of every Redis key")->capture_default_str();
   pipekit::cli::add_duration_option(app, "--route-ttl", routes.ttl, "Routes expire unless refreshed (every ttl/3)");
+  app.add_option("--history-size", o.history.size,
+                 "With --redis: messages kept per user for clients that log in with \"since\" (0: no history)")
+      ->capture_default_str();
+  pipekit::cli::add_duration_option(app, "--history-ttl", o.history.ttl,
+                                    "A user's history expires this long after its last message");
+  app.add_option("--replay-on-login", o.replay_on_login,
+                 "A login without \"since\" first gets the user's last N messages (0: live ones only)")
+      ->capture_default_str();
   pipekit::cli::add_duration_option(app, "--drain-timeout", o.drain_timeout,
                                     "On SIGTERM, how long clients get to close after 1001");
 
@@ -130,6 +138,9 @@ int main(int argc, char** argv) {
   connect->add_option("--token-file", token_file, "File with the token to log in with (or env WS_PUSH_TOKEN)")
       ->type_name("FILE");
   connect->add_option("-n,--count", co.count, "Exit after this many messages (default: run until stopped)");
+  connect->add_option("--since", co.since,
+                      "Log in with this message id: first get the messages after it (reconnects resume from the last one seen)")
+      ->type_name("ID");
   connect->add_option("--tls-root-ca-file", co.tls.root_ca_file,
                       "CA certificates (PEM) to verify a wss:// node against (default: the system's)")
       ->type_name("FILE");

@@ -86,9 +86,9 @@ export function client(node, opts = {}) {
     try { c.messages.push(JSON.parse(m.toString())); } catch { c.messages.push({ type: 'unparsable', text: m.toString().slice(0, 200) }); }
   });
   c.next = (type) => until(`a ${type} message`, () => c.messages.some((m) => m.type === type));
-  c.login = async (tok) => {
+  c.login = async (tok, since) => {
     await c.opened;
-    ws.send(JSON.stringify({ type: 'login', token: tok }));
+    ws.send(JSON.stringify(since === undefined ? { type: 'login', token: tok } : { type: 'login', token: tok, since }));
     await withTimeout(Promise.race([c.next('login_ok'), c.done]), 5000, 'login answer');
     return c.messages.find((m) => m.type === 'login_ok');
   };

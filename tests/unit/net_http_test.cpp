@@ -14,6 +14,7 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/read.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/write.hpp>
 #include <nlohmann/json.hpp>
 
@@ -231,6 +232,34 @@ TEST_CASE("http_server answers pipelined requests in order", "[net]") {
   CHECK(first["query"][0][1] == "1");
   CHECK(body_of(c.response()) == "two:x");
   CHECK_THAT(c.response(), Catch::StartsWith("HTTP/1.1 404"));
+}
+
+TEST_CASE("http_server: an asynchronous route answers later; pipelined requests keep their order", "[net]") {
+  running_server s;
+  // Answers after a timer, with the body it was sent: a request behind it must wait its turn.
+  s.server.route_async("POST", "/later", [&](const net::http_request& r, net::http_responder respond) {
+    auto t = std::make_shared<asio::steady_timer>(s.io, std::chrono::milliseconds(50));
+    t->async_wait([t, body = r.body, respond](boost::system::error_code) {
+      respond(net::http_response{200, "later:" + body, "text/plain", {}});
+    });
+  });
+  s.server.route_async("GET", "/twice", [](const net::http_request&, net::http_responder respond) {
+    respond(net::http_response{200, "first", "text/plain", {}});
+    respond(net::http_response{200, "second", "text/plain", {}});  // ignored: one answer per request
+  });
+  s.server.route_async("GET", "/throws", [](const net::http_request&, net::http_responder) {
+    throw std::runtime_error("boom");
+  });
+  s.start();
+  client c(s.server.port());
+  c.send("POST /later HTTP/1.1\r\nContent-Length: 1\r\n\r\naGET /echo?n=2 HTTP/1.1\r\n\r\n");
+  CHECK(body_of(c.response()) == "later:a");
+  CHECK(nlohmann::json::parse(body_of(c.response()))["query"][0][1] == "2");
+  c.send("GET /twice HTTP/1.1\r\n\r\nGET /throws HTTP/1.1\r\n\r\nGET /echo?n=3 HTTP/1.1\r\n\r\n");
+  CHECK(body_of(c.response()) == "first");
+  auto r = c.response();
+  CHECK_THAT(r, Catch::StartsWith("HTTP/1.1 500"));
+  CHECK(nlohmann::json::parse(body_of(c.response()))["query"][0][1] == "3");
 }
 
 // --- async_http_get ------------------------------------------------------------------------------

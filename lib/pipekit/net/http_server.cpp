@@ -5,6 +5,7 @@
 #include <map>
 #include <optional>
 #include <unordered_map>
+#include <utility>
 
 #include <boost/asio/io_context.hpp>
 #include <boost/beast/core.hpp>
@@ -59,13 +60,17 @@ struct http_server::impl {
   impl(asio::io_context& io_, http_server_options opts) : io(io_), options(std::move(opts)) {}
   asio::io_context& io;
   http_server_options options;
-  std::map<std::string, std::vector<std::pair<std::string, http_handler>>, std::less<>> routes;  // path -> methods
-  std::map<std::string, std::vector<std::pair<std::string, http_handler>>, std::less<>> prefix_routes;
+  std::map<std::string, std::vector<std::pair<std::string, http_async_handler>>, std::less<>> routes;  // path -> methods
+  std::map<std::string, std::vector<std::pair<std::string, http_async_handler>>, std::less<>> prefix_routes;
   std::unique_ptr<tcp_listener> listener;
   std::unordered_map<session*, std::weak_ptr<session>> sessions;
   bool stopped = false;
 
-  http_response dispatch(http_request& request) const;
+  // Answers through respond, now or later.
+  void dispatch(const http_request& request, const http_responder& respond) const;
+  static http_async_handler now(http_handler h) {
+    return [h = std::move(h)](const http_request& r, const http_responder& respond) { respond(h(r)); };
+  }
 };
 
 namespace {
@@ -138,7 +143,11 @@ class session : public std::enable_shared_from_this<session> {
     boost::urls::encoding_opts opts;
     opts.space_as_plus = true;
     for (auto param : parsed->params(opts)) request.query.emplace_back(param.key, param.value);
-    answer(server_->dispatch(request), req.keep_alive());
+    // The connection reads nothing more until the handler answered (one request at a time).
+    writing_ = true;
+    server_->dispatch(request, [self = shared_from_this(), keep_alive = req.keep_alive()](http_response r) {
+      self->answer(std::move(r), keep_alive);
+    });
   }
 
   void answer(http_response r, bool keep_alive) {
@@ -183,7 +192,7 @@ class session : public std::enable_shared_from_this<session> {
 
 }  // namespace
 
-http_response http_server::impl::dispatch(http_request& request) const {
+void http_server::impl::dispatch(const http_request& request, const http_responder& respond) const {
   auto it = routes.find(request.path);
   if (it == routes.end()) {
     // The longest prefix route under which the path falls.
@@ -191,18 +200,26 @@ http_response http_server::impl::dispatch(http_request& request) const {
     for (auto p = prefix_routes.begin(); p != prefix_routes.end(); ++p)
       if (request.path.starts_with(p->first) && (it == prefix_routes.end() || p->first.size() > it->first.size()))
         it = p;
-    if (it == prefix_routes.end()) return json_error(404, "NOT_FOUND");
+    if (it == prefix_routes.end()) return respond(json_error(404, "NOT_FOUND"));
   }
   for (const auto& [method, handler] : it->second) {
     if (method != request.method) continue;
+    auto answered = std::make_shared<bool>(false);
     try {
-      return handler(request);
+      return handler(request, [answered, respond](http_response r) {
+        if (std::exchange(*answered, true)) return;
+        respond(std::move(r));
+      });
     } catch (const std::exception& e) {
       log::error("http {} {}: {}", request.method, request.path, e.what());
-      return json_error(500, "INTERNAL_ERROR");
+      if (!*answered) {
+        *answered = true;
+        respond(json_error(500, "INTERNAL_ERROR"));
+      }
+      return;
     }
   }
-  return json_error(405, "METHOD_NOT_ALLOWED");
+  respond(json_error(405, "METHOD_NOT_ALLOWED"));
 }
 
 http_server::http_server(asio::io_context& io, http_server_options options)
@@ -211,11 +228,15 @@ http_server::http_server(asio::io_context& io, http_server_options options)
 http_server::~http_server() { stop(); }
 
 void http_server::route(std::string method, std::string path, http_handler handler) {
+  impl_->routes[std::move(path)].emplace_back(std::move(method), impl::now(std::move(handler)));
+}
+
+void http_server::route_async(std::string method, std::string path, http_async_handler handler) {
   impl_->routes[std::move(path)].emplace_back(std::move(method), std::move(handler));
 }
 
 void http_server::route_prefix(std::string method, std::string prefix, http_handler handler) {
-  impl_->prefix_routes[std::move(prefix)].emplace_back(std::move(method), std::move(handler));
+  impl_->prefix_routes[std::move(prefix)].emplace_back(std::move(method), impl::now(std::move(handler)));
 }
 
 void http_server::listen(std::string_view address, std::string_view name) {

@@ -17,7 +17,8 @@ class io_context;
 
 // A small HTTP/1.1 server for the daemons' APIs (Boost.Beast underneath, kept out of this header):
 // keep-alive, a request body limit, a read timeout, and a route table of method + path -> handler.
-// Handlers are synchronous and run on the io_context's thread; run that io_context on one thread.
+// Handlers run on the io_context's thread (synchronous ones answer at once, asynchronous ones when
+// they call back); run that io_context on one thread.
 namespace pipekit::net {
 
 struct http_request {
@@ -49,6 +50,10 @@ http_response ordered_json_response(const nlohmann::ordered_json& body, int stat
 http_response json_error(int status, std::string_view code);
 
 using http_handler = std::function<http_response(const http_request&)>;
+// An answer given later: `respond` must be called exactly once, on the io_context's thread (the
+// connection waits for it, and stop() lets it finish).
+using http_responder = std::function<void(http_response)>;
+using http_async_handler = std::function<void(const http_request&, http_responder respond)>;
 
 struct http_server_options {
   std::size_t body_limit = 1u << 20;                      // larger bodies get 413 and a close
@@ -69,6 +74,9 @@ class http_server {
   // method 405 {"message":"METHOD_NOT_ALLOWED"} (as nsqd and nsqlookupd do). A handler that
   // throws answers 500 {"message":"INTERNAL_ERROR"}.
   void route(std::string method, std::string path, http_handler handler);
+  // A route whose handler answers later (e.g. after a database round trip). A handler that throws
+  // before answering answers 500.
+  void route_async(std::string method, std::string path, http_async_handler handler);
   // A route for every path under prefix (e.g. "/config/" for nsqd's "/config/:opt") that has no
   // route of its own; the longest matching prefix wins.
   void route_prefix(std::string method, std::string prefix, http_handler handler);

@@ -1,4 +1,5 @@
 #include "pipekit/push/connect.hpp"
+#include "pipekit/push/history.hpp"
 
 #include <algorithm>
 #include <csignal>
@@ -115,7 +116,9 @@ class terminal_client {
         tcp_layer().expires_never();
         with_ws([&](auto& w) {
           w.set_option(websocket::stream_base::timeout::suggested(beast::role_type::client));
-          w.async_write(asio::buffer(login_ = nlohmann::json{{"type", "login"}, {"token", opts_.token}}.dump()),
+          nlohmann::json login = {{"type", "login"}, {"token", opts_.token}};
+          if (!since_.empty()) login["since"] = since_;  // resume after the last message seen
+          w.async_write(asio::buffer(login_ = login.dump()),
                         [this](beast::error_code e, std::size_t) {
                           if (e) return lost("login: " + e.message());
                           read();
@@ -151,8 +154,14 @@ class terminal_client {
       backoff_ = std::chrono::milliseconds(0);
       log::info("logged in as {}", msg.value("user", std::string("?")));
     } else if (type == "message") {
+      if (msg.contains("id") && msg["id"].is_string() && parse_stream_id(msg["id"].get<std::string>()))
+        since_ = msg["id"].get<std::string>();
       if (!out_.write_line(msg.dump())) return stop(exit_code::ok);  // stdout closed: quietly
       if (opts_.count != 0 && ++received_ >= opts_.count) return stop(exit_code::ok);
+    } else if (type == "gap") {
+      // Printed too: a script that resumes must know that messages may be missing.
+      log::warn("the node's history may miss messages before the next one ({})", msg.value("reason", std::string("?")));
+      if (!out_.write_line(msg.dump())) return stop(exit_code::ok);
     } else if (type == "error") {
       log::warn("the node answered: {}", msg.dump());
     }
@@ -183,6 +192,7 @@ class terminal_client {
   std::unique_ptr<std::variant<plain_ws, tls_ws>> ws_;  // one per attempt
   beast::flat_buffer buffer_;
   std::string login_;
+  std::string since_ = opts_.since;  // the last stream id seen
   std::chrono::milliseconds backoff_{0};
   std::mt19937 rng_{std::random_device{}()};
   std::uint64_t received_ = 0;

@@ -14,6 +14,7 @@ struct connect_options {
   net::tls_client_options tls;  // wss://: root_ca_file (empty: the system's), insecure_skip_verify, min_version
   std::string token;  // the JWT to log in with
   std::uint64_t count = 0;  // -n: exit after this many messages (0: no limit)
+  std::string since;        // the first login's "since"; reconnects log in with the last id seen
   std::chrono::milliseconds timeout{10000};         // connect, handshake and login
   std::chrono::milliseconds reconnect_max{30000};   // backoff cap (it starts at 500 ms)
 };

@@ -142,6 +142,7 @@ void routes::withdraw(std::function<void()> done) {
 }
 
 bool routes::ready() const { return impl_->client.ready(); }
+redis::client& routes::redis() { return impl_->client; }
 
 std::size_t routes::users() const { return impl_->users.size(); }
 

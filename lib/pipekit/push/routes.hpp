@@ -52,6 +52,8 @@ class routes {
   // `done` runs once that is answered, failed, or after the client's command deadline.
   void withdraw(std::function<void()> done);
   bool ready() const;  // connected to Redis
+  // The node's Redis connection, for other keys of this node's (the message history).
+  redis::client& redis();
   std::size_t users() const;
 
   struct impl;

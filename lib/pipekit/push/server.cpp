@@ -7,6 +7,7 @@
 #include <atomic>
 #include <cerrno>
 #include <cstring>
+#include <deque>
 #include <future>
 #include <thread>
 #include <map>
@@ -124,7 +125,36 @@ struct counters {
   std::uint64_t pong_timeouts = 0;  // dropped: no pong (nor any frame) after a ping
   std::uint64_t idle_closes = 0;    // closed: no message within --idle-timeout
   std::uint64_t tls_handshake_failures = 0;  // --tls-cert: not TLS, a refused or timed-out handshake
+  std::uint64_t history_stored = 0;    // messages appended to a user's history here
+  std::uint64_t history_failures = 0;  // messages that could not be stored (Redis away or refusing)
+  std::uint64_t replayed = 0;          // messages sent from history at login
+  std::uint64_t gaps = 0;              // logins told that history may miss messages
 };
+
+// One line of a POST /push body (or of --stdin), parsed.
+struct push_line {
+  nlohmann::ordered_json result;  // the answer line: {"line":N, ...}
+  bool error = false;             // not a message: result says why
+  bool broadcast = false;
+  bool stored = false;            // a router stored it already: id is its stream id
+  std::vector<std::string> targets;
+  std::string data;               // JSON texts; id and ref may be empty
+  std::string id;
+  std::string ref;
+  std::vector<std::string> history_ids;  // per target, the stream id it was stored under here
+};
+
+// The lines of one request, delivered once they are stored (or at once without history).
+struct push_batch {
+  std::vector<push_line> lines;
+  std::size_t invalid = 0;
+  bool ready = false;
+  std::function<void(std::string, std::size_t)> done;
+};
+
+std::string gap_frame(std::string_view reason) {
+  return nlohmann::ordered_json{{"type", "gap"}, {"reason", reason}}.dump();
+}
 
 }  // namespace
 
@@ -187,10 +217,14 @@ struct server::impl : std::enable_shared_from_this<impl> {
   void sweep();
   void bind(session* s, const std::string& user);
   void unbind(session* s);
-  std::size_t deliver(const std::vector<std::string>& targets, bool broadcast,
-                      const std::shared_ptr<const std::string>& payload, nlohmann::ordered_json& result);
-  net::http_response push(const net::http_request& req);
-  std::string push_lines(std::string_view body, std::uint64_t first_line, std::size_t& invalid);
+  void deliver(push_line& l);
+  void push(const net::http_request& req, const net::http_responder& respond);
+  push_line parse_line(std::string_view line, std::uint64_t line_no);
+  void submit(std::string_view body, std::uint64_t first_line, std::function<void(std::string, std::size_t)> done);
+  void drain_pushes();
+  bool history_on() const { return route_table && opts.history.size > 0; }
+  const std::string& prefix() const { return opts.routes->prefix; }
+  std::deque<std::shared_ptr<push_batch>> push_order;  // requests in arrival order, delivered in it
   json stats_json() const;
   std::string metrics() const;
 };
@@ -239,9 +273,23 @@ class session : public std::enable_shared_from_this<session> {
   const std::string& user() const { return user_; }
 
   // Queues one message. False when it was not queued (closing, or the queue overflowed and the
-  // connection is being closed as a slow consumer).
-  bool send(const std::shared_ptr<const std::string>& payload) {
+  // connection is being closed as a slow consumer). While the login's history is being read, live
+  // messages wait behind it (sid: the stream id a message was stored under, to skip the ones the
+  // history holds too).
+  bool send(const std::shared_ptr<const std::string>& payload, std::optional<stream_id> sid = std::nullopt) {
     if (closing_) return false;
+    if (replay_ && replay_->active) {
+      auto& r = *replay_;
+      if (r.held_bytes + payload->size() > srv_->opts.send_queue_bytes) {
+        ++srv_->stats.slow_consumer_closes;
+        log::info("ws {} user {}: slow consumer ({} bytes held during replay): closing", remote_, printable(user_), r.held_bytes);
+        close(close_code::slow_consumer, "slow consumer");
+        return false;
+      }
+      r.held_bytes += payload->size();
+      r.held.emplace_back(payload, sid);
+      return true;
+    }
     if (queued_bytes_ + payload->size() > srv_->opts.send_queue_bytes) {
       ++srv_->stats.slow_consumer_closes;
       log::info("ws {} user {}: slow consumer ({} bytes queued): closing", remote_, printable(user_), queued_bytes_);
@@ -355,6 +403,7 @@ class session : public std::enable_shared_from_this<session> {
   // Nothing more will be written: what waits is dropped, but a message being written stays
   // queued until its write completes (the write reads from it).
   void drop_queue() {
+    if (replay_) replay_->held.clear();
     std::shared_ptr<const std::string> in_flight;
     if (writing_ && !queue_.empty()) in_flight = queue_.front();
     queue_.clear();
@@ -570,6 +619,10 @@ class session : public std::enable_shared_from_this<session> {
   void on_message(const std::string& text) {
     const client_message msg = parse_client_message(text);
     if (const auto* l = std::get_if<login_message>(&msg)) {
+      if (user_.empty() && l->since) {
+        if (!replay_) replay_ = std::make_unique<replay_state>();
+        replay_->since = *l->since;
+      }
       if (!l->token) {
         login_verdict v;
         v.refusal = "malformed";
@@ -618,6 +671,51 @@ class session : public std::enable_shared_from_this<session> {
       srv_->bind(this, user_);
     }
     reply(nlohmann::ordered_json{{"type", "login_ok"}, {"user", user_}}.dump());
+    if (first) replay();
+  }
+
+  // After the first login: the user's messages after "since" (or the last --replay-on-login),
+  // from the history, then the live ones that came meanwhile, each once.
+  void replay() {
+    const std::optional<std::string> since = replay_ ? replay_->since : std::nullopt;
+    if (!since && srv_->opts.replay_on_login == 0) return;
+    auto gap = [&](std::string_view why) {
+      ++srv_->stats.gaps;
+      reply(gap_frame(why));
+    };
+    if (!srv_->history_on()) return since ? gap("no history on this node") : void();
+    if (!srv_->route_table->ready()) return since ? gap("history unavailable") : void();
+    if (since && !parse_stream_id(*since)) return gap("since is not a message id");
+    if (!replay_) replay_ = std::make_unique<replay_state>();
+    replay_->active = true;
+    // With since: everything after it (the stream holds about --history-size).
+    const std::size_t max = since ? srv_->opts.history.size * 2 + 100 : srv_->opts.replay_on_login;
+    read_history(srv_->route_table->redis(), srv_->prefix(), user_, since.value_or(""), max,
+                 [self = shared_from_this()](history_page page) { self->replayed(std::move(page)); });
+  }
+
+  void replayed(history_page page) {
+    auto held = std::move(replay_->held);
+    replay_.reset();
+    if (closing_) return;
+    if (!page.error.empty()) {
+      log::info("ws {} user {}: history not read: {}", remote_, printable(user_), page.error);
+      ++srv_->stats.gaps;
+      reply(gap_frame("history unavailable"));
+    } else {
+      if (page.gap) {
+        ++srv_->stats.gaps;
+        reply(gap_frame("trimmed or expired"));
+      }
+      srv_->stats.replayed += page.frames.size();
+      for (auto& f : page.frames)
+        if (!send(std::make_shared<const std::string>(std::move(f)))) return;
+    }
+    const auto last = parse_stream_id(page.last_id);
+    for (auto& [payload, sid] : held) {
+      if (last && sid && *sid <= *last) continue;  // it was in the history
+      if (!send(payload)) return;
+    }
   }
 
   void reply(std::string text) { send(std::make_shared<const std::string>(std::move(text))); }
@@ -661,6 +759,15 @@ class session : public std::enable_shared_from_this<session> {
   std::string remote_;
   std::string user_;
   std::optional<login_verdict> pending_login_;
+  // The first login's "since", and the live messages held while the history is read: only for
+  // the moments of a login that asks for history (most connections never hold one).
+  struct replay_state {
+    std::optional<std::string> since;
+    std::vector<std::pair<std::shared_ptr<const std::string>, std::optional<stream_id>>> held;
+    std::size_t held_bytes = 0;
+    bool active = false;
+  };
+  std::unique_ptr<replay_state> replay_;
   send_queue queue_;
   std::size_t queued_bytes_ = 0;
   const char* close_text_ = "";  // a literal; websocket::close_reason would hold 126 bytes per session
@@ -719,54 +826,118 @@ void server::impl::unbind(session* s) {
   }
 }
 
-std::size_t server::impl::deliver(const std::vector<std::string>& targets, bool broadcast,
-                                  const std::shared_ptr<const std::string>& payload, nlohmann::ordered_json& result) {
+// One message to every connection of its users (or of every user), each user's copy carrying the
+// stream id it was stored under, when it was.
+void server::impl::deliver(push_line& l) {
+  ++stats.messages_in;
   std::size_t delivered = 0, dropped = 0;
-  auto to_all = [&](const std::vector<session*>& list) {
+  auto to_all = [&](const std::vector<session*>& list, const std::shared_ptr<const std::string>& payload,
+                    std::optional<stream_id> sid) {
     // A send may close a slow consumer, which unbinds it from this very list: iterate a copy.
     const std::vector<session*> copy = list;
-    for (session* s : copy) (s->send(payload) ? delivered : dropped) += 1;
+    for (session* s : copy) (s->send(payload, sid) ? delivered : dropped) += 1;
   };
   json offline = json::array();
-  if (broadcast) {
+  nlohmann::ordered_json stored = nlohmann::ordered_json::object();
+  if (l.broadcast) {
+    auto payload = std::make_shared<const std::string>(message_frame(l.id, l.data, l.ref));
     std::vector<session*> all;
     for (const auto& [user, list] : users) all.insert(all.end(), list.begin(), list.end());
-    to_all(all);
+    to_all(all, payload, std::nullopt);
   } else {
-    for (const auto& u : targets) {
+    std::shared_ptr<const std::string> shared;  // the copy of users that were not stored here
+    for (std::size_t i = 0; i < l.targets.size(); ++i) {
+      const auto& u = l.targets[i];
+      const std::string& hid = l.history_ids.empty() ? std::string() : l.history_ids[i];
+      if (!hid.empty()) stored[u] = hid;
       auto it = users.find(u);
       if (it == users.end()) {
         offline.push_back(u);
         continue;
       }
-      to_all(it->second);
+      if (!hid.empty()) {
+        auto payload = std::make_shared<const std::string>(message_frame(json(hid).dump(), l.data, l.id));
+        to_all(it->second, payload, parse_stream_id(hid));
+        continue;
+      }
+      if (!shared) shared = std::make_shared<const std::string>(message_frame(l.id, l.data, l.ref));
+      std::optional<stream_id> sid;
+      if (l.stored) sid = parse_stream_id(json::parse(l.id, nullptr, false).get<std::string>());
+      to_all(it->second, shared, sid);
     }
   }
   stats.delivered += delivered;
   stats.dropped += dropped;
   stats.offline += offline.size();
-  result["delivered"] = delivered;
-  if (dropped > 0) result["dropped"] = dropped;
-  if (!offline.empty()) result["offline"] = std::move(offline);
-  return delivered;
+  l.result["delivered"] = delivered;
+  if (dropped > 0) l.result["dropped"] = dropped;
+  if (!offline.empty()) l.result["offline"] = std::move(offline);
+  if (!stored.empty()) l.result["history"] = std::move(stored);
 }
 
 // POST /push: one JSON message, or JSON Lines of them; the answer has one JSON line per input
-// line, in order.
-net::http_response server::impl::push(const net::http_request& req) {
+// line, in order, once every message is stored (with history) and queued on its connections.
+void server::impl::push(const net::http_request& req, const net::http_responder& respond) {
   if (!opts.push_token.empty() && req.authorization != "Bearer " + opts.push_token) {
     log::info("push API {}: refused: no or wrong bearer token", req.remote_address);
-    return net::json_error(401, "UNAUTHORIZED");
+    return respond(net::json_error(401, "UNAUTHORIZED"));
   }
-  std::size_t invalid = 0;
-  net::http_response res;
-  res.body = push_lines(req.body, 1, invalid);
-  res.content_type = "application/x-ndjson";
-  return res;
+  submit(req.body, 1, [respond](std::string answers, std::size_t) {
+    net::http_response res;
+    res.body = std::move(answers);
+    res.content_type = "application/x-ndjson";
+    respond(std::move(res));
+  });
 }
 
-std::string server::impl::push_lines(std::string_view body, std::uint64_t line_no, std::size_t& invalid) {
-  std::string out;
+push_line server::impl::parse_line(std::string_view line, std::uint64_t line_no) {
+  push_line l;
+  l.result = {{"line", line_no}};
+  auto fail = [&](const char* code, std::string text) {
+    ++stats.messages_invalid;
+    l.error = true;
+    l.result["error"] = code;
+    l.result["message"] = std::move(text);
+    return std::move(l);
+  };
+  auto msg = json::parse(line, nullptr, false);
+  if (msg.is_discarded()) return fail("invalid_json", "not a JSON value");
+  if (!msg.is_object() || !msg.contains("data"))
+    return fail("invalid_message", "want an object with \"data\" and one of \"user\", \"users\", \"broadcast\"");
+  if (msg.contains("id")) l.result["id"] = msg["id"];
+  l.broadcast = msg.value("broadcast", false) == true;
+  auto user_text = [](const json& u) -> std::string {
+    if (u.is_string()) return u.get<std::string>();
+    if (u.is_number_integer()) return u.dump();
+    return {};
+  };
+  if (msg.contains("user")) l.targets.push_back(user_text(msg["user"]));
+  if (msg.contains("users") && msg["users"].is_array())
+    for (const auto& u : msg["users"]) l.targets.push_back(user_text(u));
+  const int kinds = int(msg.contains("user")) + int(msg.contains("users")) + int(l.broadcast);
+  if (kinds != 1 || std::any_of(l.targets.begin(), l.targets.end(), [](const std::string& t) { return t.empty(); }) ||
+      (msg.contains("users") && !msg["users"].is_array()))
+    return fail("invalid_message", "want exactly one of \"user\" (a string), \"users\" (an array of strings), \"broadcast\":true");
+  try {
+    l.data = msg["data"].dump();
+    if (msg.contains("id")) l.id = msg["id"].dump();
+    if (msg.contains("ref")) l.ref = msg["ref"].dump();
+  } catch (const json::exception&) {
+    return fail("invalid_message", "not valid UTF-8");
+  }
+  // push-route's lines: stored in the user's history already, under the stream id they carry.
+  if (msg.value("stored", false) == true) {
+    if (l.targets.size() != 1 || !msg["id"].is_string() || !parse_stream_id(msg["id"].get<std::string>()))
+      return fail("invalid_message", "a stored message has one \"user\" and its stream id as \"id\"");
+    l.stored = true;
+  }
+  return l;
+}
+
+void server::impl::submit(std::string_view body, std::uint64_t line_no,
+                          std::function<void(std::string, std::size_t)> done) {
+  auto b = std::make_shared<push_batch>();
+  b->done = std::move(done);
   for (--line_no; !body.empty();) {
     auto nl = body.find('\n');
     std::string_view line = body.substr(0, nl);
@@ -774,55 +945,58 @@ std::string server::impl::push_lines(std::string_view body, std::uint64_t line_n
     ++line_no;
     while (!line.empty() && (line.back() == '\r' || line.back() == ' ' || line.back() == '\t')) line.remove_suffix(1);
     if (line.empty()) continue;
-    nlohmann::ordered_json result = {{"line", line_no}};
-    auto fail = [&](const char* code, std::string text) {
-      ++stats.messages_invalid;
-      ++invalid;
-      result["error"] = code;
-      result["message"] = std::move(text);
-      out += result.dump() + "\n";
-    };
-    auto msg = json::parse(line, nullptr, false);
-    if (msg.is_discarded()) {
-      fail("invalid_json", "not a JSON value");
-      continue;
-    }
-    if (!msg.is_object() || !msg.contains("data")) {
-      fail("invalid_message", "want an object with \"data\" and one of \"user\", \"users\", \"broadcast\"");
-      continue;
-    }
-    if (msg.contains("id")) result["id"] = msg["id"];
-    std::vector<std::string> targets;
-    const bool broadcast = msg.value("broadcast", false) == true;
-    auto user_text = [](const json& u) -> std::string {
-      if (u.is_string()) return u.get<std::string>();
-      if (u.is_number_integer()) return u.dump();
-      return {};
-    };
-    if (msg.contains("user")) targets.push_back(user_text(msg["user"]));
-    if (msg.contains("users") && msg["users"].is_array())
-      for (const auto& u : msg["users"]) targets.push_back(user_text(u));
-    const int kinds = int(msg.contains("user")) + int(msg.contains("users")) + int(broadcast);
-    if (kinds != 1 || std::any_of(targets.begin(), targets.end(), [](const std::string& t) { return t.empty(); }) ||
-        (msg.contains("users") && !msg["users"].is_array())) {
-      fail("invalid_message", "want exactly one of \"user\" (a string), \"users\" (an array of strings), \"broadcast\":true");
-      continue;
-    }
-    nlohmann::ordered_json wire = {{"type", "message"}};
-    if (msg.contains("id")) wire["id"] = msg["id"];
-    wire["data"] = msg["data"];
-    std::string text;
-    try {
-      text = wire.dump();
-    } catch (const json::exception&) {
-      fail("invalid_message", "not valid UTF-8");
-      continue;
-    }
-    ++stats.messages_in;
-    deliver(targets, broadcast, std::make_shared<const std::string>(std::move(text)), result);
-    out += result.dump() + "\n";
+    b->lines.push_back(parse_line(line, line_no));
+    if (b->lines.back().error) ++b->invalid;
   }
-  return out;
+  push_order.push_back(b);
+  // Each user's copy is stored before it is delivered, so its stream id goes with it and a client
+  // resuming with "since" gets neither a gap nor a duplicate. Redis away: delivered unstored.
+  std::vector<std::vector<std::string>> cmds;
+  if (history_on() && route_table->ready())
+    for (const auto& l : b->lines) {
+      if (l.error || l.broadcast || l.stored) continue;
+      for (const auto& u : l.targets) append_history_commands(cmds, prefix(), u, opts.history, l.data, l.id);
+    }
+  if (cmds.empty()) {
+    b->ready = true;
+    return drain_pushes();
+  }
+  std::weak_ptr<impl> weak = shared_from_this();
+  route_table->redis().pipeline(std::move(cmds), [weak, b](std::vector<redis::result> rs) {
+    auto self = weak.lock();
+    if (!self) return;
+    std::size_t k = 0;
+    for (auto& l : b->lines) {
+      if (l.error || l.broadcast || l.stored) continue;
+      l.history_ids.assign(l.targets.size(), {});
+      for (std::size_t i = 0; i < l.targets.size(); ++i, k += 2) {
+        const auto& r = rs[k];
+        if (r.ok() && r.value.type == redis::reply::kind::string) {
+          l.history_ids[i] = r.value.str;
+          ++self->stats.history_stored;
+        } else {
+          ++self->stats.history_failures;
+          log::debug("history of user {}: {}", printable(l.targets[i]), r.ok() ? r.value.str : r.error);
+        }
+      }
+    }
+    b->ready = true;
+    self->drain_pushes();
+  });
+}
+
+void server::impl::drain_pushes() {
+  while (!push_order.empty() && push_order.front()->ready) {
+    auto b = std::move(push_order.front());
+    push_order.pop_front();
+    std::string out;
+    for (auto& l : b->lines) {
+      if (!l.error) deliver(l);
+      out += l.result.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace);
+      out += '\n';
+    }
+    b->done(std::move(out), b->invalid);
+  }
 }
 
 json server::impl::stats_json() const {
@@ -847,6 +1021,10 @@ json server::impl::stats_json() const {
           {"pong_timeouts", stats.pong_timeouts},
           {"idle_closes", stats.idle_closes},
           {"tls_handshake_failures", stats.tls_handshake_failures},
+          {"history_stored", stats.history_stored},
+          {"history_failures", stats.history_failures},
+          {"replayed", stats.replayed},
+          {"gaps", stats.gaps},
           {"redis", route_table ? (route_table->ready() ? "up" : "down") : "off"},
           {"draining", draining}};
   if (auth) {
@@ -869,6 +1047,9 @@ std::string server::impl::metrics() const {
   metric("delivered_total", "counter", "Messages queued on a connection.", stats.delivered);
   metric("offline_total", "counter", "Users a message found no connection for.", stats.offline);
   metric("dropped_total", "counter", "Messages not queued (closing or slow connection).", stats.dropped);
+  metric("history_stored_total", "counter", "Messages appended to a user's history here.", stats.history_stored);
+  metric("replayed_total", "counter", "Messages sent from history at login.", stats.replayed);
+  metric("gaps_total", "counter", "Logins told that history may miss messages.", stats.gaps);
   metric("slow_consumer_closes_total", "counter", "Connections closed as slow consumers.", stats.slow_consumer_closes);
   metric("pong_timeouts_total", "counter", "Connections dropped: no pong after a ping.", stats.pong_timeouts);
   metric("idle_closes_total", "counter", "Connections closed: no message within the idle timeout.", stats.idle_closes);
@@ -889,9 +1070,10 @@ void server::impl::start() {
   listener = std::make_unique<net::tcp_listener>(io, opts.listen, [weak](tcp::socket socket) {
     if (auto self = weak.lock()) std::make_shared<session>(self, std::move(socket))->start();
   });
-  http.route("POST", "/push", [weak](const net::http_request& r) {
+  http.route_async("POST", "/push", [weak](const net::http_request& r, const net::http_responder& respond) {
     auto self = weak.lock();
-    return self ? self->push(r) : net::json_error(503, "SHUTTING_DOWN");
+    if (!self) return respond(net::json_error(503, "SHUTTING_DOWN"));
+    self->push(r, respond);
   });
   http.route("GET", "/stats", [weak](const net::http_request&) {
     auto self = weak.lock();
@@ -1041,9 +1223,9 @@ class input_feed {
     std::promise<std::pair<std::string, std::size_t>> done;
     auto answer = done.get_future();
     asio::post(io_, [&] {
-      std::size_t invalid = 0;
-      std::string text = server_.deliver_lines(batch_, first_, invalid);
-      done.set_value({std::move(text), invalid});
+      server_.deliver_lines(batch_, first_, [&](std::string text, std::size_t invalid) {
+        done.set_value({std::move(text), invalid});
+      });
     });
     while (answer.wait_for(std::chrono::milliseconds(50)) != std::future_status::ready) {
       if (io_.stopped()) {
@@ -1080,8 +1262,9 @@ class input_feed {
 
 }  // namespace
 
-std::string server::deliver_lines(std::string_view lines, std::uint64_t first_line, std::size_t& invalid) {
-  return impl_->push_lines(lines, first_line, invalid);
+void server::deliver_lines(std::string_view lines, std::uint64_t first_line,
+                           std::function<void(std::string, std::size_t)> done) {
+  impl_->submit(lines, first_line, std::move(done));
 }
 
 int run(const options& opts) {

@@ -11,6 +11,7 @@
 
 #include "pipekit/net/tls_options.hpp"
 #include "pipekit/push/auth_service.hpp"
+#include "pipekit/push/history.hpp"
 #include "pipekit/push/jwt.hpp"
 #include "pipekit/push/routes.hpp"
 
@@ -55,6 +56,8 @@ struct options {
   std::optional<jwt_options> jwt;                  // how tokens are verified: a JWT key,
   std::optional<auth_service_options> auth;        // or an auth service (exactly one)
   std::optional<routes_options> routes;            // Redis routes; none: a single node
+  history_options history;                         // with routes: each user's messages kept in Redis
+  std::size_t replay_on_login = 0;                 // a login without "since" first gets the last N
   std::chrono::milliseconds drain_timeout{5000};
   std::string input;  // --stdin: "-" (or a file) of push messages, answers on stdout; "" none
 };
@@ -77,10 +80,12 @@ class server {
   // `done` runs when every connection is gone or the drain timeout passed.
   void drain(std::function<void()> done);
 
-  // Delivers JSON Lines of push messages as POST /push does and returns the answers (one line
-  // each, "line" counted from first_line); `invalid` gets the number of lines that were not
-  // messages. REQUIRES: called on the io_context's thread.
-  std::string deliver_lines(std::string_view lines, std::uint64_t first_line, std::size_t& invalid);
+  // Delivers JSON Lines of push messages as POST /push does (storing them in the users' history
+  // first, when there is one) and hands `done` the answers (one line each, "line" counted from
+  // first_line) and the number of lines that were not messages. Messages are delivered in the
+  // order of the calls. REQUIRES: called on the io_context's thread; `done` runs there later.
+  void deliver_lines(std::string_view lines, std::uint64_t first_line,
+                     std::function<void(std::string answers, std::size_t invalid)> done);
 
   struct impl;
 
