@@ -1,6 +1,6 @@
 // libFuzzer target for the WebSocket frames a ws-push client sends once it is upgraded, read as
-// ws-push's session reads them: Beast's websocket::stream with ws-push's options (async accept
-// and reads, a handshake timeout and no idle timer, a control callback, --max-message-size's
+// ws-push's session reads them: Beast's websocket::stream with ws-push's options (async accept,
+// reads of a message's first byte and then of the rest, a handshake timeout and no idle timer, a control callback, --max-message-size's
 // default as the read limit, no compression) over beast::test::stream, an in-memory stream. Each
 // message goes on through parse_client_message and is answered, and a ping is sent, so a write
 // and a ping run beside the next read as the node's replies and heartbeat sweep do.
@@ -46,8 +46,9 @@ constexpr std::string_view upgrade =
 
 // One connection's reads and replies, as push::server's session does them.
 struct session {
-  websocket::stream<beast::test::stream> ws;
+  websocket::stream<beast::test::stream, false> ws;  // the node compiles permessage-deflate out
   beast::flat_buffer buffer;
+  unsigned char first = 0;
   std::size_t limit;
   std::size_t replies_due = 0;
   std::size_t control_frames = 0;
@@ -57,25 +58,38 @@ struct session {
 
   session(beast::test::stream s, std::size_t max) : ws(std::move(s)), limit(max) {}
 
+  // As the node: wait for a message's first byte, then read the rest into the buffer.
   void read() {
-    ws.async_read(buffer, [this](beast::error_code ec, std::size_t) {
+    ws.async_read_some(asio::buffer(&first, 1), [this](beast::error_code ec, std::size_t n) {
       if (ec) {
         done = true;
         return;
       }
-      require(buffer.size() <= limit, "a message over the read limit");
-      const std::string text = beast::buffers_to_string(buffer.data());
-      buffer.consume(buffer.size());
-      if (buffer.capacity() > 1024) buffer.shrink_to_fit();
-      (void)pipekit::push::parse_client_message(text);
-      ++replies_due;
-      if (!writing) write_next();
-      if (!pinging) {
-        pinging = true;
-        ws.async_ping({}, [this](beast::error_code) { pinging = false; });
-      }
-      read();
+      if (ws.is_message_done()) return on_message(n);
+      ws.async_read(buffer, [this, n](beast::error_code e, std::size_t) {
+        if (e) {
+          done = true;
+          return;
+        }
+        on_message(n);
+      });
     });
+  }
+
+  void on_message(std::size_t n) {
+    std::string text(n, static_cast<char>(first));
+    text += beast::buffers_to_string(buffer.data());
+    buffer.clear();
+    buffer.shrink_to_fit();
+    require(text.size() <= limit, "a message over the read limit");
+    (void)pipekit::push::parse_client_message(text);
+    ++replies_due;
+    if (!writing) write_next();
+    if (!pinging) {
+      pinging = true;
+      ws.async_ping({}, [this](beast::error_code) { pinging = false; });
+    }
+    read();
   }
 
   void write_next() {
