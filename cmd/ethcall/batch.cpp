@@ -24,6 +24,7 @@
 
 #include "commands.hpp"
 #include "common.hpp"
+#include "pipekit/eth/batch_pipeline.hpp"
 #include "pipekit/cli/error.hpp"
 #include "pipekit/cli/exit_code.hpp"
 #include "pipekit/io/line_reader.hpp"
@@ -62,17 +63,6 @@ batch_flags& flags() {
   static batch_flags f;
   return f;
 }
-
-struct chunk {
-  std::uint64_t seq = 0;
-  std::vector<std::pair<std::uint64_t, std::string>> lines;  // number, text ("" + too_long below)
-  std::vector<bool> too_long;
-};
-
-struct chunk_result {
-  std::string text;  // output lines, each ending in "\n"
-  std::uint64_t invalid = 0, failed = 0;
-};
 
 // What a worker knows about one line on its way to the node.
 struct call_item {
@@ -233,84 +223,7 @@ class worker_state {
   const json empty_args_ = json::array();
 };
 
-// The three roles' meeting point.
-class pipeline {
- public:
-  explicit pipeline(std::size_t max_in_flight) : max_in_flight_(max_in_flight) {}
-
-  // Reader: blocks while too many chunks are in flight. False once the pipeline stopped.
-  bool push(chunk c) {
-    std::unique_lock lock(mu_);
-    cv_.wait(lock, [&] { return stopped_ || pending_.size() + done_.size() + working_ < max_in_flight_; });
-    if (stopped_) return false;
-    pending_.push_back(std::move(c));
-    cv_.notify_all();
-    return true;
-  }
-  void close_input() {
-    std::lock_guard lock(mu_);
-    input_closed_ = true;
-    cv_.notify_all();
-  }
-  // Worker: the next chunk, or nullopt when there is no more work.
-  std::optional<chunk> take() {
-    std::unique_lock lock(mu_);
-    cv_.wait(lock, [&] { return stopped_ || !pending_.empty() || input_closed_; });
-    if (stopped_ || pending_.empty()) return std::nullopt;
-    chunk c = std::move(pending_.front());
-    pending_.pop_front();
-    ++working_;
-    return c;
-  }
-  void finish(std::uint64_t seq, chunk_result r) {
-    std::lock_guard lock(mu_);
-    --working_;
-    done_.emplace(seq, std::move(r));
-    cv_.notify_all();
-  }
-  // Writer: the next chunk in input order, or nullopt when all are written.
-  std::optional<chunk_result> next_in_order() {
-    std::unique_lock lock(mu_);
-    cv_.wait(lock, [&] {
-      return stopped_ || done_.contains(next_out_) || (input_closed_ && pending_.empty() && working_ == 0 && done_.empty());
-    });
-    auto it = done_.find(next_out_);
-    if (stopped_ || it == done_.end()) return std::nullopt;
-    chunk_result r = std::move(it->second);
-    done_.erase(it);
-    ++next_out_;
-    cv_.notify_all();
-    return r;
-  }
-  bool ready_in_order() {
-    std::lock_guard lock(mu_);
-    return done_.contains(next_out_);
-  }
-  // Anyone: stop everything (the reader went away, or a worker failed).
-  void stop(std::exception_ptr failure = nullptr) {
-    std::lock_guard lock(mu_);
-    if (failure && !failure_) failure_ = failure;
-    stopped_ = true;
-    cv_.notify_all();
-  }
-  std::exception_ptr failure() {
-    std::lock_guard lock(mu_);
-    return failure_;
-  }
-
- private:
-  std::mutex mu_;
-  std::condition_variable cv_;
-  std::size_t max_in_flight_;
-  std::deque<chunk> pending_;
-  std::map<std::uint64_t, chunk_result> done_;
-  std::size_t working_ = 0;
-  std::uint64_t next_out_ = 0;
-  bool input_closed_ = false, stopped_ = false;
-  std::exception_ptr failure_;
-};
-
-void work(pipeline& p, const std::shared_ptr<const eth::abi_file>& default_abi, const std::string& source) {
+void work(eth::batch_pipeline& p, const std::shared_ptr<const eth::abi_file>& default_abi, const std::string& source) {
   const auto& f = flags();
   eth::rpc_client client(f.rpc.options());
   worker_state state(default_abi);
@@ -319,7 +232,7 @@ void work(pipeline& p, const std::shared_ptr<const eth::abi_file>& default_abi, 
   while (auto c = p.take()) {
     items.clear();
     requests.clear();
-    chunk_result out;
+    eth::batch_result out;
     for (std::size_t i = 0; i < c->lines.size(); ++i)
       items.push_back(state.prepare(c->lines[i].first, c->lines[i].second, c->too_long[i], requests));
     auto replies = client.batch(requests);
@@ -373,14 +286,14 @@ int batch_cmd() {
   if (auto abi = load_abi(f.abi_path)) default_abi = std::make_shared<const eth::abi_file>(std::move(*abi));
 
   pipekit::io::line_reader in(f.input);
-  pipeline p(2 * static_cast<std::size_t>(f.concurrency));
+  eth::batch_pipeline p(2 * static_cast<std::size_t>(f.concurrency));
   std::uint64_t invalid = 0, failed = 0;
 
   // Every thread started is joined, on every way out: the pipeline is stopped first when this
   // scope is left by an exception, so no thread waits for work that will not come.
   std::vector<std::thread> threads;
   struct joiner {
-    pipeline& p;
+    eth::batch_pipeline& p;
     std::vector<std::thread>& threads;
     ~joiner() {
       if (std::uncaught_exceptions() > 0) p.stop();
@@ -437,13 +350,13 @@ int batch_cmd() {
     log::warn("--concurrency {}: only {} worker thread(s) could be started ({}); going on with them", f.concurrency,
               workers, thread_error);
 
-  chunk c;
+  eth::batch_chunk c;
   std::uint64_t seq = 0;
   auto dispatch = [&] {
     if (c.lines.empty()) return true;
     c.seq = seq++;
     bool ok = p.push(std::move(c));
-    c = chunk();
+    c = eth::batch_chunk();
     return ok;
   };
   // A line typed at a terminal (or a slow producer) is sent at once, not held for a full batch.
