@@ -139,6 +139,8 @@ try {
   check('20,000: delivered + reported = sent, none twice', dl2lines.length + reported.length === 20000 && all.size === 20000,
     `${dl2lines.length} + ${reported.length}, ${all.size} distinct`);
   check('20,000: the offline half reported', reported.length === 10000 && r.records.every((x) => x.reason === 'offline'));
+  check('20,000: every record names its input, after the first batch too', r.records.every((x) => x.source === 'stdin'),
+    JSON.stringify(r.records.find((x) => x.source !== 'stdin')));
   await until('bob got his 10,000 in order', () => messages(bob).length === bobBefore + 10000, 20000);
   const got = messages(bob).slice(bobBefore).map((m) => m.data);
   const disorder = got.findIndex((v, i) => i > 0 && !(v > got[i - 1]));

@@ -156,12 +156,13 @@ class terminal_client {
     } else if (type == "message") {
       if (msg.contains("id") && msg["id"].is_string() && parse_stream_id(msg["id"].get<std::string>()))
         since_ = msg["id"].get<std::string>();
-      if (!out_.write_line(msg.dump())) return stop(exit_code::ok);  // stdout closed: quietly
+      // Flushed line by line: a reader of a file (or a kill) sees each message as it came.
+      if (!out_.write_line(msg.dump()) || !out_.flush()) return stop(exit_code::ok);  // stdout closed: quietly
       if (opts_.count != 0 && ++received_ >= opts_.count) return stop(exit_code::ok);
     } else if (type == "gap") {
       // Printed too: a script that resumes must know that messages may be missing.
       log::warn("the node's history may miss messages before the next one ({})", msg.value("reason", std::string("?")));
-      if (!out_.write_line(msg.dump())) return stop(exit_code::ok);
+      if (!out_.write_line(msg.dump()) || !out_.flush()) return stop(exit_code::ok);
     } else if (type == "error") {
       log::warn("the node answered: {}", msg.dump());
     }

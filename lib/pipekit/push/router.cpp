@@ -767,7 +767,7 @@ class reader {
 
   void send(input_batch& batch) {
     if (batch.lines.empty()) return;
-    asio::post(io_, [this, b = std::move(batch)]() mutable { router_.take(std::move(b)); });
+    asio::post(io_, [this, b = input_batch{batch.source, std::move(batch.lines)}]() mutable { router_.take(std::move(b)); });
     batch.lines.clear();
   }
 
