@@ -84,6 +84,7 @@ class rpc_client {
   std::optional<nlohmann::json> next_notification(std::chrono::milliseconds wait);
 
   const std::string& url() const { return opts_.url; }
+  const rpc_options& options() const { return opts_; }
 
  private:
   std::string exchange(const std::string& body, std::string_view what, bool idempotent);
