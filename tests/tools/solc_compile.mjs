@@ -1,6 +1,7 @@
 #!/usr/bin/env node
-// Compiles one Solidity file with the pinned solcjs (tests/package.json) through its standard JSON
-// interface, optimizer on, and writes for each contract in it, into <outdir>:
+// Compiles Solidity files with the pinned solcjs (tests/package.json) through its standard JSON
+// interface, optimizer on, all in one compiler run, and writes for each contract in them, into
+// <outdir>:
 //   <Name>.abi   the ABI as JSON
 //   <Name>.bin   the creation bytecode as hex without 0x (as `solc --bin` writes it)
 //   <Name>.json  {contract, source, compiler, abi, bytecode ("0x.."), deployedBytecode,
@@ -8,7 +9,7 @@
 // eventTopics maps each non-anonymous event signature to its topic0, errorSelectors each custom
 // error signature to its selector (computed with ethers, since solc does not output them).
 //
-// usage: node tests/tools/solc_compile.mjs <file.sol> <outdir>
+// usage: node tests/tools/solc_compile.mjs <file.sol>... <outdir>
 // Exit status: 0 ok, 64 usage, 65 compile errors, 66 file missing.
 import { readFileSync, writeFileSync, mkdirSync, existsSync } from 'node:fs';
 import { basename, dirname, resolve, join } from 'node:path';
@@ -20,16 +21,24 @@ function fail(code, msg) {
   process.exit(code);
 }
 
-const [file, outdir] = process.argv.slice(2);
-if (!file || !outdir || process.argv.length !== 4) fail(64, 'usage: solc_compile.mjs <file.sol> <outdir>');
-const path = resolve(file);
-if (!existsSync(path)) fail(66, `${file}: no such file`);
-
-const sourceName = basename(path);
-const baseDir = dirname(path);
+const args = process.argv.slice(2);
+if (args.length < 2) fail(64, 'usage: solc_compile.mjs <file.sol>... <outdir>');
+const outdir = args.pop();
+const files = args;
+const sources = {};
+const baseDirs = [];
+for (const file of files) {
+  const path = resolve(file);
+  if (!existsSync(path)) fail(66, `${file}: no such file`);
+  const name = basename(path);
+  if (sources[name]) fail(64, `${file}: a second file named ${name}`);
+  sources[name] = { content: readFileSync(path, 'utf8') };
+  if (!baseDirs.includes(dirname(path))) baseDirs.push(dirname(path));
+}
+const file = files.join(' ');
 const input = {
   language: 'Solidity',
-  sources: { [sourceName]: { content: readFileSync(path, 'utf8') } },
+  sources,
   settings: {
     optimizer: { enabled: true, runs: 200 },
     outputSelection: {
@@ -38,11 +47,13 @@ const input = {
   },
 };
 
-// Relative imports resolve against the compiled file's directory.
+// Relative imports resolve against the compiled files' directories, in the order given.
 function findImports(name) {
-  const p = resolve(baseDir, name);
-  if (!existsSync(p)) return { error: `import ${name}: not found (looked at ${p})` };
-  return { contents: readFileSync(p, 'utf8') };
+  for (const dir of baseDirs) {
+    const p = resolve(dir, name);
+    if (existsSync(p)) return { contents: readFileSync(p, 'utf8') };
+  }
+  return { error: `import ${name}: not found (looked in ${baseDirs.join(', ')})` };
 }
 
 const output = JSON.parse(solc.compile(JSON.stringify(input), { import: findImports }));
