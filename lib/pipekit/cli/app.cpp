@@ -260,7 +260,12 @@ int run_main(CLI::App& app, const log_flags& log_opts, int argc, char** argv, co
     return e.code();
   } catch (const option_error& e) {
     log::error("{}", e.with_names(flag_of_option));
-    return e.error_kind() == option_error::kind::io ? exit_code::io_error : exit_code::config;
+    switch (e.error_kind()) {
+      case option_error::kind::usage: return exit_code::usage;
+      case option_error::kind::io: return exit_code::io_error;
+      case option_error::kind::config: break;
+    }
+    return exit_code::config;
   } catch (const std::exception& e) {
     log::error("internal error: {}", e.what());
     return exit_code::software;

@@ -29,11 +29,12 @@ template <class... Args>
 // line spells them, so daemons and bindings use the library without a CLI. `message` holds one
 // {} per name in `options`, in order. what() fills them with the names; cli::run_main fills them
 // with the flags ("--data-path") and exits with the kind's code, so a library need not know
-// either: config (options that do not go together, a value that cannot be used) 78; io (a
-// directory or file an option names cannot be made or written) 74.
+// either: usage (a required option missing, a value the option cannot take) 64; config (options
+// that do not go together, a value that cannot be used) 78; io (a directory or file an option
+// names cannot be made or written) 74.
 class option_error : public std::runtime_error {
  public:
-  enum class kind { config, io };
+  enum class kind { usage, config, io };
 
   option_error(kind k, std::vector<std::string> options, std::string message)
       : std::runtime_error(render(message, options, [](const std::string& o) { return o; })),

@@ -975,17 +975,18 @@ std::string ephemeral_channel_name() {
 }
 
 tail_result tail(const tail_options& o) {
-  if (o.topic.empty()) throw fatal_error(exit_code::usage, "--topic is required");
+  constexpr auto usage = option_error::kind::usage;
+  if (o.topic.empty()) throw option_error(usage, {"topic"}, "{} is required");
   if (!is_valid_topic_name(o.topic)) {
-    throw fatal_error(exit_code::usage, fmt::format("--topic {}: not a valid topic name", o.topic));
+    throw option_error(usage, {"topic"}, "{} " + o.topic + ": not a valid topic name");
   }
   if (!o.channel.empty() && !is_valid_channel_name(o.channel)) {
-    throw fatal_error(exit_code::usage, fmt::format("--channel {}: not a valid channel name", o.channel));
+    throw option_error(usage, {"channel"}, "{} " + o.channel + ": not a valid channel name");
   }
   if (o.nsqd_tcp_addresses.empty() && o.lookupd_http_addresses.empty()) {
-    throw fatal_error(exit_code::usage, "give --nsqd-tcp-address or --lookupd-http-address");
+    throw option_error(usage, {"nsqd_tcp_address", "lookupd_http_address"}, "give {} or {}");
   }
-  if (o.max_in_flight == 0) throw fatal_error(exit_code::usage, "--max-in-flight must be at least 1");
+  if (o.max_in_flight == 0) throw option_error(usage, {"max_in_flight"}, "{} must be at least 1");
   consumer c(o);
   return c.run();
 }

@@ -529,7 +529,7 @@ void publisher::send_http(broker& br, span s) {
       pipekit::net::http_session_options so{.connect_timeout = o_.connect_timeout, .max_body = 1u << 20};
       br.http_session = std::make_unique<pipekit::net::http_session>("http://" + br.address, so);
     } catch (const std::invalid_argument& e) {
-      fatal(exit_code::usage, "--nsqd-http-address {}: {}", br.address, e.what());
+      throw option_error(option_error::kind::usage, {"nsqd_http_address"}, "{} " + br.address + ": " + e.what());
     }
   }
   std::vector<span> requests;
@@ -900,11 +900,11 @@ publish_result publisher::run() {
 
 publish_result publish(const publish_options& options) {
   if (options.topic.empty() && options.topic_pointer.empty())
-    fatal(exit_code::usage, "--topic or --topic-pointer is required");
+    throw option_error(option_error::kind::usage, {"topic", "topic_pointer"}, "{} or {} is required");
   if (!options.topic.empty() && !is_valid_topic_name(options.topic))
-    fatal(exit_code::usage, "--topic: \"{}\" is not a valid topic name", options.topic);
+    throw option_error(option_error::kind::usage, {"topic"}, "{}: \"" + options.topic + "\" is not a valid topic name");
   if (options.nsqd_tcp_addresses.empty() && options.nsqd_http_addresses.empty())
-    fatal(exit_code::usage, "no --nsqd-tcp-address or --nsqd-http-address");
+    throw option_error(option_error::kind::usage, {"nsqd_tcp_address", "nsqd_http_address"}, "no {} or {}");
   for (const auto& p : {options.topic_pointer, options.body_pointer}) {
     if (p.empty()) continue;
     try {
