@@ -12,6 +12,8 @@
 # it feeds itself. Prints one table. Everything started is stopped on exit.
 # Usage: bench/push-route/run.sh [BUILD_DIR [route_bench flags...]]   (heavy: run it under the
 # build lock on a shared box). route_bench flags go last, e.g. --msgs 100000 --rate 5000.
+# PUSH_ROUTE_WRAPPER is put before the push-route commands route_bench starts, e.g.
+# PUSH_ROUTE_WRAPPER='perf record -g -o /tmp/push-route.$$.perf --' (sh expands $$: one file a run).
 set -eu
 build=${1:-build}
 shift || true
@@ -104,7 +106,7 @@ echo "push-route ($("$bin/push-route" --version | head -1)), $(nproc) cores, loo
 "$build/bench/route_bench" --ports "$(IFS=,; echo "${ws_ports[*]}")" --push-ports "$(IFS=,; echo "${push_ports[*]}")" \
   --pids "$(IFS=,; echo "${node_pids[*]}")" --redis-port "$redis_port" --redis-pid "$redis_pid" \
   --secret-file "$dir/secret" --out-dir "$dir" --ref-rate "$ref_rate" --ref-what "$ref_what" \
-  --route-cmd "$route" \
+  --route-cmd "${PUSH_ROUTE_WRAPPER:+$PUSH_ROUTE_WRAPPER }$route" \
   --pipeline-cmd "$bin/nsq-pub -t route_bench --nsqd-tcp-address $nsqd_tcp --batch-timeout 1ms" \
   --users 10000 --msgs 200000 --rate 10000 --duration 5 "$@"
 for f in "$dir"/*.log; do
