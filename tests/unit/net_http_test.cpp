@@ -209,8 +209,9 @@ TEST_CASE("listen addresses: host:port, [v6]:port, :port; bad ones are usage err
     try {
       net::parse_listen_address(bad);
       FAIL("no error");
-    } catch (const fatal_error& e) {
-      CHECK(e.code() == exit_code::usage);
+    } catch (const option_error& e) {
+      CHECK(e.error_kind() == option_error::kind::usage);
+      CHECK(e.with_names([](const std::string& o) { return "--" + o; }).starts_with(std::string("--listen ") + bad));
     }
   }
   asio::io_context io;
@@ -218,8 +219,8 @@ TEST_CASE("listen addresses: host:port, [v6]:port, :port; bad ones are usage err
   try {
     net::tcp_listener second(io, "127.0.0.1:" + std::to_string(first.port()), [](tcp::socket) {});
     FAIL("bound twice");
-  } catch (const fatal_error& e) {
-    CHECK(e.code() == exit_code::unavailable);
+  } catch (const option_error& e) {
+    CHECK(e.error_kind() == option_error::kind::unavailable);
   }
 }
 

@@ -62,17 +62,17 @@ TEST_CASE("TLS files: unreadable is 66, malformed is 78, each error names its fl
   auto code_of = [](auto&& f) {
     try {
       f();
-    } catch (const pipekit::fatal_error& e) {
+    } catch (const pipekit::option_error& e) {
       INFO(e.what());
-      return e.code();
+      return pipekit::exit_code_of(e);
     }
     return 0;
   };
   auto message_of = [](auto&& f) -> std::string {
     try {
       f();
-    } catch (const pipekit::fatal_error& e) {
-      return e.what();
+    } catch (const pipekit::option_error& e) {
+      return e.with_names(pipekit::cli::flag_of_option);  // as a program shows it
     }
     return {};
   };

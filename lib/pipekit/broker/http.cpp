@@ -333,7 +333,7 @@ class frontend final : public http_frontend {
  public:
   frontend(server::impl& b, const std::string& address) : b_(b), server_(b.io, http_options(b)) {
     routes();
-    server_.listen(address, "--http-address");
+    server_.listen(address, "http_address");
     log::info("HTTP: listening on {}", server_.local_address());
   }
   std::uint16_t port() const override { return server_.port(); }

@@ -156,7 +156,7 @@ void server::impl::start() {
   }
   if (opts.max_connections < 0) opts.max_connections = static_cast<std::int64_t>(net::default_max_connections());
   tcp_listener = std::make_unique<net::tcp_listener>(
-      io, opts.tcp_address, [this](tcp::socket s) { accept(std::move(s)); }, "--tcp-address");
+      io, opts.tcp_address, [this](tcp::socket s) { accept(std::move(s)); }, "tcp_address");
   tcp_port = tcp_listener->port();
   log::info("TCP: listening on {} (--max-connections {})", net::to_string(tcp_listener->local_endpoint()),
             opts.max_connections);

@@ -260,12 +260,7 @@ int run_main(CLI::App& app, const log_flags& log_opts, int argc, char** argv, co
     return e.code();
   } catch (const option_error& e) {
     log::error("{}", e.with_names(flag_of_option));
-    switch (e.error_kind()) {
-      case option_error::kind::usage: return exit_code::usage;
-      case option_error::kind::io: return exit_code::io_error;
-      case option_error::kind::config: break;
-    }
-    return exit_code::config;
+    return exit_code_of(e);
   } catch (const std::exception& e) {
     log::error("internal error: {}", e.what());
     return exit_code::software;

@@ -6,6 +6,8 @@
 
 #include <fmt/format.h>
 
+#include "pipekit/cli/exit_code.hpp"
+
 namespace pipekit {
 
 // An error that ends the program with a given exit code (see exit_code.hpp).
@@ -29,12 +31,13 @@ template <class... Args>
 // line spells them, so daemons and bindings use the library without a CLI. `message` holds one
 // {} per name in `options`, in order. what() fills them with the names; cli::run_main fills them
 // with the flags ("--data-path") and exits with the kind's code, so a library need not know
-// either: usage (a required option missing, a value the option cannot take) 64; config (options
-// that do not go together, a value that cannot be used) 78; io (a directory or file an option
-// names cannot be made or written) 74.
+// either: usage (a required option missing, a value the option cannot take) 64; no_input (a file
+// an option names cannot be read) 66; unavailable (an address an option names cannot be bound)
+// 69; config (options that do not go together, a value that cannot be used) 78; io (a directory
+// or file an option names cannot be made or written) 74.
 class option_error : public std::runtime_error {
  public:
-  enum class kind { usage, config, io };
+  enum class kind { usage, no_input, unavailable, config, io };
 
   option_error(kind k, std::vector<std::string> options, std::string message)
       : std::runtime_error(render(message, options, [](const std::string& o) { return o; })),
@@ -66,5 +69,17 @@ class option_error : public std::runtime_error {
   std::vector<std::string> options_;
   std::string message_;
 };
+
+// The exit code of an option_error's kind.
+inline int exit_code_of(const option_error& e) noexcept {
+  switch (e.error_kind()) {
+    case option_error::kind::usage: return exit_code::usage;
+    case option_error::kind::no_input: return exit_code::no_input;
+    case option_error::kind::unavailable: return exit_code::unavailable;
+    case option_error::kind::io: return exit_code::io_error;
+    case option_error::kind::config: break;
+  }
+  return exit_code::config;
+}
 
 }  // namespace pipekit

@@ -432,8 +432,8 @@ void server::impl::start() {
     if (self->opts.max_connections > 0 && self->sessions.size() >= static_cast<std::size_t>(self->opts.max_connections))
       return self->refused.refuse(std::move(socket), self->opts.max_connections);
     std::make_shared<tcp_session>(std::move(socket), self)->start();
-  }, "--tcp-address");
-  http.listen(opts.http_address, "--http-address");
+  }, "tcp_address");
+  http.listen(opts.http_address, "http_address");
 }
 
 void server::impl::stop() {

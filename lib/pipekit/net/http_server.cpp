@@ -239,13 +239,13 @@ void http_server::route_prefix(std::string method, std::string prefix, http_hand
   impl_->prefix_routes[std::move(prefix)].emplace_back(std::move(method), impl::now(std::move(handler)));
 }
 
-void http_server::listen(std::string_view address, std::string_view name) {
+void http_server::listen(std::string_view address, std::string_view option) {
   std::weak_ptr<impl> weak = impl_;
   impl_->listener = std::make_unique<tcp_listener>(impl_->io, address, [weak](tcp::socket socket) {
     auto server = weak.lock();
     if (!server || server->stopped) return;
     std::make_shared<session>(std::move(socket), std::move(server))->start();
-  }, name);
+  }, option);
 }
 
 std::uint16_t http_server::port() const { return impl_->listener ? impl_->listener->port() : 0; }

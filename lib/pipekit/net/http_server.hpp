@@ -82,8 +82,8 @@ class http_server {
   void route_prefix(std::string method, std::string prefix, http_handler handler);
 
   // Binds "host:port" (":port" is every interface; port 0 lets the kernel pick) and starts
-  // accepting. Throws pipekit::fatal_error as tcp_listener does (name: the flag, for its message).
-  void listen(std::string_view address, std::string_view name = "listen address");
+  // accepting. Throws pipekit::option_error as tcp_listener does, naming `option` (http_address).
+  void listen(std::string_view address, std::string_view option = "listen");
   std::uint16_t port() const;
   std::string local_address() const;  // "127.0.0.1:4161"
   std::size_t connections() const;    // open connections

@@ -11,7 +11,6 @@
 #include <boost/asio/steady_timer.hpp>
 
 #include "pipekit/cli/error.hpp"
-#include "pipekit/cli/exit_code.hpp"
 #include "pipekit/log/log.hpp"
 #include "pipekit/util/parse.hpp"
 
@@ -21,7 +20,10 @@ namespace asio = boost::asio;
 using tcp = asio::ip::tcp;
 using error_code = boost::system::error_code;
 
-tcp::endpoint parse_listen_address(std::string_view address, std::string_view name) {
+tcp::endpoint parse_listen_address(std::string_view address, std::string_view option) {
+  const auto bad_address = [&](const std::string& why) {
+    return option_error(option_error::kind::usage, {std::string(option)}, fmt::format("{{}} {}: {}", address, why));
+  };
   util::host_port hp;
   // parse_host_port wants a port a client can use; a listener may also ask for port 0 (any).
   bool any_port = address.ends_with(":0");
@@ -29,7 +31,7 @@ tcp::endpoint parse_listen_address(std::string_view address, std::string_view na
     hp = any_port ? util::parse_host_port(address.substr(0, address.size() - 2), std::uint16_t{0}, "0.0.0.0")
                   : util::parse_host_port(address, {}, "0.0.0.0");  // ":4160" is every interface, as in Go
   } catch (const std::invalid_argument& e) {
-    fatal(exit_code::usage, "{} {}: {}", name, address, e.what());
+    throw bad_address(e.what());
   }
   error_code bad;
   auto ip = asio::ip::make_address(hp.host, bad);
@@ -38,7 +40,7 @@ tcp::endpoint parse_listen_address(std::string_view address, std::string_view na
   tcp::resolver resolver(io);
   auto results = resolver.resolve(hp.host, std::to_string(hp.port), tcp::resolver::passive, bad);
   if (bad || results.empty())
-    fatal(exit_code::usage, "{} {}: cannot resolve '{}': {}", name, address, hp.host, bad.message());
+    throw bad_address(fmt::format("cannot resolve '{}': {}", hp.host, bad.message()));
   return results.begin()->endpoint();
 }
 
@@ -129,16 +131,18 @@ struct tcp_listener::state : std::enable_shared_from_this<state> {
 };
 
 tcp_listener::tcp_listener(asio::io_context& io, std::string_view address, accept_handler on_accept,
-                           std::string_view name)
+                           std::string_view option)
     : state_(std::make_shared<state>(io, std::move(on_accept))) {
-  auto endpoint = parse_listen_address(address, name);
+  auto endpoint = parse_listen_address(address, option);
   error_code ec;
   auto& acceptor = state_->acceptor;
   acceptor.open(endpoint.protocol(), ec);
   if (!ec) acceptor.set_option(tcp::acceptor::reuse_address(true), ec);
   if (!ec) acceptor.bind(endpoint, ec);
   if (!ec) acceptor.listen(asio::socket_base::max_listen_connections, ec);
-  if (ec) fatal(exit_code::unavailable, "{} {}: cannot listen: {}", name, address, ec.message());
+  if (ec)
+    throw option_error(option_error::kind::unavailable, {std::string(option)},
+                       fmt::format("{{}} {}: cannot listen: {}", address, ec.message()));
   state_->local = acceptor.local_endpoint();
   state_->accept();
 }

@@ -13,10 +13,10 @@ namespace pipekit::net {
 
 // Every daemon's listen addresses: "host:port", "[::1]:port", "localhost:0" or ":port" (every
 // interface) -> an endpoint; port 0 lets the kernel pick. Host names are resolved (first address).
-// Throws pipekit::fatal_error (exit_code::usage, the one exit code for a bad address) when it
-// cannot be read; the message starts with name (the flag) and the address.
-boost::asio::ip::tcp::endpoint parse_listen_address(std::string_view address,
-                                                    std::string_view name = "listen address");
+// Throws pipekit::option_error (kind usage, the one exit code for a bad address) when it cannot
+// be read, naming `option` (the daemon's option, tcp_address: a program shows its flag) and the
+// address.
+boost::asio::ip::tcp::endpoint parse_listen_address(std::string_view address, std::string_view option = "listen");
 
 // "127.0.0.1:4160", "[::1]:4160".
 std::string to_string(const boost::asio::ip::tcp::endpoint& endpoint);
@@ -44,12 +44,12 @@ class tcp_listener {
   using accept_handler = std::function<void(boost::asio::ip::tcp::socket)>;
 
   // Binds and listens at once (so port() is known on return), then accepts on io's thread.
-  // Throws pipekit::fatal_error (see parse_listen_address; exit_code::unavailable when the address
-  // cannot be bound), its message starting with name (the flag) and the address.
+  // Throws pipekit::option_error (see parse_listen_address; kind unavailable when the address
+  // cannot be bound) naming `option` and the address.
   // Accept errors (EMFILE, ...) never end the loop: accepting pauses 100 ms and retries; the first
   // failure is logged, then a summary at most every 10 s, and a line once accepting works again.
   tcp_listener(boost::asio::io_context& io, std::string_view address, accept_handler on_accept,
-               std::string_view name = "listen address");
+               std::string_view option = "listen");
   ~tcp_listener();
   tcp_listener(const tcp_listener&) = delete;
   tcp_listener& operator=(const tcp_listener&) = delete;

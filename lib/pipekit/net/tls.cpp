@@ -14,7 +14,6 @@
 #include <boost/asio/write.hpp>
 
 #include "pipekit/cli/error.hpp"
-#include "pipekit/cli/exit_code.hpp"
 
 namespace pipekit::net {
 
@@ -43,39 +42,46 @@ std::string openssl_errors() {
   return out.empty() ? "not understood" : out;
 }
 
-// A file the flag names must be readable before OpenSSL is asked to parse it, so that a missing
+using kind = option_error::kind;
+
+// Option names (tls_cert), as option_error takes them: a program shows its flags (--tls-cert).
+// A file the option names must be readable before OpenSSL is asked to parse it, so that a missing
 // file (66) and a malformed one (78) end differently.
-void must_read(const char* flag, const std::string& file) {
+void must_read(const char* option, const std::string& file) {
   std::ifstream f(file);
-  if (!f) fatal(exit_code::no_input, "{} {}: cannot read: {}", flag, file, std::strerror(errno));
+  if (!f) throw option_error(kind::no_input, {option}, fmt::format("{{}} {}: cannot read: {}", file, std::strerror(errno)));
 }
 
 void set_min_version(ssl::context& ctx, const std::string& name) {
   int v = protocol_version(name);
-  if (v == 0) fatal(exit_code::config, "--tls-min-version {}: want tls1.0, tls1.1, tls1.2 or tls1.3", name);
+  if (v == 0)
+    throw option_error(kind::config, {"tls_min_version"},
+                       fmt::format("{{}} {}: want tls1.0, tls1.1, tls1.2 or tls1.3", name));
   SSL_CTX_set_min_proto_version(ctx.native_handle(), v);
 }
 
 void load_verify_file(ssl::context& ctx, const std::string& file) {
-  must_read("--tls-root-ca-file", file);
+  must_read("tls_root_ca_file", file);
   ERR_clear_error();
   if (SSL_CTX_load_verify_locations(ctx.native_handle(), file.c_str(), nullptr) != 1)
-    fatal(exit_code::config, "--tls-root-ca-file {}: no PEM certificate read: {}", file, openssl_errors());
+    throw option_error(kind::config, {"tls_root_ca_file"},
+                       fmt::format("{{}} {}: no PEM certificate read: {}", file, openssl_errors()));
 }
 
 void load_cert_and_key(ssl::context& ctx, const std::string& cert, const std::string& key) {
-  must_read("--tls-cert", cert);
-  must_read("--tls-key", key);
+  must_read("tls_cert", cert);
+  must_read("tls_key", key);
   ERR_clear_error();
   if (SSL_CTX_use_certificate_chain_file(ctx.native_handle(), cert.c_str()) != 1)
-    fatal(exit_code::config, "--tls-cert {}: not a PEM certificate: {}", cert, openssl_errors());
+    throw option_error(kind::config, {"tls_cert"}, fmt::format("{{}} {}: not a PEM certificate: {}", cert, openssl_errors()));
+  const auto mismatch = [&] {
+    return option_error(kind::config, {"tls_key", "tls_cert"}, fmt::format("{{}} {} does not match {{}} {}", key, cert));
+  };
   if (SSL_CTX_use_PrivateKey_file(ctx.native_handle(), key.c_str(), SSL_FILETYPE_PEM) != 1) {
-    if (ERR_GET_REASON(ERR_peek_last_error()) == X509_R_KEY_VALUES_MISMATCH)
-      fatal(exit_code::config, "--tls-key {} does not match --tls-cert {}", key, cert);
-    fatal(exit_code::config, "--tls-key {}: not a PEM private key: {}", key, openssl_errors());
+    if (ERR_GET_REASON(ERR_peek_last_error()) == X509_R_KEY_VALUES_MISMATCH) throw mismatch();
+    throw option_error(kind::config, {"tls_key"}, fmt::format("{{}} {}: not a PEM private key: {}", key, openssl_errors()));
   }
-  if (SSL_CTX_check_private_key(ctx.native_handle()) != 1)
-    fatal(exit_code::config, "--tls-key {} does not match --tls-cert {}", key, cert);
+  if (SSL_CTX_check_private_key(ctx.native_handle()) != 1) throw mismatch();
 }
 
 // "require": any client certificate will do (Go's RequireAnyClientCert), so the chain is not checked.
@@ -97,7 +103,7 @@ ssl::context& tls_context::native() noexcept { return impl_->ctx; }
 
 std::shared_ptr<tls_context> tls_context::server(const tls_server_options& o) {
   if (o.cert_file.empty() || o.key_file.empty())
-    fatal(exit_code::config, "--tls-cert and --tls-key go together; both name PEM files");
+    throw option_error(kind::config, {"tls_cert", "tls_key"}, "{} and {} go together; both name PEM files");
   auto i = std::make_unique<impl>(ssl::context::tls_server);
   ssl::context& ctx = i->ctx;
   ctx.set_options(ssl::context::default_workarounds | ssl::context::no_sslv2 | ssl::context::no_sslv3 |
@@ -121,14 +127,15 @@ std::shared_ptr<tls_context> tls_context::server(const tls_server_options& o) {
   } else if (o.client_auth_policy == "require-verify") {
     ctx.set_verify_mode(ssl::verify_peer | ssl::verify_fail_if_no_peer_cert);
   } else {
-    fatal(exit_code::config, "--tls-client-auth-policy {}: want require or require-verify", o.client_auth_policy);
+    throw option_error(kind::config, {"tls_client_auth_policy"},
+                       fmt::format("{{}} {}: want require or require-verify", o.client_auth_policy));
   }
   return std::shared_ptr<tls_context>(new tls_context(std::move(i)));
 }
 
 std::shared_ptr<tls_context> tls_context::client(const tls_client_options& o) {
   if (o.cert_file.empty() != o.key_file.empty())
-    fatal(exit_code::usage, "--tls-cert and --tls-key go together; both name PEM files");
+    throw option_error(kind::usage, {"tls_cert", "tls_key"}, "{} and {} go together; both name PEM files");
   auto i = std::make_unique<impl>(ssl::context::tls_client);
   ssl::context& ctx = i->ctx;
   ctx.set_options(ssl::context::default_workarounds | ssl::context::no_sslv2 | ssl::context::no_sslv3);

@@ -24,8 +24,10 @@ class context;
 namespace pipekit::net {
 
 // An OpenSSL context: certificates, keys, verification policy. Built once per program.
-// Throws pipekit::fatal_error naming the flag and file: exit_code::no_input (66) for a file that
-// cannot be read, exit_code::config (78) for one that is not what it should be.
+// Throws pipekit::option_error naming the option (tls_cert, tls_key, tls_root_ca_file,
+// tls_min_version, tls_client_auth_policy: a program shows them as its flags) and the file:
+// kind no_input (66) for a file that cannot be read, config (78) for one that is not what it
+// should be.
 class tls_context {
  public:
   static std::shared_ptr<tls_context> server(const tls_server_options& o);

@@ -1092,7 +1092,7 @@ void server::impl::start() {
     const bool degraded = self->route_table && !self->route_table->ready();
     return net::json_response({{"status", degraded ? "degraded" : "ok"}});
   });
-  http.listen(opts.push_listen);
+  http.listen(opts.push_listen, "push_listen");
   schedule_sweep();
   if (opts.routes) {
     auto r = *opts.routes;
