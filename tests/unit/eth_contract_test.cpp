@@ -128,6 +128,7 @@ TEST_CASE("contract runtime: reverts are thrown as their types", "[eth]") {
     FAIL("no throw");
   } catch (const eth::revert_error& e) {
     CHECK(e.reason() == "not yours");
+    CHECK(std::string(e.what()) == "reverted: not yours");
   }
   // Panic(0x12): division by zero
   try {

@@ -195,7 +195,8 @@ void contract::rethrow_typed(const abi_file& abi, revert_handler on_revert) {
   const std::string kind = decoded.value("kind", "");
   if (kind == "error") {
     std::string reason = decoded.value("message", "");
-    throw revert_error(fmt::format("reverted: {}", reason), std::move(data), std::move(reason));
+    std::string what = fmt::format("reverted: {}", reason);  // before reason is moved: argument order is unspecified
+    throw revert_error(std::move(what), std::move(data), std::move(reason));
   }
   if (kind == "panic") {
     const std::uint64_t code = decoded["code"].is_number_unsigned() ? decoded["code"].get<std::uint64_t>() : 0;
