@@ -2,6 +2,7 @@
 // Helpers shared by the ABI translation units; not part of the public API.
 
 #include "pipekit/eth/abi.hpp"
+#include "pipekit/util/utf8.hpp"
 
 namespace pipekit::eth {
 
@@ -75,8 +76,10 @@ bool all_named(std::span<const abi_param> params);
 // Whether an indexed value of this type is stored in its topic as a hash (bytes, string, arrays, tuples).
 bool is_hashed_topic(const abi_type& type);
 
-// Valid UTF-8 per Unicode 15 table 3-7 (no overlongs, surrogates or code points above U+10FFFF).
-bool valid_utf8(const std::uint8_t* p, std::size_t n);
+// Valid UTF-8 (util::valid_utf8: RFC 3629, no overlongs, surrogates or code points above U+10FFFF).
+inline bool valid_utf8(const std::uint8_t* p, std::size_t n) {
+  return util::valid_utf8(std::string_view(reinterpret_cast<const char*>(p), n));
+}
 
 // ---- error messages (abi_message.cpp) --------------------------------------------------------------------
 
