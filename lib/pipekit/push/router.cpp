@@ -67,14 +67,14 @@ struct message {
   std::string source;
   std::uint64_t line = 0;
   json original;  // the input line as JSON
-  json data;
   json id;        // null: none
   bool broadcast = false;
   std::vector<std::string> users;
   std::vector<bool> delivered;           // per user: some node had a connection of theirs
   std::vector<std::string> failure;      // per user: why a node that held them failed, if one did
   std::vector<std::string> history_id;   // per user: the stream id it was stored under ("": not stored)
-  std::string data_text;                 // data as JSON text
+  std::string data_text;                 // data as JSON text (what the nodes and the history get)
+  std::string id_text;                   // id as JSON text ("": none)
   std::string broadcast_failure;         // broadcast: why some node did not take it
   bool no_nodes = false;                 // broadcast: there was no live node
   std::string failure_text;
@@ -106,6 +106,10 @@ std::string lower(std::string s) {
   for (auto& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
   return s;
 }
+
+// Compact JSON text, invalid UTF-8 replaced (as every line sent to a node).
+std::string json_text(const json& v) { return v.dump(-1, ' ', false, json::error_handler_t::replace); }
+std::string json_text(const std::string& s) { return json_text(json(s)); }
 
 std::string user_text(const json& u) {
   if (u.is_string()) return u.get<std::string>();
@@ -225,6 +229,7 @@ class router {
       return nullptr;
     }
     const json& v = m->original;
+    const json* data = nullptr;  // within m->original
     if (!v.is_object()) {
       reject(*m, "invalid_message", "not a JSON object", v);
       return nullptr;
@@ -245,9 +250,9 @@ class router {
           reject(*m, "invalid_message", fmt::format("no data at {}", opts_.data_pointer), v);
           return nullptr;
         }
-        m->data = v.at(*data_ptr_);
+        data = &v.at(*data_ptr_);
       } else {
-        m->data = v;
+        data = &v;
       }
     } catch (const json::exception&) {
       reject(*m, "invalid_message", fmt::format("no user at {}", opts_.user_pointer), v);
@@ -257,7 +262,7 @@ class router {
         reject(*m, "invalid_message", R"(want an object with "data" and one of "user", "users", "broadcast")", v);
         return nullptr;
       }
-      m->data = v["data"];
+      data = &v["data"];
       m->broadcast = v.value("broadcast", false) == true;
       const int kinds = int(v.contains("user")) + int(v.contains("users")) + int(m->broadcast);
       if (kinds != 1 || (v.contains("users") && !v["users"].is_array())) {
@@ -289,7 +294,8 @@ class router {
     m->delivered.assign(m->users.size(), false);
     m->failure.assign(m->users.size(), {});
     m->history_id.assign(m->users.size(), {});
-    m->data_text = m->data.dump(-1, ' ', false, json::error_handler_t::replace);
+    m->data_text = json_text(*data);
+    if (!m->id.is_null()) m->id_text = json_text(m->id);
     return m;
   }
 
@@ -340,8 +346,7 @@ class router {
     if (opts_.history.size > 0) {
       for (const auto& m : msgs) {
         if (m->broadcast) continue;
-        const std::string ref = m->id.is_null() ? std::string() : m->id.dump(-1, ' ', false, json::error_handler_t::replace);
-        for (const auto& u : m->users) append_history_commands(cmds, opts_.prefix, u, opts_.history, m->data_text, ref);
+        for (const auto& u : m->users) append_history_commands(cmds, opts_.prefix, u, opts_.history, m->data_text, m->id_text);
       }
     }
     // Batches are routed in the order they were read, whatever order their node addresses come in.
@@ -434,13 +439,12 @@ class router {
   void route(const message_ptr& m, const std::unordered_map<std::string, std::vector<std::string>>& routes,
              const std::vector<std::string>& live_nodes, const std::unordered_map<std::string, std::string>& user_errors,
              const std::string& broadcast_error, const std::string& resolve_error) {
-    json base = json::object();
-    if (!m->id.is_null()) base["id"] = m->id;
+    // The lines for the nodes are put together from the data's and the id's JSON text, dumped
+    // once per message.
+    const std::string id_part = m->id_text.empty() ? std::string() : ",\"id\":" + m->id_text;
     if (m->broadcast) {
       if (!broadcast_error.empty()) return fail_all(m, "redis_unavailable", broadcast_error);
-      json line = {{"broadcast", true}, {"data", m->data}};
-      if (!m->id.is_null()) line["id"] = m->id;
-      const std::string text = line.dump(-1, ' ', false, json::error_handler_t::replace);
+      const std::string text = "{\"broadcast\":true,\"data\":" + m->data_text + id_part + "}";
       for (const auto& node : live_nodes) {
         const auto address = address_of(node);
         if (address.empty()) continue;
@@ -485,19 +489,22 @@ class router {
         // does not store it again.
         for (auto i : idx) {
           if (m->history_id[i].empty()) continue;
-          json line = {{"user", m->users[i]}, {"data", m->data}, {"id", m->history_id[i]}, {"stored", true}};
-          if (!m->id.is_null()) line["ref"] = m->id;
-          enqueue(node, address_of(node), node_item{m, {i}, line.dump(-1, ' ', false, json::error_handler_t::replace)});
+          std::string line = "{\"user\":" + json_text(m->users[i]) + ",\"data\":" + m->data_text +
+                             ",\"id\":" + json_text(m->history_id[i]) + ",\"stored\":true";
+          if (!m->id_text.empty()) line += ",\"ref\":" + m->id_text;
+          line += '}';
+          enqueue(node, address_of(node), node_item{m, {i}, std::move(line)});
         }
         idx.erase(std::remove_if(idx.begin(), idx.end(), [&](std::size_t i) { return !m->history_id[i].empty(); }), idx.end());
         if (idx.empty()) continue;
       }
-      json line = json::object();
-      line["users"] = json::array();
-      for (auto i : idx) line["users"].push_back(m->users[i]);
-      line["data"] = m->data;
-      if (!m->id.is_null()) line["id"] = m->id;
-      enqueue(node, address_of(node), node_item{m, std::move(idx), line.dump(-1, ' ', false, json::error_handler_t::replace)});
+      std::string line = "{\"users\":[";
+      for (auto i : idx) {
+        if (line.back() != '[') line += ',';
+        line += json_text(m->users[i]);
+      }
+      line += "],\"data\":" + m->data_text + id_part + "}";
+      enqueue(node, address_of(node), node_item{m, std::move(idx), std::move(line)});
     }
     if (m->outstanding == 0) finish(m);
   }
