@@ -166,6 +166,32 @@ expect "--contract that is not there: 65" 65
 expect_err "lists the contracts" "Linked.sol:MathLib, Linked.sol:UsesMath"
 check "no output from refused runs" test ! -e "$T/x.hpp"
 
+# ---- combined JSON: several contracts ---------------------------------------------------------
+point='{"name":"p","type":"tuple","internalType":"struct Lib.Point","components":[{"name":"x","type":"uint256"}]}'
+cat >"$T/combined.json" <<JSON
+{"contracts":{
+ "a.sol:A":{"abi":[$(fn f "$point" view)],"bin":"6080"},
+ "b.sol:B":{"abi":"[$(fn g "$point" view | sed 's/"/\\"/g')]","bin":""},
+ "c.sol:Empty":{"abi":[],"bin":"6080"},
+ "d.sol:A":{"abi":[$(fn h "")],"bin":"6080"}}}
+JSON
+run abigen-cpp --combined-json "$T/combined.json" "${ns[@]}" --out "$T/combined.hpp"
+expect "two contracts named A: 65" 65
+expect_err "names both and the fix" "contract a.sol:A (--combined-json $T/combined.json: contracts[\"a.sol:A\"]) and contract d.sol:A"
+expect_err "the fix" "--alias 'd.sol:A=A_'"
+run abigen-cpp --combined-json "$T/combined.json" "${ns[@]}" --out "$T/combined.hpp" --exclude d.sol:A
+expect "--exclude d.sol:A: 0 (an ABI as a JSON string, as solc before 0.8.10 wrote it)" 0
+expect_err "the empty contract is skipped with a note" 'contracts["c.sol:Empty"]: skipped: its ABI is empty'
+check "one struct Point for A and B (same name, same shape)" test "$(grep -c '^struct Point {' "$T/combined.hpp")" = 1
+check "two classes" test "$(grep -c '^class ' "$T/combined.hpp")" = 2
+check "A has deploy (bin), B not (empty bin)" test "$(grep -c 'static constexpr std::string_view bytecode' "$T/combined.hpp")" = 1
+run abigen-cpp --combined-json "$T/combined.json" "${ns[@]}" --out "$T/combined.hpp" --alias 'd.sol:A=OtherA'
+expect "--alias d.sol:A=OtherA: 0" 0
+check "class OtherA" grep -q '^class OtherA ' "$T/combined.hpp"
+run abigen-cpp --combined-json "$T/combined.json" --contract Empty "${ns[@]}" --out "$T/empty_only.hpp"
+expect "--contract naming an empty ABI: 65" 65
+no_output "--contract Empty" empty_only
+
 # ---- bytecode -----------------------------------------------------------------------------------
 run abigen-cpp --combined-json "$fx/Linked.json" "${ns[@]}" --out "$T/linked.hpp"
 expect "an unlinked library: 65" 65

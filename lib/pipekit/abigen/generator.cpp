@@ -43,6 +43,8 @@ const std::set<std::string> namespace_reserved = {"std", "pipekit", "nlohmann", 
 const std::set<std::string> body_locals = {"e",    "args", "signature", "data",   "message", "out", "r",
                                            "v",    "j",    "f",         "fn",     "parsed",  "record", "at",
                                            "from", "value", "options",  "client"};
+// eth::contract's data members: a method's parameter so named would shadow one (-Wshadow).
+const std::set<std::string> base_data_members = {"client_", "address_", "abi_", "on_revert_"};
 // Members every generated class has (its own and its base's).
 const std::set<std::string> class_members = {
     "abi",          "abi_json",      "bytecode",    "deploy",        "addr",        "client",
@@ -289,7 +291,7 @@ std::vector<std::string> local_names(const std::vector<abi_param>& params, const
     std::string n = params[i].name;
     if (!is_identifier(n)) n = prefix + std::to_string(i);
     if (is_keyword(n) || reserved.count(n) || types.count(n) || namespace_reserved.count(n)) n += "_";
-    while (used.count(n)) n += "_";
+    while (used.count(n) || base_data_members.count(n)) n += "_";
     used.insert(n);
     out.push_back(n);
   }
@@ -918,7 +920,7 @@ generated generate(const std::vector<contract_input>& inputs, const generate_opt
     }
     for (auto& e : m.events)
       e.fields = local_names(e.ev->inputs, "arg",
-                             {"log", "filter", "event", "filter_args", "from_record", "record", "args", "v", "f", "out"},
+                             {"log", "filter", "event", "filter_args", "from_record", "record", "args", "v", "f", "out", "e"},
                              class_types);
     for (auto& e : m.errors) {
       e.fields = local_names(e.er->inputs, "arg", {"message", "data", "what", "args", "signature", "e"}, class_types);
