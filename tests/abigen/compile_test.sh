@@ -9,7 +9,16 @@ cxx=${1:-c++}
 golden=$PIPEKIT_SRC/tests/fixtures/abigen/golden
 launcher=()
 command -v ccache >/dev/null && launcher=(ccache)
+# And one not golden: an ABI of 300 KB (a long internalType), whose embedded JSON is longer than
+# g++ counts a string literal's length in constexpr (262144 steps).
+long=$(head -c 300000 /dev/zero | tr '\0' x)
+printf '[{"type":"function","name":"f","stateMutability":"view","inputs":[{"name":"a","type":"uint256","internalType":"%s"}],"outputs":[]}]' \
+  "$long" >"$T/long.abi"
+PATH=$(cd "$PIPEKIT_BIN" && pwd):$PATH
+run abigen-cpp --abi "$T/long.abi" --type Long --namespace long_abi --out "$T/long.hpp"
+expect "a 300 KB ABI is generated" 0
 {
+  echo "#include \"$T/long.hpp\""
   for h in "$golden"/*.hpp; do echo "#include \"$h\""; done
   for c in "$golden"/*.cpp; do echo "#include \"$c\""; done
   echo "#include \"$PIPEKIT_SRC/tests/abigen/usage.cpp\""

@@ -47,7 +47,7 @@ const std::set<std::string> body_locals = {"e",    "args", "signature", "data", 
 const std::set<std::string> base_data_members = {"client_", "address_", "abi_", "on_revert_"};
 // Members every generated class has (its own and its base's).
 const std::set<std::string> class_members = {
-    "abi",          "abi_json",      "bytecode",    "deploy",        "addr",        "client",
+    "abi",          "abi_json",      "abi_json_text", "bytecode", "bytecode_text",    "deploy",        "addr",        "client",
     "logs",         "follow",        "on_revert",   "call_function", "send_function", "estimate_function",
     "deploy_code",  "event_records", "follow_event", "record_args",  "record_meta", "rethrow_typed",
     "revert_handler", "contract"};
@@ -491,9 +491,13 @@ class emitter {
     s += "      : " + eth_ns + "contract(client, at, abi(), &on_revert) {}\n\n";
     s += "  // The contract's JSON ABI (abi_json), parsed once.\n";
     s += "  static const " + eth_ns + "abi_file& abi();\n";
-    s += "  static constexpr std::string_view abi_json = " + raw_abi(*c.in) + ";\n";
+    // Arrays, then views of them: a string_view of a literal would count its length in a constexpr
+    // loop, which compilers bound (g++: 262144 steps, an ABI of 256 KiB).
+    s += "  static constexpr char abi_json_text[] = " + raw_abi(*c.in) + ";\n";
+    s += "  static constexpr std::string_view abi_json{abi_json_text, sizeof abi_json_text - 1};\n";
     if (!c.in->bytecode.empty()) {
-      s += "  static constexpr std::string_view bytecode = \"0x" + c.in->bytecode + "\";\n\n";
+      s += "  static constexpr char bytecode_text[] = \"0x" + c.in->bytecode + "\";\n";
+      s += "  static constexpr std::string_view bytecode{bytecode_text, sizeof bytecode_text - 1};\n\n";
       s += "  // Deploys the contract (its constructor's arguments after `from`) and waits for the receipt.\n";
       s += call_line("  ", "static " + n + " deploy", deploy_params(c, true), ";");
     }
