@@ -8,6 +8,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <exception>
+#include <filesystem>
 #include <functional>
 #include <string>
 #include <typeinfo>
@@ -42,6 +43,11 @@ template <class T>
   requires std::is_integral_v<T>
 std::string show(T v) {
   return std::to_string(v);
+}
+std::string show(const std::vector<eth::uint256>& v) {
+  std::string out = "[";
+  for (const auto& e : v) out += (out.size() > 1 ? ", " : "") + e.str();
+  return out + "]";
 }
 template <class T>
 std::string show(const std::vector<T>& v) {
@@ -193,6 +199,38 @@ int main() {
     check_eq("follow<Transfer>: then alice's transferFrom", seen[1].value, eth::uint256(400));
     check_eq("follow<Transfer>: then the one sent while following", seen.back().value, eth::uint256(5));
     check_eq("follow<Transfer>: stopped by the callback after 3 events", seen.size(), std::size_t{3});
+
+    // With a checkpoint file: the first follower takes the transfers so far (checkpointed after
+    // each chunk) and stops at one sent while it follows; the second resumes after the checkpoint,
+    // so that one is its first event: nothing before it again, nothing lost.
+    char dir_template[] = "/tmp/pipekit-abigen-e2e.XXXXXX";
+    const char* dir = mkdtemp(dir_template);
+    if (dir == nullptr) return fail("mkdtemp", "cannot make a temporary directory");
+    const std::string checkpoint = std::string(dir) + "/transfers.checkpoint";
+    eth::follow_options fc = fo;
+    fc.checkpoint = checkpoint;
+    std::vector<eth::uint256> first_run, second_run;
+    token.follow<token::Token::Transfer>(
+        [&](const token::Token::Transfer& t) {
+          first_run.push_back(t.value);
+          if (t.value == eth::uint256(5)) token_b.transfer(me, bob, eth::uint256(6));
+          return t.value != eth::uint256(6);
+        },
+        fc);
+    const bool saved = std::filesystem::exists(checkpoint);
+    fc.from_block.clear();  // from the checkpoint
+    token.follow<token::Token::Transfer>(
+        [&](const token::Token::Transfer& t) {
+          second_run.push_back(t.value);
+          return false;
+        },
+        fc);
+    std::filesystem::remove_all(dir);
+    check_eq("follow<Transfer> with a checkpoint: the checkpoint file written", saved, true);
+    check_eq("follow<Transfer> with a checkpoint: the first follower's events", first_run,
+             std::vector<eth::uint256>{eth::uint256(250), eth::uint256(400), eth::uint256(5), eth::uint256(6)});
+    check_eq("follow<Transfer> resumed from the checkpoint: its first event", second_run,
+             std::vector<eth::uint256>{eth::uint256(6)});
 
     expect_throw<token::Token::Unauthorized>(
         "Token.call_mint from alice (eth_call)",
