@@ -12,7 +12,8 @@
 #     README itself, run and print 2020.
 # Environment (set by ctest): PIPEKIT_BUILD (the build tree), PIPEKIT_BIN, PIPEKIT_SRC,
 # PIPEKIT_TEST_NODE_MODULES. The work tree is $PIPEKIT_BUILD/abigen-e2e (a fixed path under the
-# build, so ccache finds the previous run's objects), emptied at each start.
+# build, so ccache finds the previous run's objects), emptied at each start and removed after a
+# run that passed.
 source "$(dirname "$0")/../cli/lib.sh"
 build=${PIPEKIT_BUILD:?}
 W=$build/abigen-e2e
@@ -121,4 +122,7 @@ last_line_is "README.md's abigen-cpp ... && c++ ... && ./calldemo prints what it
 check "README.md's example shows 2020" test "$(tail -n 1 "$R/expected" 2>/dev/null)" = 2020
 
 step "done"
+# Kept for a look when something failed; else removed (the staged install alone is ~1 GB with
+# debug information).
+[ "$failed" -eq 0 ] && rm -rf "$W"
 finish
