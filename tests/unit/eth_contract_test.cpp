@@ -144,6 +144,7 @@ TEST_CASE("contract runtime: reverts are thrown as their types", "[eth]") {
   } catch (const unauthorized& e) {
     CHECK(e.caller.hex() == "0x70997970C51812dc3A010C7d01b50e0d17dc79C8");
     CHECK(e.data().size() == 36);
+    CHECK(std::string(e.what()) == R"(reverted: Unauthorized(caller="0x70997970C51812dc3A010C7d01b50e0d17dc79C8"))");
   }
   // no data: a bare revert
   try {

@@ -185,7 +185,6 @@ void contract::rethrow_typed(const abi_file& abi, revert_handler on_revert) {
   } catch (const abi_error&) {
     std::rethrow_exception(p);
   }
-  if (on_revert && data.size() >= 4) on_revert(data, message);
   json decoded;
   try {
     decoded = decode_revert(data, &abi);
@@ -193,6 +192,18 @@ void contract::rethrow_typed(const abi_file& abi, revert_handler on_revert) {
     throw contract_error(message, std::move(data));
   }
   const std::string kind = decoded.value("kind", "");
+  // A custom error's message is the decoded error ("reverted: Insufficient(need=5, have=1)"),
+  // not the node's text ("execution reverted: custom error 0xe8620800: ").
+  if (kind == "custom") {
+    std::string args;
+    const json& a = decoded["args"];
+    if (a.is_object())
+      for (const auto& [k, v] : a.items()) args += fmt::format("{}{}={}", args.empty() ? "" : ", ", k, v.dump());
+    else if (a.is_array())
+      for (const auto& v : a) args += fmt::format("{}{}", args.empty() ? "" : ", ", v.dump());
+    message = fmt::format("reverted: {}({})", decoded.value("name", ""), args);
+  }
+  if (on_revert && data.size() >= 4) on_revert(data, message);
   if (kind == "error") {
     std::string reason = decoded.value("message", "");
     std::string what = fmt::format("reverted: {}", reason);  // before reason is moved: argument order is unspecified
@@ -203,7 +214,7 @@ void contract::rethrow_typed(const abi_file& abi, revert_handler on_revert) {
     throw panic_error(fmt::format("panicked: 0x{:02x} ({})", code, decoded.value("meaning", "")), std::move(data), code);
   }
   if (kind == "custom")  // in the ABI, but the generated handler did not take it (bindings out of date)
-    throw contract_error(fmt::format("reverted: {}", decoded.dump()), std::move(data));
+    throw contract_error(message, std::move(data));
   throw contract_error(message, std::move(data));
 }
 
@@ -285,6 +296,10 @@ receipt contract::deploy_code(rpc_client& client, const abi_file& abi, revert_ha
 
 namespace {
 
+// Every event of the ABI (the filter's topic 0 picks this one), so a log of it that does not decode
+// comes out as an error, not skipped; an anonymous event has no topic 0 and decodes only when named.
+log_decoder decoder_for(const abi_file* abi, const abi_event& ev) { return log_decoder(abi, ev.anonymous ? ev.name : ""); }
+
 json event_filter(const abi_event& ev, const json& filter_args, const address& at) {
   json topics = json::array();
   for (const auto& t : encode_topics(ev, filter_args)) topics.push_back(t ? json(to_hex(*t)) : json());
@@ -307,7 +322,7 @@ std::vector<json> contract::event_records(const abi_event& ev, const json& filte
   o.from_block = r.from_block;
   o.to_block = r.to_block;
   std::vector<json> out;
-  log_follower f(rpc_client(client_->options()), log_decoder(abi_, ev.anonymous ? ev.signature() : ""), o);
+  log_follower f(rpc_client(client_->options()), decoder_for(abi_, ev), o);
   f.run({[&](const json& rec) {
            out.push_back(checked(ev, rec));
            return true;
@@ -323,7 +338,7 @@ void contract::follow_event(const abi_event& ev, const json& filter_args,
   o.to_block = "latest";
   // on_record's false stops the follower before it checkpoints the chunk at hand: a restart from
   // the checkpoint sees that chunk's events again (at least once, never lost).
-  log_follower f(rpc_client(client_->options()), log_decoder(abi_, ev.anonymous ? ev.signature() : ""), o);
+  log_follower f(rpc_client(client_->options()), decoder_for(abi_, ev), o);
   f.run({[&](const json& rec) { return on_record(checked(ev, rec)); }, [] { return true; }});
 }
 

@@ -276,26 +276,26 @@ signer node_signer(const address& from);
 
 struct call_options {
   std::string block = "latest";  // a tag (latest, pending, safe, finalized, earliest) or 0x-number
-  std::optional<address> from;   // msg.sender of the call
+  std::optional<address> from{};  // msg.sender of the call
 };
 
 struct send_options {
-  tx_options tx;       // value is set by the payable functions' own parameter
-  wait_options wait;   // how deep the receipt, how long to wait
+  tx_options tx{};      // value is set by the payable functions' own parameter
+  wait_options wait{};  // how deep the receipt, how long to wait
 };
 
 struct receipt {
-  std::string tx_hash, block_hash;
+  std::string tx_hash{}, block_hash{};
   std::uint64_t block_number = 0, gas_used = 0;
-  std::optional<address> contract_address;  // deployments
-  nlohmann::json json;                      // the node's receipt as it came (logs included)
+  std::optional<address> contract_address{};  // deployments
+  nlohmann::json json{};                      // the node's receipt as it came (logs included)
 };
 
 // Where a decoded event came from.
 struct log_meta {
-  address contract;
+  address contract{};
   std::uint64_t block_number = 0, log_index = 0;
-  std::string block_hash, tx_hash;
+  std::string block_hash{}, tx_hash{};
   bool removed = false;  // undone by a reorg (follow only): the event is no longer on the chain
 };
 

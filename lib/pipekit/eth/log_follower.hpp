@@ -60,12 +60,12 @@ class checkpoint_file {
 
 struct follow_options {
   nlohmann::json filter = nlohmann::json::object();  // eth_getLogs filter without the range (log_filter())
-  std::string from_block;          // a tag or 0x-number; "" = latest (or after the checkpoint)
+  std::string from_block{};        // a tag or 0x-number; "" = latest (or after the checkpoint)
   std::string to_block = "latest"; // a tag or 0x-number; not with follow
   std::uint64_t chunk_size = default_chunk_size;  // halved when the node says a range is too large
   bool follow = false;
   std::chrono::milliseconds poll_interval{2000};  // follow over http
-  std::string checkpoint;                         // "" = none
+  std::string checkpoint{};                       // "" = none
   std::uint64_t confirmations = 0;                // only blocks this far below the head
 };
 

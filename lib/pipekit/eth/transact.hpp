@@ -22,11 +22,13 @@ constexpr std::size_t max_shown_revert = 2048;                 // characters of 
 
 // What the caller fixes; whatever is empty is asked of the node.
 struct tx_options {
-  std::optional<u256> value;
-  std::optional<u256> gas_price;     // EIP-1559: max fee per gas; legacy: the gas price
-  std::optional<u256> priority_fee;  // EIP-1559 only
-  std::optional<std::uint64_t> nonce, gas;
-  std::optional<std::uint64_t> chain;  // refuse to send unless the node is on this chain (wrong_chain)
+  // Each member has an initializer, so designated initializers ({.gas = 100000}) leave the others
+  // empty without a -Wmissing-field-initializers warning.
+  std::optional<u256> value{};
+  std::optional<u256> gas_price{};     // EIP-1559: max fee per gas; legacy: the gas price
+  std::optional<u256> priority_fee{};  // EIP-1559 only
+  std::optional<std::uint64_t> nonce{}, gas{};
+  std::optional<std::uint64_t> chain{};  // refuse to send unless the node is on this chain (wrong_chain)
   bool legacy = false;                 // EIP-155 legacy instead of EIP-1559
 };
 

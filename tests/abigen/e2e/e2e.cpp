@@ -351,6 +351,10 @@ int main() {
     check_eq("Noted filtered by the bytes", ev.logs<events::Events::Noted>({.blob = blob}).size(), std::size_t{1});
     check_eq("Noted filtered by a string never emitted",
              ev.logs<events::Events::Noted>({.topic = std::string("none")}).size(), std::size_t{0});
+    ev.whisper(me, 7);
+    const auto quiet = ev.logs<events::Events::Whispered>({.by = my_address});
+    if (quiet.size() != 1) return fail("anonymous Whispered events", std::to_string(quiet.size()) + ", want 1");
+    check_eq("Whispered.n (an anonymous event)", quiet[0].n, eth::uint256(7));
   });
 
   if (failures > 0) {

@@ -11,9 +11,15 @@ contract Events {
 
     event Noted(string indexed topic, bytes indexed blob, Tag indexed tag, address by, string text, Tag plain);
     event Counted(uint256 indexed n, bool even);
+    // No topic 0: found by its address and topic count, decoded only when asked for by name.
+    event Whispered(address indexed by, uint256 n) anonymous;
 
     function note(string calldata topic, bytes calldata blob, Tag calldata tag) external {
         emit Noted(topic, blob, tag, msg.sender, topic, tag);
+    }
+
+    function whisper(uint256 n) external {
+        emit Whispered(msg.sender, n);
     }
 
     function count(uint256 upTo) external {
