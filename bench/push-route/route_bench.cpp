@@ -13,9 +13,13 @@
 //   2. Latency at --rate msgs/s for --duration, written every millisecond, each message carrying
 //      its write time (CLOCK_MONOTONIC ns; this process writes and receives): p50/p99/max from
 //      push-route's stdin to the client, then from nsq-pub's stdin (--pipeline-cmd) to the client.
+// Each phase also says how much CPU the bench's processes used (the feed, Redis, the nodes, this
+// client, --more-pids: the pipeline's nsq-broker, push-route and nsq-tail) and how much other work
+// ran on the machine meanwhile (/proc/stat), since every figure here moves with it.
 // Prints one table on stdout; progress on stderr.
 //   route_bench --ports P1,P2 --push-ports Q1,Q2 --pids A,B --redis-port R --redis-pid RP
-//               --secret-file F --route-cmd CMD [--pipeline-cmd CMD] --out-dir DIR [--ref-rate X] ...
+//               --secret-file F --route-cmd CMD [--pipeline-cmd CMD] --out-dir DIR [--ref-rate X]
+//               [--phases rate,latency,pipeline] ...
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/prctl.h>
@@ -70,6 +74,19 @@ double cpu_of(int pid) {
   for (int i = 3; i <= 15 && in >> field; ++i)  // utime is field 14, stime 15 (proc(5))
     if (i >= 14) ticks += std::atof(field.c_str());
   return ticks / static_cast<double>(::sysconf(_SC_CLK_TCK));
+}
+
+// Busy CPU seconds of the whole machine so far (/proc/stat: all but idle and iowait).
+double machine_busy() {
+  std::ifstream f("/proc/stat");
+  std::string cpu;
+  f >> cpu;
+  double total = 0, idle = 0, v = 0;
+  for (int i = 0; i < 8 && f >> v; ++i) {  // user nice system idle iowait irq softirq steal
+    total += v;
+    if (i == 3 || i == 4) idle += v;
+  }
+  return (total - idle) / static_cast<double>(::sysconf(_SC_CLK_TCK));
 }
 
 double cpu_of_self() {
@@ -206,8 +223,8 @@ std::string push_line(std::size_t user, const std::string& data) {
 
 int main(int argc, char** argv) {
   program = "route_bench";
-  std::string ports_text, push_ports_text, pids_text, secret_file, route_cmd, pipeline_cmd, out_dir = ".";
-  std::string ref_what = "reference";
+  std::string ports_text, push_ports_text, pids_text, more_pids_text, more_names, secret_file, route_cmd, pipeline_cmd, out_dir = ".";
+  std::string ref_what = "reference", phases = "rate,latency,pipeline";
   std::uint16_t redis_port = 0;
   int redis_pid = 0, sources = 4;
   std::size_t users = 10000, msgs = 200000;
@@ -218,6 +235,8 @@ int main(int argc, char** argv) {
     if (k == "--ports") ports_text = v;
     else if (k == "--push-ports") push_ports_text = v;
     else if (k == "--pids") pids_text = v;
+    else if (k == "--more-pids") more_pids_text = v;
+    else if (k == "--more-names") more_names = v;
     else if (k == "--redis-port") redis_port = static_cast<std::uint16_t>(std::atoi(v.c_str()));
     else if (k == "--redis-pid") redis_pid = std::atoi(v.c_str());
     else if (k == "--secret-file") secret_file = v;
@@ -232,6 +251,7 @@ int main(int argc, char** argv) {
     else if (k == "--ref-rate") ref_rate = std::atof(v.c_str());
     else if (k == "--ref-what") ref_what = v;
     else if (k == "--row") extra_rows.push_back(v);
+    else if (k == "--phases") phases = v;
     else {
       std::fprintf(stderr, "route_bench: unknown flag %s\n", k.c_str());
       return 64;
@@ -272,6 +292,22 @@ int main(int argc, char** argv) {
     });
     done.get_future().wait();
   };
+  std::vector<int> more_pids;  // the pipeline's other processes: counted as the bench's, not as other work
+  for (const auto& p : split(more_pids_text)) more_pids.push_back(std::atoi(p.c_str()));
+  // The CPU seconds used by the machine and by the bench's processes other than a feed (those,
+  // the nodes, Redis, this client, --more-pids): what else ran on the machine meanwhile.
+  auto each = [&](int feed_pid) {  // the feed, Redis, the nodes, this client, --more-pids
+    std::vector<double> v{feed_pid ? cpu_of(feed_pid) : 0.0, cpu_of(redis_pid)};
+    for (int p : node_pids) v.push_back(cpu_of(p));
+    v.push_back(cpu_of_self());
+    for (int p : more_pids) v.push_back(cpu_of(p));
+    return v;
+  };
+  auto ours = [&] {
+    double sum = 0;
+    for (double c : each(0)) sum += c;
+    return sum;
+  };
   std::vector<row> rows;
   const std::string tag = std::to_string(users / 1000) + "k";
 
@@ -304,7 +340,7 @@ int main(int argc, char** argv) {
     const std::string out = out_dir + "/" + name + ".out";
     std::vector<double> node_cpu0;
     for (int p : node_pids) node_cpu0.push_back(cpu_of(p));
-    const double redis_cpu0 = cpu_of(redis_pid), self_cpu0 = cpu_of_self();
+    const double redis_cpu0 = cpu_of(redis_pid), self_cpu0 = cpu_of_self(), ours0 = ours(), busy0 = machine_busy();
     const std::size_t before = cs.received;
     feed f(cmd, out, out_dir + "/" + name + ".log");
     const auto start = mono_ns();
@@ -317,6 +353,7 @@ int main(int argc, char** argv) {
     double nodes = 0;
     for (std::size_t i = 0; i < node_pids.size(); ++i) nodes += cpu_of(node_pids[i]) - node_cpu0[i];
     const double redis = cpu_of(redis_pid) - redis_cpu0, self = cpu_of_self() - self_cpu0;
+    const double other = std::max(0.0, machine_busy() - busy0 - (ours() - ours0) - f.cpu());  // ticks: +-0.01 s
     const std::size_t got = cs.received - before, undelivered = count_lines(out);
     const double secs = static_cast<double>(last - start) / 1e9, r = static_cast<double>(got) / secs;
     const auto per = [&](double cpu) { return fmt("%.1f", 1e6 * cpu / static_cast<double>(msgs)); };
@@ -333,13 +370,16 @@ int main(int argc, char** argv) {
                     fmt("last receipt %.2f s", secs)});
     rows.push_back({"  CPU us/msg: push-route, Redis, " + std::to_string(node_pids.size()) + " nodes, client",
                     per(f.cpu()) + ", " + per(redis) + ", " + per(nodes) + ", " + per(self), "",
-                    fmt("%.2f cores busy", (f.cpu() + redis + nodes + self) / secs)});
+                    fmt("%.2f cores busy", (f.cpu() + redis + nodes + self) / secs) + fmt("; other work %.2f cores", other / secs)});
   };
-  throughput("rate-no-history", "--history-size 0", route_cmd + " --history-size 0", true);
-  throughput("rate-history", "history (XADD each)", route_cmd, false);
+  auto phase = [&](const char* name) { return ("," + phases + ",").find("," + std::string(name) + ",") != std::string::npos; };
+  if (phase("rate")) {
+    throughput("rate-no-history", "--history-size 0", route_cmd + " --history-size 0", true);
+    throughput("rate-history", "history (XADD each)", route_cmd, false);
+  }
 
   // 2. Latency at --rate, from the feed command's stdin to the client.
-  auto latency = [&](const std::string& name, const std::string& label, const std::string& cmd) {
+  auto latency = [&](const std::string& name, const std::string& label, const std::string& cmd, const std::string& feed_name) {
     const std::string out = out_dir + "/" + name + ".out";
     feed f(cmd, out, out_dir + "/" + name + ".log");
     // Warm-up: the command has connected and a message went through to each node.
@@ -355,6 +395,8 @@ int main(int argc, char** argv) {
     });
     before = cs.received;
     const double per_ms = rate / 1000;
+    const auto each0 = each(f.pid());
+    const double busy0 = machine_busy();
     const auto start = mono_ns();
     std::size_t sent = 0, k = 0, late = 0;
     for (long tick = 0; tick < static_cast<long>(duration * 1000); ++tick) {
@@ -372,6 +414,11 @@ int main(int argc, char** argv) {
     const double send_secs = static_cast<double>(mono_ns() - start) / 1e9;
     if (!wait_for([&] { return cs.received - before >= sent; }, 30))
       std::fprintf(stderr, "route_bench: %s: %zu of %zu arrived\n", name.c_str(), cs.received - before, sent);
+    auto each1 = each(f.pid());
+    double bench = 0;
+    for (std::size_t i = 0; i < each1.size(); ++i) bench += each1[i] -= each0[i];
+    const double other = std::max(0.0, machine_busy() - busy0 - bench);
+    const double secs = static_cast<double>(mono_ns() - start) / 1e9;
     std::vector<std::int64_t> lat;
     on_io([&] {
       cs.record_latency(false);
@@ -387,9 +434,17 @@ int main(int argc, char** argv) {
     rows.push_back({label + " p50 at " + at, fmt("%.2f ms", q(0.5)), "", ""});
     rows.push_back({label + " p99 at " + at, fmt("%.2f ms", q(0.99)), "< 10 ms", fmt("%.2f of goal", q(0.99) / 10)});
     rows.push_back({"  max; messages received / sent", fmt("%.2f ms", q(1)), "", std::to_string(lat.size()) + " / " + std::to_string(sent)});
+    rows.push_back({"  writes late by > 2 ms; CPU of the bench's processes; other work", std::to_string(late) + " of " + std::to_string(static_cast<long>(duration * 1000)),
+                    "", fmt("%.2f cores", bench / secs) + fmt("; other work %.2f cores", other / secs)});
+    std::string cores;
+    for (double c : each1) cores += (cores.empty() ? "" : ", ") + fmt("%.2f", c / secs);
+    std::string nodes;
+    for (std::size_t i = 0; i < node_pids.size(); ++i) nodes += ", node " + std::to_string(i + 1);
+    rows.push_back({"  CPU cores: " + feed_name + ", Redis" + nodes + ", client" +
+                        (more_pids.empty() ? "" : ", " + more_names), cores, "", ""});
   };
-  latency("latency-route", "push-route stdin -> client", route_cmd);
-  if (!pipeline_cmd.empty()) latency("latency-pipeline", "nsq-pub stdin -> client", pipeline_cmd);
+  if (phase("latency")) latency("latency-route", "push-route stdin -> client", route_cmd, "push-route");
+  if (phase("pipeline") && !pipeline_cmd.empty()) latency("latency-pipeline", "nsq-pub stdin -> client", pipeline_cmd, "nsq-pub");
 
   long dropped = 0, slow = 0;
   for (auto& a : apis) dropped += a->stat("dropped"), slow += a->stat("slow_consumer_closes");

@@ -14,6 +14,8 @@
 # build lock on a shared box). route_bench flags go last, e.g. --msgs 100000 --rate 5000.
 # PUSH_ROUTE_WRAPPER is put before the push-route commands route_bench starts, e.g.
 # PUSH_ROUTE_WRAPPER='perf record -g -o /tmp/push-route.$$.perf --' (sh expands $$: one file a run).
+# NSQ_TAIL_FLAGS are added to the pipeline's nsq-tail (e.g. --max-in-flight 1000), WS_PUSH_FLAGS
+# to both nodes' flags.
 set -eu
 build=${1:-build}
 shift || true
@@ -68,11 +70,13 @@ redis=redis://127.0.0.1:$redis_port
 listening() { sed -n "s/.*$2 [0-9.]*:\([0-9]*\).*/\1/p" "$1" | head -n 1; }
 node_pids=() ws_ports=() push_ports=()
 for n in a b; do
+  # shellcheck disable=SC2086  # WS_PUSH_FLAGS: words
   "$bin/ws-push" --jwt-secret-file "$dir/secret" --listen 127.0.0.1:0 --push-listen 127.0.0.1:0 --redis "$redis" \
-    --node-id $n --history-size 0 --max-connections 1000000 2>"$dir/ws-push-$n.log" &
+    --node-id $n --history-size 0 --max-connections 1000000 ${WS_PUSH_FLAGS:-} 2>"$dir/ws-push-$n.log" &
   pids+=($!) node_pids+=($!)
 done
 "$bin/nsq-broker" --tcp-address 127.0.0.1:0 --http-address 127.0.0.1:0 2>"$dir/nsq-broker.log" &
+nsqd_pid=$!
 pids+=($!)
 for n in a b; do
   until_ok 20 "ws-push $n listens" grep -q 'push API: listening on' "$dir/ws-push-$n.log"
@@ -87,9 +91,10 @@ nsqd_http=127.0.0.1:$(listening "$dir/nsq-broker.log" 'HTTP: listening on')
 route="$bin/push-route --redis $redis --stats"
 mkfifo "$dir/tail.fifo"
 $route <"$dir/tail.fifo" >"$dir/pipeline-undelivered.jsonl" 2>"$dir/pipeline-route.log" &
-pids+=($!)
-"$bin/nsq-tail" -t route_bench -c push --nsqd-tcp-address "$nsqd_tcp" >"$dir/tail.fifo" 2>"$dir/nsq-tail.log" &
-pids+=($!)
+pids+=($!) more_pids=("$nsqd_pid" $!)
+# shellcheck disable=SC2086  # NSQ_TAIL_FLAGS: words
+"$bin/nsq-tail" -t route_bench -c push --nsqd-tcp-address "$nsqd_tcp" ${NSQ_TAIL_FLAGS:-} >"$dir/tail.fifo" 2>"$dir/nsq-tail.log" &
+pids+=($!) more_pids+=($!)
 until_ok 20 "nsq-tail subscribed to route_bench/push" \
   bash -c "curl -sf 'http://$nsqd_http/stats?format=json&topic=route_bench' | grep -q '\"client_id\"'"
 
@@ -104,7 +109,8 @@ ref_rate=$(redis-benchmark -p "$redis_port" -t get -c 1 -P 1000 -n 1000000 -q | 
 echo "push-route ($("$bin/push-route" --version | head -1)), $(nproc) cores, loopback," \
   "$(redis-server --version | cut -d' ' -f1-3); $(date -u +%FT%TZ)"
 "$build/bench/route_bench" --ports "$(IFS=,; echo "${ws_ports[*]}")" --push-ports "$(IFS=,; echo "${push_ports[*]}")" \
-  --pids "$(IFS=,; echo "${node_pids[*]}")" --redis-port "$redis_port" --redis-pid "$redis_pid" \
+  --pids "$(IFS=,; echo "${node_pids[*]}")" --more-pids "$(IFS=,; echo "${more_pids[*]}")" \
+  --more-names "nsq-broker, the pipeline's push-route, nsq-tail" --redis-port "$redis_port" --redis-pid "$redis_pid" \
   --secret-file "$dir/secret" --out-dir "$dir" --ref-rate "$ref_rate" --ref-what "$ref_what" \
   --route-cmd "${PUSH_ROUTE_WRAPPER:+$PUSH_ROUTE_WRAPPER }$route" \
   --pipeline-cmd "$bin/nsq-pub -t route_bench --nsqd-tcp-address $nsqd_tcp --batch-timeout 1ms" \
