@@ -58,11 +58,16 @@ int run_logs(const logs_options& o) {
   f.checkpoint = o.checkpoint;
   f.confirmations = o.confirmations;
   auto abi = load_abi(o.abi_path);
+  // The library names no flag: its messages say "event X", "address X", "topic X"; here they
+  // become --event, --address, --topic.
+  if (!abi && !o.event.empty() && o.event.find('(') == std::string::npos)
+    throw eth::abi_error(fmt::format("--event {}: a name needs --abi FILE; or give a signature such as '{}(uint256 indexed a)'",
+                                     o.event, o.event));
   eth::log_decoder matcher(abi ? &*abi : nullptr, o.event);  // an unknown event: 65, as call's unknown function
   try {
     f.filter = eth::log_filter(o.addresses, matcher, o.topics);
   } catch (const eth::abi_error& e) {
-    fatal(exit_code::usage, "logs: {}", e.what());
+    fatal(exit_code::usage, "logs: --{}", e.what());
   }
 
   pipekit::io::line_writer out(STDOUT_FILENO);

@@ -74,7 +74,8 @@ log_decoder::log_decoder(const abi_file* abi, std::string_view event) {
     named_.push_back(in_abi != nullptr ? *in_abi : std::move(parsed));
   } else {
     if (abi == nullptr)
-      throw abi_error(fmt::format("--event {}: a name needs --abi FILE; or give a signature such as '{}(uint256 indexed a)'",
+      throw abi_error(fmt::format("event {}: a name is looked up in the contract's ABI, and none was given; or give a "
+                                  "signature such as '{}(uint256 indexed a)'",
                                   event, event));
     for (const auto& e : abi->events())
       if (e.name == event) named_.push_back(e);
@@ -160,7 +161,7 @@ json log_filter(const std::vector<std::string>& addresses, const log_decoder& de
     json list = json::array();
     for (const auto& a : addresses) {
       if (a.size() != 42 || !a.starts_with("0x") || find_non_hex(std::string_view(a).substr(2)) != std::string_view::npos)
-        throw abi_error(fmt::format("--address {}: not an address (0x and 40 hex digits)", a));
+        throw abi_error(fmt::format("address {}: not an address (0x and 40 hex digits)", a));
       list.push_back(a);
     }
     filter["address"] = list.size() == 1 ? list[0] : list;
@@ -174,7 +175,7 @@ json log_filter(const std::vector<std::string>& addresses, const log_decoder& de
     try {
       positions.push_back(topic_filter_value(t));
     } catch (const abi_error& e) {
-      throw abi_error(fmt::format("--topic {}: {}", t, e.what()));
+      throw abi_error(fmt::format("topic {}: {}", t, e.what()));
     }
   }
   while (!positions.empty() && positions.back().is_null()) positions.erase(positions.end() - 1);
