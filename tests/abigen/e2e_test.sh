@@ -120,6 +120,11 @@ run env -C "$R" PATH="$stage/bin:${PIPEKIT_TEST_NODE_MODULES:-$PIPEKIT_SRC/tests
 last_line_is "README.md's abigen-cpp ... && c++ ... && ./calldemo prints what it shows" \
   "$(tail -n 1 "$R/expected" 2>/dev/null)"
 check "README.md's example shows 2020" test "$(tail -n 1 "$R/expected" 2>/dev/null)" = 2020
+# A reader runs them again in the same folder (an edit, a second try): they must still work.
+run env -C "$R" PATH="$stage/bin:${PIPEKIT_TEST_NODE_MODULES:-$PIPEKIT_SRC/tests/node_modules}/.bin:$PATH" \
+  timeout 300 bash -e "$R/commands.sh"
+last_line_is "README.md's commands run a second time in the same folder" "$(tail -n 1 "$R/expected" 2>/dev/null)"
+check "... with nothing on stderr (a failed step inside an && list does not stop bash -e)" test -z "$err"
 
 step "done"
 # Kept for a look when something failed; else removed (the staged install alone is ~1 GB with
