@@ -322,7 +322,7 @@ std::vector<json> contract::event_records(const abi_event& ev, const json& filte
   o.from_block = r.from_block;
   o.to_block = r.to_block;
   std::vector<json> out;
-  log_follower f(rpc_client(client_->options()), decoder_for(abi_, ev), o);
+  log_follower f(*client_, decoder_for(abi_, ev), o);
   f.run({[&](const json& rec) {
            out.push_back(checked(ev, rec));
            return true;
@@ -337,9 +337,15 @@ void contract::follow_event(const abi_event& ev, const json& filter_args,
   o.follow = true;
   o.to_block = "latest";
   // on_record's false stops the follower before it checkpoints the chunk at hand: a restart from
-  // the checkpoint sees that chunk's events again (at least once, never lost).
-  log_follower f(rpc_client(client_->options()), decoder_for(abi_, ev), o);
-  f.run({[&](const json& rec) { return on_record(checked(ev, rec)); }, [] { return true; }});
+  // the checkpoint sees that chunk's events again (at least once, never lost). Over ws:// or IPC
+  // the follower subscribes to newHeads, on a connection of its own so that the subscription
+  // ends with it; over HTTP it polls on the contract's client.
+  const log_sink sink{[&](const json& rec) { return on_record(checked(ev, rec)); }, [] { return true; }};
+  if (client_->supports_subscriptions()) {
+    log_follower(rpc_client(client_->options()), decoder_for(abi_, ev), o).run(sink);
+  } else {
+    log_follower(*client_, decoder_for(abi_, ev), o).run(sink);
+  }
 }
 
 const json& contract::record_args(const json& record) {

@@ -351,7 +351,9 @@ class contract {
                              std::string_view bytecode, const nlohmann::json& ctor_args,
                              const std::optional<uint256>& value, const signer& s, const send_options& o);
   // The event's records (event_log.hpp) over a range, and followed as blocks come (log_follower;
-  // on_record returns false to stop). filter_args: as encode_topics() takes them.
+  // on_record returns false to stop). filter_args: as encode_topics() takes them. Both use the
+  // contract's client, except a follow over ws:// or IPC: its newHeads subscription gets a
+  // connection of its own, closed when the follow returns.
   std::vector<nlohmann::json> event_records(const abi_event& ev, const nlohmann::json& filter_args,
                                             const log_range& r) const;
   void follow_event(const abi_event& ev, const nlohmann::json& filter_args,

@@ -100,9 +100,19 @@ bool checkpoint_file::is_hash(std::string_view h) {
   return h.size() == 66 && h.starts_with("0x") && find_non_hex(h.substr(2)) == std::string_view::npos;
 }
 
-log_follower::log_follower(rpc_client client, log_decoder decoder, follow_options o)
-    : o_(std::move(o)), matcher_(std::move(decoder)), client_(std::move(client)), checkpoint_(o_.checkpoint),
+log_follower::log_follower(rpc_client&& client, log_decoder decoder, follow_options o)
+    : o_(std::move(o)), matcher_(std::move(decoder)), owned_(std::move(client)), client_(*owned_),
+      checkpoint_(o_.checkpoint), chunk_(o_.chunk_size) {
+  check_options();
+}
+
+log_follower::log_follower(rpc_client& client, log_decoder decoder, follow_options o)
+    : o_(std::move(o)), matcher_(std::move(decoder)), client_(client), checkpoint_(o_.checkpoint),
       chunk_(o_.chunk_size) {
+  check_options();
+}
+
+void log_follower::check_options() const {
   if (o_.follow && o_.to_block != "latest") throw error(error_kind::invalid_argument, "a follower has no last block");
   if (o_.chunk_size == 0) throw error(error_kind::invalid_argument, "the chunk size must be at least 1");
   if (o_.poll_interval.count() <= 0) throw error(error_kind::invalid_argument, "the poll interval must be more than 0");

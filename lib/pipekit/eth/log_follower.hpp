@@ -81,8 +81,10 @@ struct log_sink {
 class log_follower {
  public:
   // Throws eth::error(invalid_argument) for a follow with a to_block, a zero chunk size or poll
-  // interval.
-  log_follower(rpc_client client, log_decoder decoder, follow_options o);
+  // interval. The first form owns its client; the second borrows one, which must outlive the
+  // follower (a follow over WebSocket subscribes to newHeads on it for the follower's life).
+  log_follower(rpc_client&& client, log_decoder decoder, follow_options o);
+  log_follower(rpc_client& client, log_decoder decoder, follow_options o);
 
   // Until done (no follow), stopped, or the reader gone. Errors: eth::error (response, transport,
   // unsettled, the checkpoint's), rpc_error.
@@ -94,6 +96,7 @@ class log_follower {
     std::string hash, parent;
   };
 
+  void check_options() const;
   bool stopping();
   void start();
   void anchor();
@@ -115,7 +118,8 @@ class log_follower {
 
   follow_options o_;
   log_decoder matcher_;
-  rpc_client client_;
+  std::optional<rpc_client> owned_;
+  rpc_client& client_;
   checkpoint_file checkpoint_;
   const log_sink* sink_ = nullptr;
   std::uint64_t chunk_;
