@@ -1,9 +1,12 @@
-// pipekit::push::jwt_verifier. Tokens are minted with libjwt and keys made with OpenSSL here;
+// pipekit::push::jwt_verifier (OpenSSL). Tokens are minted with libjwt, another implementation,
+// and keys made with OpenSSL here;
 // the hostile ones (alg:none, algorithm confusion, tampering) are written by hand.
 #include <chrono>
 #include <cstdlib>
 #include <memory>
 #include <string>
+#include <tuple>
+#include <vector>
 
 #include <catch2/catch.hpp>
 #include <jwt.h>
@@ -180,4 +183,40 @@ TEST_CASE("jwt: RS256 and ES256 with public keys; algorithm confusion refused", 
   CHECK_THROWS_WITH(push::jwt_verifier(opts(push::jwt_algorithm::hs256, "short")), Catch::Contains("32 bytes"));
   CHECK(push::parse_jwt_algorithm("es256") == push::jwt_algorithm::es256);
   CHECK_FALSE(push::parse_jwt_algorithm("none"));
+}
+
+TEST_CASE("jwt: every algorithm's signature checked; ES* keys on the algorithm's curve only", "[push]") {
+  const auto now = sys_clock::now();
+  auto rsa = make_keys(EVP_RSA_gen(2048));
+  struct row {
+    push::jwt_algorithm alg;
+    jwt_alg_t lib;
+    std::string verify_key, sign_key;
+  };
+  std::vector<row> rows{{push::jwt_algorithm::hs384, JWT_ALG_HS384, secret, secret},
+                        {push::jwt_algorithm::hs512, JWT_ALG_HS512, secret, secret},
+                        {push::jwt_algorithm::rs384, JWT_ALG_RS384, rsa.public_pem, rsa.private_pem},
+                        {push::jwt_algorithm::rs512, JWT_ALG_RS512, rsa.public_pem, rsa.private_pem}};
+  for (auto [alg, lib, curve] : {std::tuple{push::jwt_algorithm::es256, JWT_ALG_ES256, "P-256"},
+                                 std::tuple{push::jwt_algorithm::es384, JWT_ALG_ES384, "P-384"},
+                                 std::tuple{push::jwt_algorithm::es512, JWT_ALG_ES512, "P-521"}}) {
+    auto ec = make_keys(EVP_EC_gen(curve));
+    rows.push_back({alg, lib, ec.public_pem, ec.private_pem});
+  }
+  for (const auto& r : rows) {
+    INFO(push::to_string(r.alg));
+    push::jwt_verifier v(opts(r.alg, r.verify_key));
+    const std::string token = mint(r.lib, r.sign_key, claims());
+    CHECK(v.verify(token, now).user == "alice");
+    // One bit of the signature flipped; the signature cut short.
+    const auto dot = token.rfind('.');
+    auto sig = pipekit::util::base64_decode(std::string_view(token).substr(dot + 1));
+    REQUIRE(sig);
+    (*sig)[sig->size() / 2] = static_cast<char>((*sig)[sig->size() / 2] ^ 1);
+    CHECK(v.verify(token.substr(0, dot + 1) + b64url(*sig), now).refusal == push::jwt_refusal::bad_signature);
+    CHECK(v.verify(token.substr(0, token.size() - 4), now).refusal == push::jwt_refusal::bad_signature);
+    CHECK(v.verify(token.substr(0, dot + 1), now).refusal == push::jwt_refusal::bad_signature);
+  }
+  auto p384 = make_keys(EVP_EC_gen("P-384"));
+  CHECK_THROWS_WITH(push::jwt_verifier(opts(push::jwt_algorithm::es256, p384.public_pem)), Catch::Contains("P-256"));
 }

@@ -5,10 +5,13 @@
 #include <memory>
 #include <stdexcept>
 
-#include <jwt.h>
 #include <nlohmann/json.hpp>
 #include <openssl/bio.h>
+#include <openssl/bn.h>
+#include <openssl/crypto.h>
+#include <openssl/ec.h>
 #include <openssl/evp.h>
+#include <openssl/hmac.h>
 #include <openssl/pem.h>
 
 #include "pipekit/util/base64.hpp"
@@ -17,41 +20,71 @@ namespace pipekit::push {
 
 namespace {
 
-struct alg_name {
+enum class family { hmac, rsa, ecdsa };
+
+struct alg_info {
   jwt_algorithm alg;
   std::string_view name;
-  jwt_alg_t lib;
+  family fam;
+  int hash_bits;   // SHA-256, -384 or -512
+  int curve_bits;  // ES*: P-256, P-384, P-521 (RFC 7518 3.4); R and S take (bits + 7) / 8 bytes each
 };
-constexpr std::array<alg_name, 9> algs{{
-    {jwt_algorithm::hs256, "HS256", JWT_ALG_HS256},
-    {jwt_algorithm::hs384, "HS384", JWT_ALG_HS384},
-    {jwt_algorithm::hs512, "HS512", JWT_ALG_HS512},
-    {jwt_algorithm::rs256, "RS256", JWT_ALG_RS256},
-    {jwt_algorithm::rs384, "RS384", JWT_ALG_RS384},
-    {jwt_algorithm::rs512, "RS512", JWT_ALG_RS512},
-    {jwt_algorithm::es256, "ES256", JWT_ALG_ES256},
-    {jwt_algorithm::es384, "ES384", JWT_ALG_ES384},
-    {jwt_algorithm::es512, "ES512", JWT_ALG_ES512},
+constexpr std::array<alg_info, 9> algs{{
+    {jwt_algorithm::hs256, "HS256", family::hmac, 256, 0},
+    {jwt_algorithm::hs384, "HS384", family::hmac, 384, 0},
+    {jwt_algorithm::hs512, "HS512", family::hmac, 512, 0},
+    {jwt_algorithm::rs256, "RS256", family::rsa, 256, 0},
+    {jwt_algorithm::rs384, "RS384", family::rsa, 384, 0},
+    {jwt_algorithm::rs512, "RS512", family::rsa, 512, 0},
+    {jwt_algorithm::es256, "ES256", family::ecdsa, 256, 256},
+    {jwt_algorithm::es384, "ES384", family::ecdsa, 384, 384},
+    {jwt_algorithm::es512, "ES512", family::ecdsa, 512, 521},
 }};
 
-const alg_name& find(jwt_algorithm a) {
+const alg_info& find(jwt_algorithm a) {
   for (const auto& n : algs)
     if (n.alg == a) return n;
   throw std::logic_error("unknown jwt_algorithm");
 }
 
-// The PEM must hold a public key of the family the algorithm needs.
-void check_public_key(const std::string& pem, jwt_algorithm alg) {
+const EVP_MD* digest(const alg_info& a) {
+  return a.hash_bits == 256 ? EVP_sha256() : a.hash_bits == 384 ? EVP_sha384() : EVP_sha512();
+}
+
+// The PEM must hold a public key of the family (and for ES*, the curve) the algorithm needs.
+std::shared_ptr<EVP_PKEY> read_public_key(const std::string& pem, const alg_info& a) {
   std::unique_ptr<BIO, decltype(&BIO_free)> bio(BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size())),
                                                BIO_free);
   if (!bio) throw std::bad_alloc();
-  std::unique_ptr<EVP_PKEY, decltype(&EVP_PKEY_free)> key(PEM_read_bio_PUBKEY(bio.get(), nullptr, nullptr, nullptr),
-                                                          EVP_PKEY_free);
+  std::shared_ptr<EVP_PKEY> key(PEM_read_bio_PUBKEY(bio.get(), nullptr, nullptr, nullptr), EVP_PKEY_free);
   if (!key) throw std::invalid_argument("not a PEM public key (\"-----BEGIN PUBLIC KEY-----\")");
   const int id = EVP_PKEY_get_base_id(key.get());
-  const bool rsa = alg == jwt_algorithm::rs256 || alg == jwt_algorithm::rs384 || alg == jwt_algorithm::rs512;
-  if (rsa && id != EVP_PKEY_RSA) throw std::invalid_argument("an RS* algorithm needs an RSA public key");
-  if (!rsa && id != EVP_PKEY_EC) throw std::invalid_argument("an ES* algorithm needs an EC public key");
+  if (a.fam == family::rsa && id != EVP_PKEY_RSA) throw std::invalid_argument("an RS* algorithm needs an RSA public key");
+  if (a.fam == family::ecdsa && id != EVP_PKEY_EC) throw std::invalid_argument("an ES* algorithm needs an EC public key");
+  if (a.fam == family::ecdsa && EVP_PKEY_get_bits(key.get()) != a.curve_bits)
+    throw std::invalid_argument(std::string(a.name) + " needs an EC key on P-" + std::to_string(a.curve_bits));
+  return key;
+}
+
+// JWS's ECDSA signature (R and S, big-endian, fixed width) as the DER that OpenSSL verifies.
+std::optional<std::string> ecdsa_der(const std::string& rs, int curve_bits) {
+  const std::size_t half = static_cast<std::size_t>(curve_bits + 7) / 8;
+  if (rs.size() != 2 * half) return std::nullopt;
+  const auto* p = reinterpret_cast<const unsigned char*>(rs.data());
+  std::unique_ptr<ECDSA_SIG, decltype(&ECDSA_SIG_free)> sig(ECDSA_SIG_new(), ECDSA_SIG_free);
+  BIGNUM* r = BN_bin2bn(p, static_cast<int>(half), nullptr);
+  BIGNUM* s = BN_bin2bn(p + half, static_cast<int>(half), nullptr);
+  if (!sig || !r || !s || ECDSA_SIG_set0(sig.get(), r, s) != 1) {
+    BN_free(r);
+    BN_free(s);
+    throw std::bad_alloc();
+  }
+  const int n = i2d_ECDSA_SIG(sig.get(), nullptr);
+  if (n <= 0) return std::nullopt;
+  std::string der(static_cast<std::size_t>(n), '\0');
+  auto* out = reinterpret_cast<unsigned char*>(der.data());
+  if (i2d_ECDSA_SIG(sig.get(), &out) != n) return std::nullopt;
+  return der;
 }
 
 // A NumericDate: a JSON number (integer or not) of seconds since the epoch.
@@ -113,9 +146,33 @@ jwt_verifier::jwt_verifier(jwt_options opts) : opts_(std::move(opts)) {
     // RFC 7518 3.2: a key at least as long as the hash.
     if (opts_.key.size() < 32) throw std::invalid_argument("an HS* secret must have at least 32 bytes");
   } else {
-    check_public_key(opts_.key, opts_.algorithm);
+    public_key_ = read_public_key(opts_.key, find(opts_.algorithm));
   }
   if (opts_.user_claim.empty()) throw std::invalid_argument("the user claim name is empty");
+}
+
+bool jwt_verifier::signature_ok(std::string_view signed_part, const std::string& signature) const {
+  const alg_info& a = find(opts_.algorithm);
+  const auto* data = reinterpret_cast<const unsigned char*>(signed_part.data());
+  if (a.fam == family::hmac) {
+    unsigned char mac[EVP_MAX_MD_SIZE];
+    unsigned int mac_size = 0;
+    if (!HMAC(digest(a), opts_.key.data(), static_cast<int>(opts_.key.size()), data, signed_part.size(), mac, &mac_size))
+      return false;
+    return signature.size() == mac_size && CRYPTO_memcmp(mac, signature.data(), mac_size) == 0;
+  }
+  std::optional<std::string> der;
+  const std::string* sig = &signature;
+  if (a.fam == family::ecdsa) {
+    der = ecdsa_der(signature, a.curve_bits);
+    if (!der) return false;
+    sig = &*der;
+  }
+  std::unique_ptr<EVP_MD_CTX, decltype(&EVP_MD_CTX_free)> ctx(EVP_MD_CTX_new(), EVP_MD_CTX_free);
+  if (!ctx) throw std::bad_alloc();
+  if (EVP_DigestVerifyInit(ctx.get(), nullptr, digest(a), nullptr, public_key_.get()) != 1) return false;
+  return EVP_DigestVerify(ctx.get(), reinterpret_cast<const unsigned char*>(sig->data()), sig->size(), data,
+                          signed_part.size()) == 1;
 }
 
 jwt_verdict jwt_verifier::verify(std::string_view token, std::chrono::system_clock::time_point now) const {
@@ -141,17 +198,11 @@ jwt_verdict jwt_verifier::verify(std::string_view token, std::chrono::system_clo
   if (alg == header.end() || !alg->is_string()) return refuse(jwt_refusal::malformed);
   if (alg->get_ref<const std::string&>() != to_string(opts_.algorithm)) return refuse(jwt_refusal::wrong_algorithm);
 
-  // Then the signature, by libjwt.
-  const std::string nul_terminated(token);
-  jwt_t* raw = nullptr;
-  const int rc = jwt_decode(&raw, nul_terminated.c_str(), reinterpret_cast<const unsigned char*>(opts_.key.data()),
-                            static_cast<int>(opts_.key.size()));
-  std::unique_ptr<jwt_t, decltype(&jwt_free)> jwt(raw, jwt_free);
-  if (rc != 0 || !jwt) return refuse(jwt_refusal::bad_signature);
-  if (jwt_get_alg(jwt.get()) != find(opts_.algorithm).lib) return refuse(jwt_refusal::wrong_algorithm);
+  // Then the signature.
+  auto signature = util::base64_decode(token.substr(dot2 + 1));
+  if (!signature || !signature_ok(token.substr(0, dot2), *signature)) return refuse(jwt_refusal::bad_signature);
 
-  // Then the claims (from the payload we have verified; parsed here, not by libjwt's getters,
-  // so types are checked).
+  // Then the claims (from the payload we have verified), types checked.
   auto payload_text = util::base64_decode(token.substr(dot1 + 1, dot2 - dot1 - 1));
   if (!payload_text) return refuse(jwt_refusal::malformed);
   auto claims = nlohmann::json::parse(*payload_text, nullptr, false);

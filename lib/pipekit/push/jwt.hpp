@@ -5,7 +5,10 @@
 #include <string>
 #include <string_view>
 
-// JSON Web Tokens verified locally (ws-push's login): the signature by Debian's libjwt, the
+struct evp_pkey_st;  // OpenSSL's EVP_PKEY
+
+// JSON Web Tokens verified locally (ws-push's login): the signature by OpenSSL's HMAC and
+// EVP_DigestVerify (RFC 7515/7518: ES* signatures are R||S, turned into DER for OpenSSL), the
 // algorithm from the configuration only (a token's own "alg" is checked against it before any
 // key is used, so alg:none and algorithm confusion are refused), then the claims by this file:
 // exp/nbf with a leeway, an optional audience and issuer, and the user id from one claim.
@@ -57,8 +60,9 @@ bool valid_user_id(std::string_view user);
 
 class jwt_verifier {
  public:
-  // Throws std::invalid_argument when the key does not suit the algorithm (an empty secret, a
-  // PEM that is not a public key of the right kind).
+  // Throws std::invalid_argument when the key does not suit the algorithm (a secret shorter than
+  // 32 bytes, a PEM that is not a public key of the right kind, an EC key on another curve than
+  // the algorithm's).
   explicit jwt_verifier(jwt_options opts);
   jwt_verdict verify(std::string_view token, std::chrono::system_clock::time_point now) const;
   const jwt_options& options() const { return opts_; }
@@ -67,7 +71,10 @@ class jwt_verifier {
   static constexpr std::size_t max_user_size = 256;
 
  private:
+  bool signature_ok(std::string_view signed_part, const std::string& signature) const;
+
   jwt_options opts_;
+  std::shared_ptr<evp_pkey_st> public_key_;  // RS*/ES*; read-only once made, shared by copies
 };
 
 }  // namespace pipekit::push
