@@ -15,7 +15,10 @@
 //      push-route's stdin to the client, then from nsq-pub's stdin (--pipeline-cmd) to the client.
 // Each phase also says how much CPU the bench's processes used (the feed, Redis, the nodes, this
 // client, --more-pids: the pipeline's nsq-broker, push-route and nsq-tail) and how much other work
-// ran on the machine meanwhile (/proc/stat), since every figure here moves with it.
+// ran on the machine meanwhile (/proc/stat), since every figure here moves with it. The latency
+// phases also count their stalls (messages 50 ms late or more) and the vCPU stalls meanwhile (one
+// CPU's steal time growing by 50 ms or more within 100 ms: the hypervisor did not run that vCPU,
+// nor whatever waited on it), and say which stalls overlapped one.
 // Prints one table on stdout; progress on stderr.
 //   route_bench --ports P1,P2 --push-ports Q1,Q2 --pids A,B --redis-port R --redis-pid RP
 //               --secret-file F --route-cmd CMD [--pipeline-cmd CMD] --out-dir DIR [--ref-rate X]
@@ -29,8 +32,10 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cctype>
 #include <cerrno>
 #include <chrono>
+#include <condition_variable>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -76,18 +81,106 @@ double cpu_of(int pid) {
   return ticks / static_cast<double>(::sysconf(_SC_CLK_TCK));
 }
 
-// Busy CPU seconds of the whole machine so far (/proc/stat: all but idle and iowait).
+// snprintf into a string (ws_load's fmt takes one number).
+template <class... A>
+std::string strf(const char* f, A... a) {
+  char b[256];
+  std::snprintf(b, sizeof b, f, a...);
+  return b;
+}
+
+// Busy CPU seconds of the whole machine so far (/proc/stat: all but idle, iowait and steal).
 double machine_busy() {
   std::ifstream f("/proc/stat");
   std::string cpu;
   f >> cpu;
-  double total = 0, idle = 0, v = 0;
-  for (int i = 0; i < 8 && f >> v; ++i) {  // user nice system idle iowait irq softirq steal
-    total += v;
-    if (i == 3 || i == 4) idle += v;
-  }
-  return (total - idle) / static_cast<double>(::sysconf(_SC_CLK_TCK));
+  double busy = 0, v = 0;
+  for (int i = 0; i < 8 && f >> v; ++i)  // user nice system idle iowait irq softirq steal
+    if (i != 3 && i != 4 && i != 7) busy += v;
+  return busy / static_cast<double>(::sysconf(_SC_CLK_TCK));
 }
+
+// Steal time per CPU so far, in clock ticks (/proc/stat's cpuN lines): time the hypervisor ran
+// something else while that vCPU wanted to run. A vCPU stopped for 100 ms shows as 10 ticks
+// (100 Hz) on its line when it runs again.
+std::vector<long long> steal_per_cpu() {
+  std::ifstream f("/proc/stat");
+  std::vector<long long> out;
+  std::string line;
+  while (std::getline(f, line)) {
+    if (!line.starts_with("cpu") || line.size() < 4 || !std::isdigit(static_cast<unsigned char>(line[3]))) continue;
+    std::istringstream in(line);
+    std::string name;
+    long long v = 0;
+    in >> name;
+    for (int i = 0; i < 8 && in >> v; ++i) {}  // the 8th value is steal
+    out.push_back(v);
+  }
+  return out;
+}
+
+// Samples every CPU's steal time every 20 ms while it lives: the vCPU stalls (one CPU losing at
+// least 50 ms within 100 ms), which stop whatever runs on that vCPU and show in every latency
+// figure, told apart from the programs' own stalls.
+class steal_watch {
+ public:
+  struct stall {
+    std::int64_t end_ns;  // CLOCK_MONOTONIC, the sample that saw it
+    std::size_t cpu;
+    double ms;  // steal within the 100 ms before end_ns
+  };
+  steal_watch() : thread_([this] { run(); }) {}
+  ~steal_watch() { stop(); }
+  steal_watch(const steal_watch&) = delete;
+  steal_watch& operator=(const steal_watch&) = delete;
+  void stop() {
+    {
+      std::lock_guard lock(mutex_);
+      stopping_ = true;
+    }
+    wake_.notify_all();
+    if (thread_.joinable()) thread_.join();
+  }
+  // REQUIRES: stop() was called.
+  const std::vector<stall>& stalls() const { return stalls_; }
+  double steal_seconds() const { return total_ticks_ / static_cast<double>(::sysconf(_SC_CLK_TCK)); }
+
+ private:
+  void run() {
+    const double ms_per_tick = 1000.0 / static_cast<double>(::sysconf(_SC_CLK_TCK));
+    std::vector<std::pair<std::int64_t, std::vector<long long>>> samples{{mono_ns(), steal_per_cpu()}};
+    const auto first = samples.front().second;
+    std::vector<std::int64_t> reported(first.size(), 0);  // the last stall's sample per CPU
+    std::unique_lock lock(mutex_);
+    while (!wake_.wait_for(lock, std::chrono::milliseconds(20), [&] { return stopping_; })) {
+      samples.emplace_back(mono_ns(), steal_per_cpu());
+      const auto& [now, cur] = samples.back();
+      std::size_t back = samples.size() - 1;  // the newest sample at least 100 ms old
+      while (back > 0 && now - samples[back].first < 100'000'000) --back;
+      const auto& old = samples[back].second;
+      for (std::size_t c = 0; c < cur.size() && c < old.size(); ++c) {
+        const double ms = static_cast<double>(cur[c] - old[c]) * ms_per_tick;
+        if (ms < 50) continue;
+        if (reported[c] != 0 && now - reported[c] < 100'000'000) {  // the same one, seen again
+          stalls_.back().ms = std::max(stalls_.back().ms, ms);
+          continue;
+        }
+        reported[c] = now;
+        stalls_.push_back({now, c, ms});
+      }
+      if (samples.size() > 64) samples.erase(samples.begin(), samples.begin() + 32);
+    }
+    const auto last = steal_per_cpu();
+    for (std::size_t c = 0; c < last.size() && c < first.size(); ++c) total_ticks_ += static_cast<double>(last[c] - first[c]);
+  }
+
+  std::mutex mutex_;
+  std::condition_variable wake_;
+  bool stopping_ = false;
+  std::vector<stall> stalls_;
+  double total_ticks_ = 0;
+  std::thread thread_;  // last: starts once the rest is ready
+};
 
 double cpu_of_self() {
   rusage u{};
@@ -397,6 +490,7 @@ int main(int argc, char** argv) {
     const double per_ms = rate / 1000;
     const auto each0 = each(f.pid());
     const double busy0 = machine_busy();
+    steal_watch steal;
     const auto start = mono_ns();
     std::size_t sent = 0, k = 0, late = 0;
     for (long tick = 0; tick < static_cast<long>(duration * 1000); ++tick) {
@@ -419,12 +513,47 @@ int main(int argc, char** argv) {
     for (std::size_t i = 0; i < each1.size(); ++i) bench += each1[i] -= each0[i];
     const double other = std::max(0.0, machine_busy() - busy0 - bench);
     const double secs = static_cast<double>(mono_ns() - start) / 1e9;
-    std::vector<std::int64_t> lat;
+    steal.stop();
+    std::vector<std::int64_t> lat, sent_at;
     on_io([&] {
       cs.record_latency(false);
       lat = cs.take_latencies();
+      sent_at = cs.take_send_times();
     });
     f.close_input();
+    // Stalls: the messages 50 ms late or more, grouped by send time (20 ms apart: another one),
+    // each told whether a vCPU stall (steal_watch) overlapped it.
+    struct late_run {
+      std::int64_t first, last, worst;
+    };
+    std::vector<late_run> stalls;
+    {
+      std::vector<std::pair<std::int64_t, std::int64_t>> slow;  // send time, latency
+      for (std::size_t i = 0; i < lat.size() && i < sent_at.size(); ++i)
+        if (lat[i] >= 50'000'000) slow.emplace_back(sent_at[i], lat[i]);
+      std::sort(slow.begin(), slow.end());
+      for (const auto& [t, l] : slow) {
+        if (stalls.empty() || t - stalls.back().last > 20'000'000) stalls.push_back({t, t, l});
+        stalls.back().last = t;
+        stalls.back().worst = std::max(stalls.back().worst, l);
+      }
+    }
+    std::size_t during_vcpu_stall = 0;
+    for (const auto& r : stalls) {
+      std::string vcpu;
+      for (const auto& v : steal.stalls()) {
+        // The steal is seen up to 20 ms after the vCPU runs again, and covered the 100 ms before.
+        if (v.end_ns >= r.first && v.end_ns - 120'000'000 <= r.last + r.worst)
+          vcpu += strf(", cpu%zu lost %.0f ms by %.2f s", v.cpu, v.ms, static_cast<double>(v.end_ns - start) / 1e9);
+      }
+      if (!vcpu.empty()) ++during_vcpu_stall;
+      std::fprintf(stderr, "route_bench: %s: stall: sent at %.3f-%.3f s, up to %.1f ms late%s\n", name.c_str(),
+                   static_cast<double>(r.first - start) / 1e9, static_cast<double>(r.last - start) / 1e9,
+                   static_cast<double>(r.worst) / 1e6, vcpu.empty() ? "; no vCPU stall seen" : vcpu.c_str());
+    }
+    for (const auto& v : steal.stalls())
+      std::fprintf(stderr, "route_bench: %s: vCPU stall: cpu%zu lost %.0f ms to steal by %.2f s\n", name.c_str(), v.cpu,
+                   v.ms, static_cast<double>(v.end_ns - start) / 1e9);
     std::sort(lat.begin(), lat.end());
     auto q = [&](double p) { return lat.empty() ? 0.0 : static_cast<double>(lat[static_cast<std::size_t>(p * static_cast<double>(lat.size() - 1))]) / 1e6; };
     const double achieved = static_cast<double>(sent) / send_secs;
@@ -436,6 +565,8 @@ int main(int argc, char** argv) {
     rows.push_back({"  max; messages received / sent", fmt("%.2f ms", q(1)), "", std::to_string(lat.size()) + " / " + std::to_string(sent)});
     rows.push_back({"  writes late by > 2 ms; CPU of the bench's processes; other work", std::to_string(late) + " of " + std::to_string(static_cast<long>(duration * 1000)),
                     "", fmt("%.2f cores", bench / secs) + fmt("; other work %.2f cores", other / secs)});
+    rows.push_back({"  stalls (messages >= 50 ms late, 20 ms apart by send time); vCPU stalls", strf("%zu; %zu", stalls.size(), steal.stalls().size()), "",
+                    strf("%zu of the stalls during a vCPU stall; steal %.0f ms in all", during_vcpu_stall, 1000 * steal.steal_seconds())});
     std::string cores;
     for (double c : each1) cores += (cores.empty() ? "" : ", ") + fmt("%.2f", c / secs);
     std::string nodes;

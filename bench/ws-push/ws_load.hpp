@@ -158,8 +158,17 @@ class clients {
       if (conns_[i]->tls) asio::post(io_, [c = std::shared_ptr<conn>(std::move(conns_[i]))] {});
     conns_.resize(std::min(conns_.size(), keep));
   }
-  void record_latency(bool on) { latency_on_ = on; }
+  // On: what was recorded before is dropped.
+  void record_latency(bool on) {
+    if (on && !latency_on_) {
+      lat_.clear();
+      sent_.clear();
+    }
+    latency_on_ = on;
+  }
   std::vector<std::int64_t> take_latencies() { return std::move(lat_); }
+  // The "t" (send time) of each message of take_latencies(), in the same order; taken with it.
+  std::vector<std::int64_t> take_send_times() { return std::move(sent_); }
 
  private:
   void pump() {
@@ -345,7 +354,11 @@ class clients {
           received.fetch_add(1, std::memory_order_relaxed);
           if (latency_on_) {
             const auto t = payload.find("\"t\":");
-            if (t != std::string_view::npos) lat_.push_back(now - std::atoll(std::string(payload.substr(t + 4, 20)).c_str()));
+            if (t != std::string_view::npos) {
+              const std::int64_t sent = std::atoll(std::string(payload.substr(t + 4, 20)).c_str());
+              lat_.push_back(now - sent);
+              sent_.push_back(sent);
+            }
           }
         }
       }
@@ -374,6 +387,7 @@ class clients {
   std::size_t inflight_ = 0;
   bool latency_on_ = false;
   std::vector<std::int64_t> lat_;
+  std::vector<std::int64_t> sent_;
 };
 
 // POST /push and GET /stats over one kept-alive connection.
