@@ -19,13 +19,13 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/ssl.hpp>
 #include <boost/beast/websocket.hpp>
-#include <boost/beast/websocket/ssl.hpp>
 #include <fmt/format.h>
 
 #include "pipekit/eth/error.hpp"
 #include "pipekit/eth/rpc_response.hpp"
 #include "pipekit/eth/rpc_transport.hpp"
 #include "pipekit/log/log.hpp"
+#include "pipekit/net/tls_or_plain.hpp"
 #include "pipekit/util/parse.hpp"
 
 namespace pipekit::eth {
@@ -198,14 +198,11 @@ class stream_transport : public rpc_transport {
   error_code read_error_;
 };
 
-// ws:// and wss://. Stream is websocket::stream<beast::tcp_stream> or the same over TLS.
-template <class Stream>
+// ws:// and wss://, one stream type for both (Beast's WebSocket operations compiled once).
 class ws_transport final : public stream_transport {
  public:
-  static constexpr bool tls = !std::is_same_v<Stream, websocket::stream<beast::tcp_stream>>;
-
-  ws_transport(const rpc_options& opts, util::url u) : stream_transport(opts), url_(std::move(u)) {
-    if constexpr (tls) {
+  ws_transport(const rpc_options& opts, util::url u, bool tls) : stream_transport(opts), url_(std::move(u)), tls_(tls) {
+    if (tls_) {
       ssl_.set_default_verify_paths();
       ssl_.set_verify_mode(asio::ssl::verify_peer);
     }
@@ -213,7 +210,7 @@ class ws_transport final : public stream_transport {
 
  protected:
   void open(clock::time_point deadline) override {
-    if constexpr (tls) ws_.emplace(ioc_, ssl_);
+    if (tls_) ws_.emplace(ioc_, ssl_);
     else ws_.emplace(ioc_);
     asio::ip::tcp::resolver resolver(ioc_);
     asio::ip::tcp::resolver::results_type endpoints;
@@ -227,8 +224,8 @@ class ws_transport final : public stream_transport {
       beast::get_lowest_layer(*ws_).async_connect(endpoints, [handler](error_code ec, auto&&) { handler(ec); });
     });
     beast::get_lowest_layer(*ws_).socket().set_option(asio::ip::tcp::no_delay(true));
-    if constexpr (tls) {
-      auto& s = ws_->next_layer();
+    if (auto* tls = ws_->next_layer().tls()) {
+      auto& s = *tls;
       if (!SSL_set_tlsext_host_name(s.native_handle(), url_.host.c_str()))
         throw transport_error("TLS: cannot set the server name");
       s.set_verify_callback(asio::ssl::host_name_verification(url_.host));
@@ -265,8 +262,9 @@ class ws_transport final : public stream_transport {
 
  private:
   util::url url_;
+  const bool tls_;
   asio::ssl::context ssl_{asio::ssl::context::tls_client};
-  std::optional<Stream> ws_;
+  std::optional<websocket::stream<net::tls_or_plain<beast::tcp_stream>>> ws_;
   beast::flat_buffer buf_;
 };
 
@@ -333,9 +331,8 @@ std::unique_ptr<rpc_transport> make_stream_transport(const rpc_options& opts) {
   } catch (const std::invalid_argument& e) {
     throw error(error_kind::invalid_url, fmt::format("{}: {}", opts.url, e.what()));
   }
-  if (parsed.scheme == "wss")
-    return std::make_unique<ws_transport<websocket::stream<beast::ssl_stream<beast::tcp_stream>>>>(opts, std::move(parsed));
-  return std::make_unique<ws_transport<websocket::stream<beast::tcp_stream>>>(opts, std::move(parsed));
+  const bool tls = parsed.scheme == "wss";
+  return std::make_unique<ws_transport>(opts, std::move(parsed), tls);
 }
 
 }  // namespace pipekit::eth

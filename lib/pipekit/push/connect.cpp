@@ -4,7 +4,6 @@
 #include <algorithm>
 #include <csignal>
 #include <random>
-#include <variant>
 
 #include <unistd.h>
 
@@ -14,7 +13,6 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/ssl.hpp>
 #include <boost/beast/websocket.hpp>
-#include <boost/beast/websocket/ssl.hpp>
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
@@ -23,6 +21,7 @@
 #include "pipekit/io/line_writer.hpp"
 #include "pipekit/log/log.hpp"
 #include "pipekit/net/tls.hpp"
+#include "pipekit/net/tls_or_plain.hpp"
 #include "pipekit/push/server.hpp"
 #include "pipekit/util/parse.hpp"
 #include "pipekit/util/signals.hpp"
@@ -33,8 +32,8 @@ namespace asio = boost::asio;
 namespace beast = boost::beast;
 namespace websocket = beast::websocket;
 using tcp = asio::ip::tcp;
-using plain_ws = websocket::stream<beast::tcp_stream>;
-using tls_ws = websocket::stream<beast::ssl_stream<beast::tcp_stream>>;
+// ws:// or wss://, one type: Beast's WebSocket operations are compiled once for both.
+using ws_stream = websocket::stream<net::tls_or_plain<beast::tcp_stream>>;
 
 namespace {
 
@@ -47,14 +46,7 @@ class terminal_client {
   void start() { attempt(); }
 
  private:
-  // f(ws) on the connection's stream, plain or TLS.
-  template <class F>
-  decltype(auto) with_ws(F&& f) {
-    return std::visit(std::forward<F>(f), *ws_);
-  }
-  beast::tcp_stream& tcp_layer() {
-    return with_ws([](auto& ws) -> beast::tcp_stream& { return beast::get_lowest_layer(ws); });
-  }
+  beast::tcp_stream& tcp_layer() { return beast::get_lowest_layer(*ws_); }
 
  public:
   void stop(int status) {
@@ -63,8 +55,8 @@ class terminal_client {
     status_ = status;
     timer_.cancel();
     resolver_.cancel();
-    if (ws_ && with_ws([](auto& ws) { return ws.is_open(); })) {
-      with_ws([&](auto& ws) { ws.async_close(websocket::close_code::normal, [this](beast::error_code) { io_.stop(); }); });
+    if (ws_ && ws_->is_open()) {
+      ws_->async_close(websocket::close_code::normal, [this](beast::error_code) { io_.stop(); });
       timer_.expires_after(std::chrono::seconds(2));
       timer_.async_wait([this](beast::error_code ec) {
         if (!ec) io_.stop();
@@ -79,8 +71,8 @@ class terminal_client {
 
   void attempt() {
     if (done_) return;
-    if (tls_) ws_ = std::make_unique<std::variant<plain_ws, tls_ws>>(std::in_place_type<tls_ws>, io_, tls_->native());
-    else ws_ = std::make_unique<std::variant<plain_ws, tls_ws>>(std::in_place_type<plain_ws>, io_);
+    if (tls_) ws_ = std::make_unique<ws_stream>(io_, tls_->native());
+    else ws_ = std::make_unique<ws_stream>(io_);
     tcp_layer().expires_after(opts_.timeout);  // connecting, TLS and the WebSocket handshake
     resolver_.async_resolve(url_.host, std::to_string(url_.port),
                             [this](beast::error_code ec, tcp::resolver::results_type res) {
@@ -93,9 +85,9 @@ class terminal_client {
   }
 
   void tls_handshake() {
-    auto* tls = std::get_if<tls_ws>(ws_.get());
+    auto* tls = ws_->next_layer().tls();
     if (!tls) return handshake();
-    auto& stream = tls->next_layer();
+    auto& stream = *tls;
     net::set_peer_host(stream.native_handle(), *tls_, url_.host);  // SNI, and the name the certificate must have
     stream.async_handshake(asio::ssl::stream_base::client, [this, &stream](beast::error_code ec) {
       if (!ec) return handshake();
@@ -110,31 +102,26 @@ class terminal_client {
 
   void handshake() {
     const std::string host = url_.host.find(':') != std::string::npos ? "[" + url_.host + "]" : url_.host;
-    with_ws([&](auto& ws) {
-      ws.async_handshake(fmt::format("{}:{}", host, url_.port), url_.target(), [this](beast::error_code ec) {
-        if (ec) return lost("handshake: " + ec.message());
-        tcp_layer().expires_never();
-        with_ws([&](auto& w) {
-          w.set_option(websocket::stream_base::timeout::suggested(beast::role_type::client));
-          nlohmann::json login = {{"type", "login"}, {"token", opts_.token}};
-          if (!since_.empty()) login["since"] = since_;  // resume after the last message seen
-          w.async_write(asio::buffer(login_ = login.dump()),
-                        [this](beast::error_code e, std::size_t) {
-                          if (e) return lost("login: " + e.message());
-                          read();
-                        });
-        });
+    ws_->async_handshake(fmt::format("{}:{}", host, url_.port), url_.target(), [this](beast::error_code ec) {
+      if (ec) return lost("handshake: " + ec.message());
+      tcp_layer().expires_never();
+      ws_->set_option(websocket::stream_base::timeout::suggested(beast::role_type::client));
+      nlohmann::json login = {{"type", "login"}, {"token", opts_.token}};
+      if (!since_.empty()) login["since"] = since_;  // resume after the last message seen
+      ws_->async_write(asio::buffer(login_ = login.dump()), [this](beast::error_code e, std::size_t) {
+        if (e) return lost("login: " + e.message());
+        read();
       });
     });
   }
 
   void read() {
-    with_ws([&](auto& ws) { ws.async_read(buffer_, [this](beast::error_code ec, std::size_t) { on_read(ec); }); });
+    ws_->async_read(buffer_, [this](beast::error_code ec, std::size_t) { on_read(ec); });
   }
 
   void on_read(beast::error_code ec) {
     if (ec) {
-      const auto reason = with_ws([](auto& ws) { return ws.reason(); });
+      const auto reason = ws_->reason();
       if (reason.code == close_code::unauthorized || reason.code == close_code::token_expired) {
         log::error("{}: the node refused the token (close {}{}{})", url_.host, reason.code,
                    reason.reason.empty() ? "" : ": ", std::string(reason.reason.data(), reason.reason.size()));
@@ -190,7 +177,7 @@ class terminal_client {
   tcp::resolver resolver_;
   asio::steady_timer timer_;
   io::line_writer out_;
-  std::unique_ptr<std::variant<plain_ws, tls_ws>> ws_;  // one per attempt
+  std::unique_ptr<ws_stream> ws_;  // one per attempt
   beast::flat_buffer buffer_;
   std::string login_;
   std::string since_ = opts_.since;  // the last stream id seen
