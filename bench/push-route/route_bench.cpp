@@ -7,7 +7,9 @@
 //      reads them, from the first write to the last message received; once with
 //      --history-size 0 (routing alone), once with push-route's default history (an XADD per
 //      message). The CPU each process used per message: push-route (wait4's rusage), Redis,
-//      both nodes (/proc/PID/stat) and this client (getrusage), to say what limits the rate.
+//      both nodes (/proc/PID/stat) and this client (getrusage), to say what limits the rate,
+//      and the rate the nodes and this client alone would allow on this machine's cores (the
+//      ceiling of any router: cores / their CPU us per message).
 //      Against --ref-rate (redis-benchmark's pipelined GET rate, measured by run.sh in the same
 //      run on the same redis-server).
 //   2. Latency at --rate msgs/s for --duration, written every millisecond, each message carrying
@@ -464,6 +466,15 @@ int main(int argc, char** argv) {
     rows.push_back({"  CPU us/msg: push-route, Redis, " + std::to_string(node_pids.size()) + " nodes, client",
                     per(f.cpu()) + ", " + per(redis) + ", " + per(nodes) + ", " + per(self), "",
                     fmt("%.2f cores busy", (f.cpu() + redis + nodes + self) / secs) + fmt("; other work %.2f cores", other / secs)});
+    // What the nodes and this client alone allow: with push-route and Redis free, every core of
+    // the machine spent on the nodes' and the client's CPU per message.
+    const long cores = ::sysconf(_SC_NPROCESSORS_ONLN);
+    const double rest_us = 1e6 * (nodes + self) / static_cast<double>(msgs);
+    if (rest_us > 0) {
+      const double ceiling = static_cast<double>(cores) * 1e6 / rest_us;
+      rows.push_back({"  ceiling with push-route and Redis free: " + std::to_string(cores) + " cores / (nodes + client) us/msg",
+                      fmt("%.0f/s", ceiling), "", ref_rate > 0 ? fmt("%.3f of reference", ceiling / ref_rate) : ""});
+    }
   };
   auto phase = [&](const char* name) { return ("," + phases + ",").find("," + std::string(name) + ",") != std::string::npos; };
   if (phase("rate")) {
