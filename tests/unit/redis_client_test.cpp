@@ -13,6 +13,7 @@
 #include <boost/asio/streambuf.hpp>
 #include <boost/asio/write.hpp>
 #include <catch2/catch.hpp>
+#include <hiredis/hiredis.h>
 
 #include "pipekit/redis/client.hpp"
 #include "support/peers.hpp"
@@ -128,6 +129,69 @@ TEST_CASE("redis client: a pipeline answers in order, in one round of writes", "
     REQUIRE((*got)[i].ok());
     REQUIRE((*got)[i].value.integer == static_cast<long long>(i + 1));
   }
+}
+
+TEST_CASE("redis commands: written as hiredis's redisFormatCommandArgv writes them", "[util]") {
+  const std::vector<std::vector<std::string>> samples = {
+      {"PING"},
+      {"SET", "k", std::string("a\0b\r\nc", 6)},
+      {"GET", ""},
+      {"XADD", "pipekit:user:{u1}:history", "MAXLEN", "~", "1000", "*", "d", R"({"n":1})", "r", std::string(300, 'x')},
+  };
+  redis::commands cmds;
+  std::string expected;
+  for (const auto& args : samples) {
+    std::vector<const char*> argv;
+    std::vector<size_t> lens;
+    for (const auto& a : args) argv.push_back(a.data()), lens.push_back(a.size());
+    char* formatted = nullptr;
+    const int n = redisFormatCommandArgv(&formatted, static_cast<int>(args.size()), argv.data(), lens.data());
+    REQUIRE(n > 0);
+    expected.append(formatted, static_cast<std::size_t>(n));
+    redisFreeCommand(formatted);
+    cmds.add(args);
+  }
+  cmds.add({std::string_view("GET"), std::string_view("k")});
+  expected += "*2\r\n$3\r\nGET\r\n$1\r\nk\r\n";
+  CHECK(cmds.size() == samples.size() + 1);
+  CHECK(cmds.resp() == expected);
+}
+
+TEST_CASE("redis client: a pipeline of written commands answers in order; the ones over max_pending fail", "[redis]") {
+  pt::redis_server srv;
+  net::io_context io;
+  auto o = options_for(srv);
+  o.max_pending = 1500;
+  redis::client c(io, o);
+  start_and_wait(io, c);
+  redis::commands cmds;
+  for (int i = 0; i < 2000; ++i) cmds.add({"INCR", "counter"});
+  std::optional<std::vector<redis::result>> got;
+  c.pipeline(std::move(cmds), [&](std::vector<redis::result> rs) { got = std::move(rs); });
+  run_until(io, [&] { return got.has_value(); }, "2000 results");
+  REQUIRE(got->size() == 2000);
+  for (std::size_t i = 0; i < got->size(); ++i) {
+    INFO("result " << i);
+    if (i < 1500) {
+      REQUIRE((*got)[i].ok());
+      REQUIRE((*got)[i].value.integer == static_cast<long long>(i + 1));
+    } else {
+      REQUIRE((*got)[i].error == "overloaded");
+    }
+  }
+  got.reset();
+  c.pipeline(redis::commands{}, [&](std::vector<redis::result> rs) { got = std::move(rs); });
+  run_until(io, [&] { return got.has_value(); }, "the empty pipeline's answer");
+  CHECK(got->empty());
+  c.stop();
+  got.reset();
+  redis::commands one;
+  one.add({"PING"});
+  c.pipeline(std::move(one), [&](std::vector<redis::result> rs) { got = std::move(rs); });
+  CHECK_FALSE(got.has_value());  // never inside the call
+  run_until(io, [&] { return got.has_value(); }, "the answer after stop");
+  REQUIRE(got->size() == 1);
+  CHECK((*got)[0].error == "stopped");
 }
 
 TEST_CASE("redis client: AUTH and SELECT from the URL; a wrong password is never ready", "[redis]") {

@@ -26,6 +26,17 @@ void append_history_commands(std::vector<std::vector<std::string>>& cmds, std::s
   cmds.push_back({"PEXPIRE", std::move(key), std::to_string(opts.ttl.count())});
 }
 
+void append_history_commands(redis::commands& cmds, std::string_view prefix, std::string_view user,
+                             const history_options& opts, std::string_view data, std::string_view ref) {
+  const auto key = history_key(prefix, user);
+  char size[24], ttl[24];
+  const std::string_view size_text(size, static_cast<std::size_t>(std::to_chars(size, size + sizeof size, opts.size).ptr - size));
+  const std::string_view ttl_text(ttl, static_cast<std::size_t>(std::to_chars(ttl, ttl + sizeof ttl, opts.ttl.count()).ptr - ttl));
+  if (ref.empty()) cmds.add({"XADD", key, "MAXLEN", "~", size_text, "*", "d", data});
+  else cmds.add({"XADD", key, "MAXLEN", "~", size_text, "*", "d", data, "r", ref});
+  cmds.add({"PEXPIRE", key, ttl_text});
+}
+
 std::optional<stream_id> parse_stream_id(std::string_view text) {
   auto dash = text.find('-');
   if (dash == std::string_view::npos || dash == 0 || dash + 1 >= text.size()) return std::nullopt;

@@ -34,6 +34,10 @@ void append_history_commands(std::vector<std::vector<std::string>>& cmds, std::s
                              std::string_view user, const history_options& opts, std::string_view data,
                              std::string_view ref);
 
+// The same, written into a pipeline's commands.
+void append_history_commands(redis::commands& cmds, std::string_view prefix, std::string_view user,
+                             const history_options& opts, std::string_view data, std::string_view ref);
+
 // A stream id "<ms>-<seq>", parsed; nullopt when the text is not one.
 struct stream_id {
   std::uint64_t ms = 0;

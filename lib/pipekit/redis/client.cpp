@@ -111,22 +111,40 @@ void free_object(void* obj) { delete static_cast<reply*>(obj); }
 redisReplyObjectFunctions reply_functions = {create_string, create_array, create_integer, create_nil,
                                              free_object};
 
-std::string format_command(const std::vector<std::string>& args) {
-  std::vector<const char*> argv;
-  std::vector<size_t> lens;
-  argv.reserve(args.size());
-  lens.reserve(args.size());
+// "<type><n>\r\n"
+void append_header(std::string& out, char type, std::size_t n) {
+  char buf[24];
+  buf[0] = type;
+  char* end = std::to_chars(buf + 1, buf + sizeof buf - 2, n).ptr;
+  *end++ = '\r';
+  *end++ = '\n';
+  out.append(buf, end);
+}
+
+// One command as a RESP array of bulk strings: what redisFormatCommandArgv writes.
+template <class Args>
+void append_command(std::string& out, const Args& args) {
+  append_header(out, '*', args.size());
   for (const auto& a : args) {
-    argv.push_back(a.data());
-    lens.push_back(a.size());
+    const std::string_view s(a);
+    append_header(out, '$', s.size());
+    out.append(s);
+    out += "\r\n";
   }
-  char* cmd = nullptr;
-  int n = redisFormatCommandArgv(&cmd, static_cast<int>(args.size()), argv.data(), lens.data());
-  if (n < 0 || cmd == nullptr) throw std::bad_alloc();
-  std::string out(cmd, static_cast<std::size_t>(n));
-  redisFreeCommand(cmd);
+}
+
+std::string format_command(const std::vector<std::string>& args) {
+  std::string out;
+  append_command(out, args);
   return out;
 }
+
+// A pipeline's results, gathered as its replies come.
+struct gather {
+  std::vector<result> results;
+  std::size_t left = 0;
+  std::function<void(std::vector<result>)> done;
+};
 
 }  // namespace
 
@@ -134,9 +152,20 @@ struct client::impl : std::enable_shared_from_this<impl> {
   enum class stage { idle, connecting, handshake, ready, stopped };
 
   struct pending {
-    callback done;
+    callback done;                  // a command's own callback, or
+    std::shared_ptr<gather> batch;  // the pipeline it is part of, at `index`
+    std::size_t index = 0;
     clock::time_point deadline;
   };
+
+  static void complete(pending& p, result r) {
+    if (!p.batch) return p.done(std::move(r));
+    p.batch->results[p.index] = std::move(r);
+    if (--p.batch->left == 0) {
+      auto b = std::move(p.batch);
+      b->done(std::move(b->results));
+    }
+  }
 
   net::io_context& io;
   options opts;
@@ -260,7 +289,7 @@ struct client::impl : std::enable_shared_from_this<impl> {
     for (auto& p : failed) {
       result r;
       r.error = why;
-      p.done(std::move(r));
+      complete(p, std::move(r));
     }
   }
 
@@ -274,11 +303,19 @@ struct client::impl : std::enable_shared_from_this<impl> {
     if (was_ready && on_state) on_state(false);
   }
 
-  void enqueue(std::string formatted, callback done) {
+  void enqueue(const std::string& formatted, callback done) {
     out += formatted;
-    waiting.push_back({std::move(done), clock::now() + opts.command_timeout});
+    waiting.push_back({std::move(done), nullptr, 0, clock::now() + opts.command_timeout});
     if (!timer_armed) arm_deadline(waiting.front().deadline);
     flush();
+  }
+
+  // Why a command cannot be sent now, or nullptr.
+  const char* refuse() const {
+    return st == stage::stopped ? "stopped"
+           : st != stage::ready ? "unavailable"
+           : waiting.size() >= opts.max_pending ? "overloaded"
+                                                : nullptr;
   }
 
   void flush() {
@@ -322,7 +359,7 @@ struct client::impl : std::enable_shared_from_this<impl> {
       waiting.pop_front();
       result res;
       res.value = std::move(*r);
-      p.done(std::move(res));
+      complete(p, std::move(res));
       if (gen != generation) return;  // the callback stopped the client, or the connection failed
     }
     // What is buffered is the unfinished part of one reply: bounded.
@@ -365,11 +402,8 @@ bool client::ready() const { return impl_->st == impl::stage::ready; }
 
 void client::command(std::vector<std::string> args, callback done) {
   auto& d = *impl_;
-  const char* why = d.st == impl::stage::stopped ? "stopped"
-                    : d.st != impl::stage::ready  ? "unavailable"
-                    : d.waiting.size() >= d.opts.max_pending ? "overloaded"
-                    : args.empty()                ? "empty command"
-                                                  : nullptr;
+  const char* why = d.refuse();
+  if (why == nullptr && args.empty()) why = "empty command";
   if (why != nullptr) {
     net::post(d.io, [done = std::move(done), why]() {
       result r;
@@ -381,27 +415,71 @@ void client::command(std::vector<std::string> args, callback done) {
   d.enqueue(format_command(args), std::move(done));
 }
 
-void client::pipeline(std::vector<std::vector<std::string>> commands,
+void client::pipeline(std::vector<std::vector<std::string>> cmds,
                       std::function<void(std::vector<result>)> done) {
-  struct gather {
-    std::vector<result> results;
-    std::size_t left;
-    std::function<void(std::vector<result>)> done;
-  };
-  if (commands.empty()) {
+  if (cmds.empty()) {
     net::post(impl_->io, [done = std::move(done)]() { done({}); });
     return;
   }
   auto g = std::make_shared<gather>();
-  g->results.resize(commands.size());
-  g->left = commands.size();
+  g->results.resize(cmds.size());
+  g->left = cmds.size();
   g->done = std::move(done);
-  for (std::size_t i = 0; i < commands.size(); ++i) {
-    command(std::move(commands[i]), [g, i](result r) {
+  for (std::size_t i = 0; i < cmds.size(); ++i) {
+    command(std::move(cmds[i]), [g, i](result r) {
       g->results[i] = std::move(r);
       if (--g->left == 0) g->done(std::move(g->results));
     });
   }
+}
+
+}  // namespace pipekit::redis
+
+namespace pipekit::redis {
+
+void commands::add(std::initializer_list<std::string_view> args) {
+  append_command(resp_, args);
+  ends_.push_back(resp_.size());
+}
+
+void commands::add(const std::vector<std::string>& args) {
+  append_command(resp_, args);
+  ends_.push_back(resp_.size());
+}
+
+// As the other pipeline(), command by command: the ones that can be sent go in one write, each of
+// the others fails as command() would have failed it.
+void client::pipeline(commands cmds, std::function<void(std::vector<result>)> done) {
+  auto& d = *impl_;
+  const std::size_t n = cmds.size();
+  if (n == 0) {
+    net::post(d.io, [done = std::move(done)]() { done({}); });
+    return;
+  }
+  auto g = std::make_shared<gather>();
+  g->results.resize(n);
+  g->left = n;
+  g->done = std::move(done);
+  const char* why = d.refuse();
+  std::size_t sent = 0;
+  if (why == nullptr) {
+    sent = std::min(n, d.opts.max_pending - d.waiting.size());
+    d.out.append(cmds.resp_, 0, cmds.ends_[sent - 1]);
+    const auto deadline = clock::now() + d.opts.command_timeout;
+    for (std::size_t i = 0; i < sent; ++i) d.waiting.push_back({nullptr, g, i, deadline});
+    if (!d.timer_armed) d.arm_deadline(d.waiting.front().deadline);
+    d.flush();
+    if (sent < n) why = "overloaded";
+  }
+  if (sent == n) return;
+  net::post(d.io, [g, sent, why]() {
+    for (std::size_t i = sent; i < g->results.size(); ++i) {
+      impl::pending p{nullptr, g, i, {}};
+      result r;
+      r.error = why;
+      impl::complete(p, std::move(r));
+    }
+  });
 }
 
 }  // namespace pipekit::redis

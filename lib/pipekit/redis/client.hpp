@@ -2,6 +2,7 @@
 #include <chrono>
 #include <cstddef>
 #include <functional>
+#include <initializer_list>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -12,9 +13,11 @@ class io_context;
 }
 
 // An asynchronous Redis client on an io_context, for daemons that must never block their event
-// loop on Redis (ws-push's routes, push-route's look-ups). hiredis does the protocol (commands are
-// formatted by redisFormatCommandArgv, replies parsed by its reader); the socket, the deadlines and
-// the reconnecting are Asio's, so no Redis call ever blocks and every wait has a deadline.
+// loop on Redis (ws-push's routes, push-route's look-ups). hiredis parses the replies (its reader);
+// commands are written in the protocol's request form (RESP arrays of bulk strings, as hiredis's
+// redisFormatCommandArgv writes them, without its printf pass and its allocation per command); the
+// socket, the deadlines and the reconnecting are Asio's, so no Redis call ever blocks and every
+// wait has a deadline.
 //
 // Threading: a client lives on one io_context; every member is called on that io_context's thread,
 // and every callback runs there, never inside the call that queued it.
@@ -39,6 +42,24 @@ struct result {
   reply value;
 
   bool ok() const { return error.empty(); }
+};
+
+// Commands for client::pipeline(), written in the protocol's form as they are added: a batch of
+// thousands of commands is one buffer, not a vector of strings each.
+class commands {
+ public:
+  // REQUIRES: args is not empty.
+  void add(std::initializer_list<std::string_view> args);
+  void add(const std::vector<std::string>& args);
+  std::size_t size() const { return ends_.size(); }
+  bool empty() const { return ends_.empty(); }
+  // The bytes sent for the commands added so far.
+  std::string_view resp() const { return resp_; }
+
+ private:
+  friend class client;
+  std::string resp_;
+  std::vector<std::size_t> ends_;  // where each command ends in resp_
 };
 
 struct options {
@@ -85,8 +106,10 @@ class client {
   // to retry; nothing is queued while Redis is away), or with an error when the connection fails.
   void command(std::vector<std::string> args, callback done);
   // Sends several commands in one write; `done` gets one result per command, in order.
-  void pipeline(std::vector<std::vector<std::string>> commands,
+  void pipeline(std::vector<std::vector<std::string>> cmds,
                 std::function<void(std::vector<result>)> done);
+  // The same for commands written as they were added; cheaper for big batches.
+  void pipeline(commands cmds, std::function<void(std::vector<result>)> done);
 
   struct impl;
 
