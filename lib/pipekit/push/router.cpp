@@ -17,6 +17,8 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
+#include <string_view>
 #include <thread>
 #include <unordered_map>
 #include <utility>
@@ -28,6 +30,7 @@
 #include <boost/asio/post.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <boost/container/small_vector.hpp>
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
@@ -37,6 +40,8 @@
 #include "pipekit/io/line_writer.hpp"
 #include "pipekit/log/log.hpp"
 #include "pipekit/net/http_connection.hpp"
+#include "pipekit/push/message_reader.hpp"
+#include "pipekit/push/node_answer.hpp"
 #include "pipekit/push/routes.hpp"
 #include "pipekit/util/signals.hpp"
 
@@ -66,13 +71,15 @@ struct input_batch {
 struct message {
   std::string source;
   std::uint64_t line = 0;
-  json original;  // the input line as JSON
+  json original;      // the input line as JSON, or
+  std::string text;   // the line, when it was read without a tree (read as one for a record)
   json id;        // null: none
   bool broadcast = false;
   std::vector<std::string> users;
-  std::vector<bool> delivered;           // per user: some node had a connection of theirs
-  std::vector<std::string> failure;      // per user: why a node that held them failed, if one did
-  std::vector<std::string> history_id;   // per user: the stream id it was stored under ("": not stored)
+  // Per user (most messages have one):
+  boost::container::small_vector<bool, 1> delivered;          // some node had a connection of theirs
+  boost::container::small_vector<std::string, 1> failure;     // why a node that held them failed, if one did
+  boost::container::small_vector<std::string, 1> history_id;  // the stream id it was stored under ("": not stored)
   std::string data_text;                 // data as JSON text (what the nodes and the history get)
   std::string id_text;                   // id as JSON text ("": none)
   std::string broadcast_failure;         // broadcast: why some node did not take it
@@ -83,11 +90,24 @@ struct message {
 };
 using message_ptr = std::shared_ptr<message>;
 
+using user_indexes = boost::container::small_vector<std::size_t, 2>;
+
 // What one node is sent for one message: the users of it that this node holds.
 struct node_item {
   message_ptr msg;
-  std::vector<std::size_t> user_index;  // into msg->users
+  user_indexes user_index;  // into msg->users
   std::string line;                     // the push message for the node
+};
+
+// A batch's look-ups: the users, sorted and distinct, and the reply to each one's ZRANGEBYSCORE.
+struct looked_up {
+  std::vector<std::string> users;
+  std::vector<redis::result> replies;
+
+  // REQUIRES: user is one of users.
+  const redis::result& reply(const std::string& user) const {
+    return replies[static_cast<std::size_t>(std::lower_bound(users.begin(), users.end(), user) - users.begin())];
+  }
 };
 
 struct node_sender {
@@ -109,7 +129,6 @@ std::string lower(std::string s) {
 
 // Compact JSON text, invalid UTF-8 replaced (as every line sent to a node).
 std::string json_text(const json& v) { return v.dump(-1, ' ', false, json::error_handler_t::replace); }
-std::string json_text(const std::string& s) { return json_text(json(s)); }
 
 std::string user_text(const json& u) {
   if (u.is_string()) return u.get<std::string>();
@@ -223,6 +242,24 @@ class router {
       reject(*m, "too_long", fmt::format("a line over {} bytes", max_line), json(nullptr));
       return nullptr;
     }
+    // The plain shape without pointers (what nearly every line is): read without a tree.
+    if (!user_ptr_ && !id_ptr_) {
+      if (auto p = read_plain_message(l.text)) {
+        m->text = std::move(l.text);
+        m->broadcast = p->broadcast;
+        m->users = std::move(p->users);
+        m->data_text = std::move(p->data);
+        if (!p->id.empty()) {
+          m->id = json::parse(p->id);  // written by nlohmann from a valid value: read back the same
+          m->id_text = std::move(p->id);
+        }
+        if (!m->broadcast) normalise_users(*m);
+        m->delivered.assign(m->users.size(), false);
+        m->failure.assign(m->users.size(), std::string());
+        m->history_id.assign(m->users.size(), std::string());
+        return m;
+      }
+    }
     m->original = json::parse(l.text, nullptr, false);
     if (m->original.is_discarded()) {
       reject(*m, "invalid_json", "not a JSON value", json(l.text));
@@ -286,17 +323,22 @@ class router {
         reject(*m, "invalid_message", "a user must be a non-empty string or an integer", v);
         return nullptr;
       }
-      if (opts_.user_lower)
-        for (auto& u : m->users) u = lower(std::move(u));
-      std::sort(m->users.begin(), m->users.end());
-      m->users.erase(std::unique(m->users.begin(), m->users.end()), m->users.end());
+      normalise_users(*m);
     }
     m->delivered.assign(m->users.size(), false);
-    m->failure.assign(m->users.size(), {});
-    m->history_id.assign(m->users.size(), {});
+    m->failure.assign(m->users.size(), std::string());
+    m->history_id.assign(m->users.size(), std::string());
     m->data_text = json_text(*data);
     if (!m->id.is_null()) m->id_text = json_text(m->id);
     return m;
+  }
+
+  // --user-case, then sorted without duplicates.
+  void normalise_users(message& m) const {
+    if (opts_.user_lower)
+      for (auto& u : m.users) u = lower(std::move(u));
+    std::sort(m.users.begin(), m.users.end());
+    m.users.erase(std::unique(m.users.begin(), m.users.end()), m.users.end());
   }
 
   void reject(const message& m, const char* reason, std::string text, const json& original) {
@@ -337,10 +379,14 @@ class router {
     }
     std::sort(users.begin(), users.end());
     users.erase(std::unique(users.begin(), users.end()), users.end());
-    std::vector<std::vector<std::string>> cmds;
-    cmds.reserve(users.size() + 1);
-    for (const auto& u : users) cmds.push_back({"ZRANGEBYSCORE", user_nodes_key(opts_.prefix, u), min, "+inf"});
-    if (broadcast) cmds.push_back({"ZRANGEBYSCORE", nodes_key(opts_.prefix), min, "+inf"});
+    redis::commands cmds;
+    std::string key;
+    for (const auto& u : users) {
+      key.clear();
+      append_user_nodes_key(key, opts_.prefix, u);
+      cmds.add({"ZRANGEBYSCORE", key, min, "+inf"});
+    }
+    if (broadcast) cmds.add({"ZRANGEBYSCORE", nodes_key(opts_.prefix), min, "+inf"});
     // History: each message appended to each of its users' streams, in the same round trip.
     const std::size_t history_at = cmds.size();
     if (opts_.history.size > 0) {
@@ -365,32 +411,36 @@ class router {
           }
         }
       }
-      std::unordered_map<std::string, std::vector<std::string>> routes;
+      // Each user's reply stays where it is (routes->replies[i] for routes->users[i]): route()
+      // finds it by the user's place in the sorted list.
+      auto routes = std::make_shared<looked_up>();
+      routes->users = std::move(users);
       std::vector<std::string> live_nodes;
-      std::unordered_map<std::string, std::string> user_errors;
-      for (std::size_t i = 0; i < users.size(); ++i) {
+      std::vector<std::string> node_ids;
+      auto add_node = [&](const std::string& id) {
+        // Few nodes: kept distinct here; many: resolve_nodes sorts them out.
+        if (node_ids.size() >= 16 || std::find(node_ids.begin(), node_ids.end(), id) == node_ids.end()) node_ids.push_back(id);
+      };
+      for (std::size_t i = 0; i < routes->users.size(); ++i) {
         const auto& r = rs[i];
-        if (!r.ok()) user_errors[users[i]] = r.error;
-        else if (r.value.is_error()) user_errors[users[i]] = "Redis: " + r.value.str;
-        else
-          for (const auto& e : r.value.elements) routes[users[i]].push_back(e.str);
+        if (r.ok() && !r.value.is_error())
+          for (const auto& e : r.value.elements) add_node(e.str);
       }
       std::string broadcast_error;
       if (broadcast) {
-        const auto& r = rs.back();
+        const auto& r = rs[routes->users.size()];
         if (!r.ok()) broadcast_error = r.error;
         else if (r.value.is_error()) broadcast_error = "Redis: " + r.value.str;
         else
           for (const auto& e : r.value.elements) live_nodes.push_back(e.str);
       }
-      std::vector<std::string> node_ids = live_nodes;
-      for (const auto& [u, ns] : routes) node_ids.insert(node_ids.end(), ns.begin(), ns.end());
-      resolve_nodes(std::move(node_ids), [this, turn, msgs = std::move(msgs), routes = std::move(routes),
-                                          live_nodes = std::move(live_nodes), user_errors = std::move(user_errors),
+      for (const auto& n : live_nodes) add_node(n);
+      rs.resize(routes->users.size());
+      routes->replies = std::move(rs);
+      resolve_nodes(std::move(node_ids), [this, turn, msgs = std::move(msgs), routes, live_nodes = std::move(live_nodes),
                                           broadcast_error](std::string resolve_error) mutable {
-        *turn = [this, msgs = std::move(msgs), routes = std::move(routes), live_nodes = std::move(live_nodes),
-                 user_errors = std::move(user_errors), broadcast_error, resolve_error] {
-          for (const auto& m : msgs) route(m, routes, live_nodes, user_errors, broadcast_error, resolve_error);
+        *turn = [this, msgs = std::move(msgs), routes, live_nodes = std::move(live_nodes), broadcast_error, resolve_error] {
+          for (const auto& m : msgs) route(m, *routes, live_nodes, broadcast_error, resolve_error);
         };
         while (!in_order_.empty() && *in_order_.front()) {
           auto next = std::move(in_order_.front());
@@ -413,8 +463,8 @@ class router {
       if (it == addresses_.end() || now - it->second.second > node_address_ttl) missing.push_back(id);
     }
     if (missing.empty()) return done({});
-    std::vector<std::vector<std::string>> cmds;
-    for (const auto& id : missing) cmds.push_back({"GET", node_key(opts_.prefix, id)});
+    redis::commands cmds;
+    for (const auto& id : missing) cmds.add({"GET", node_key(opts_.prefix, id)});
     redis_.pipeline(std::move(cmds), [this, missing, done = std::move(done)](std::vector<redis::result> rs) {
       const auto fetched = std::chrono::steady_clock::now();
       std::string error;
@@ -431,13 +481,13 @@ class router {
     });
   }
 
-  std::string address_of(const std::string& node) const {
+  const std::string& address_of(const std::string& node) const {
+    static const std::string none;
     auto it = addresses_.find(node);
-    return it == addresses_.end() ? std::string() : it->second.first;
+    return it == addresses_.end() ? none : it->second.first;
   }
 
-  void route(const message_ptr& m, const std::unordered_map<std::string, std::vector<std::string>>& routes,
-             const std::vector<std::string>& live_nodes, const std::unordered_map<std::string, std::string>& user_errors,
+  void route(const message_ptr& m, const looked_up& routes, const std::vector<std::string>& live_nodes,
              const std::string& broadcast_error, const std::string& resolve_error) {
     // The lines for the nodes are put together from the data's and the id's JSON text, dumped
     // once per message.
@@ -446,7 +496,7 @@ class router {
       if (!broadcast_error.empty()) return fail_all(m, "redis_unavailable", broadcast_error);
       const std::string text = "{\"broadcast\":true,\"data\":" + m->data_text + id_part + "}";
       for (const auto& node : live_nodes) {
-        const auto address = address_of(node);
+        const auto& address = address_of(node);
         if (address.empty()) continue;
         enqueue(node, address, node_item{m, {}, text});
       }
@@ -461,18 +511,17 @@ class router {
       }
       return;
     }
-    // Users grouped by node: one line per node with the users it holds.
-    std::map<std::string, std::vector<std::size_t>> by_node;
+    // Users grouped by node, in the order of the node ids: one line per node with the users it holds.
+    boost::container::small_vector<std::pair<std::string, user_indexes>, 2> by_node;
     for (std::size_t i = 0; i < m->users.size(); ++i) {
-      const auto& u = m->users[i];
-      if (auto e = user_errors.find(u); e != user_errors.end()) {
+      const auto& r = routes.reply(m->users[i]);
+      if (!r.ok() || r.value.is_error()) {
         m->failure[i] = "redis_unavailable";
-        m->failure_text = e->second;
+        m->failure_text = r.ok() ? "Redis: " + r.value.str : r.error;
         continue;
       }
-      auto r = routes.find(u);
-      if (r == routes.end()) continue;  // offline: no live route
-      for (const auto& node : r->second) {
+      for (const auto& e : r.value.elements) {  // none: offline, no live route
+        const std::string& node = e.str;
         if (address_of(node).empty()) {
           if (!resolve_error.empty()) {
             m->failure[i] = "redis_unavailable";
@@ -480,7 +529,9 @@ class router {
           }
           continue;
         }
-        by_node[node].push_back(i);
+        auto at = std::lower_bound(by_node.begin(), by_node.end(), node, [](const auto& a, const std::string& b) { return a.first < b; });
+        if (at == by_node.end() || at->first != node) at = by_node.insert(at, {node, {}});
+        at->second.push_back(i);
       }
     }
     for (auto& [node, idx] : by_node) {
@@ -489,21 +540,31 @@ class router {
         // does not store it again.
         for (auto i : idx) {
           if (m->history_id[i].empty()) continue;
-          std::string line = "{\"user\":" + json_text(m->users[i]) + ",\"data\":" + m->data_text +
-                             ",\"id\":" + json_text(m->history_id[i]) + ",\"stored\":true";
-          if (!m->id_text.empty()) line += ",\"ref\":" + m->id_text;
+          std::string line = "{\"user\":";
+          append_json_string(line, m->users[i]);
+          line += ",\"data\":";
+          line += m->data_text;
+          line += ",\"id\":";
+          append_json_string(line, m->history_id[i]);
+          line += ",\"stored\":true";
+          if (!m->id_text.empty()) line.append(",\"ref\":").append(m->id_text);
           line += '}';
           enqueue(node, address_of(node), node_item{m, {i}, std::move(line)});
         }
         idx.erase(std::remove_if(idx.begin(), idx.end(), [&](std::size_t i) { return !m->history_id[i].empty(); }), idx.end());
         if (idx.empty()) continue;
       }
-      std::string line = "{\"users\":[";
+      std::string line;
+      line.reserve(24 + 16 * idx.size() + m->data_text.size() + id_part.size());
+      line += "{\"users\":[";
       for (auto i : idx) {
         if (line.back() != '[') line += ',';
-        line += json_text(m->users[i]);
+        append_json_string(line, m->users[i]);
       }
-      line += "],\"data\":" + m->data_text + id_part + "}";
+      line += "],\"data\":";
+      line += m->data_text;
+      line += id_part;
+      line += '}';
       enqueue(node, address_of(node), node_item{m, std::move(idx), std::move(line)});
     }
     if (m->outstanding == 0) finish(m);
@@ -564,15 +625,16 @@ class router {
       reason = "node_error";
       failure = fmt::format("node {} ({}): HTTP {}", node, address, r.status);
     }
-    std::vector<json> answers;
+    std::vector<std::string_view> answers;  // lines of r.body
     if (failure.empty()) {
+      answers.reserve(items.size());
       std::string_view rest = r.body;
       while (!rest.empty()) {
         auto nl = rest.find('\n');
         auto line = rest.substr(0, nl);
         rest.remove_prefix(nl == std::string_view::npos ? rest.size() : nl + 1);
         if (line.empty()) continue;
-        answers.push_back(json::parse(line, nullptr, false));
+        answers.push_back(line);
       }
       if (answers.size() != items.size()) {
         reason = "node_error";
@@ -586,7 +648,18 @@ class router {
     for (std::size_t k = 0; k < items.size(); ++k) {
       auto& item = items[k];
       auto& m = *item.msg;
-      const json* a = failure.empty() ? &answers[k] : nullptr;
+      // Most answers say the message reached every user it was for: read without a parse.
+      if (failure.empty()) {
+        if (auto n = delivered_to_all(answers[k])) {
+          m.connections += *n;
+          for (auto i : item.user_index) m.delivered[i] = true;
+          if (--m.outstanding == 0) finish(item.msg);
+          continue;
+        }
+      }
+      json answer;
+      if (failure.empty()) answer = json::parse(answers[k], nullptr, false);
+      const json* a = failure.empty() ? &answer : nullptr;
       if (a && (!a->is_object() || a->contains("error"))) {
         const std::string text =
             a->is_object() ? fmt::format("node {}: {}", node, a->value("message", std::string("refused"))) : "bad answer";
@@ -670,7 +743,7 @@ class router {
         if (!m.history_id[static_cast<std::size_t>(at)].empty()) stored[u] = m.history_id[static_cast<std::size_t>(at)];
       }
       if (!stored.empty()) r["history"] = std::move(stored);
-      r["message"] = m.original;
+      r["message"] = m.text.empty() ? m.original : json::parse(m.text, nullptr, false);
       write(*out_, r);
     }
     release(1);
@@ -732,8 +805,13 @@ class reader {
     [[maybe_unused]] auto n = ::write(wake_, &one, sizeof one);
     space_.notify_all();
   }
-  // Called by the router's thread when messages finished: the reader may go on.
-  void notify() { space_.notify_all(); }
+  // Called by the router's thread when messages finished: the reader goes on once there is room
+  // for a batch (woken only then, and only when it waits).
+  void notify() {
+    if (!waiting_.load() || router_.pending() > resume_at()) return;
+    std::lock_guard lock(mutex_);  // the reader is either waiting or has not checked yet
+    space_.notify_all();
+  }
   int status() const { return status_; }
 
  private:
@@ -764,12 +842,21 @@ class reader {
 
   // Blocks while the router has max_pending messages unfinished, after handing it the lines
   // read so far (they are what it must finish first). False: stopping.
+  // Once full, reading resumes when there is room for a batch again (not for each message
+  // finished: a line at a time would make batches of one line, each its own Redis round trip).
   bool wait_for_space(input_batch& batch) {
-    if (router_.pending() >= opts_.max_pending) send(batch);
+    if (router_.pending() < opts_.max_pending) return !stopping_;
+    send(batch);
     std::unique_lock lock(mutex_);
-    while (!stopping_ && router_.pending() >= opts_.max_pending)
-      space_.wait_for(lock, std::chrono::milliseconds(100));
+    waiting_ = true;
+    while (!stopping_ && router_.pending() > resume_at()) space_.wait_for(lock, std::chrono::milliseconds(100));
+    waiting_ = false;
     return !stopping_;
+  }
+
+  // Fewer pending than max_pending by a read batch (or by half of it, when that is smaller).
+  std::size_t resume_at() const {
+    return opts_.max_pending - std::max<std::size_t>(1, std::min(opts_.max_pending / 2, max_read_batch));
   }
 
   void send(input_batch& batch) {
@@ -785,6 +872,7 @@ class reader {
   std::vector<std::unique_ptr<io::line_reader>> inputs_;
   int wake_ = -1;
   std::atomic<bool> stopping_{false};
+  std::atomic<bool> waiting_{false};  // the reader waits for room (set and cleared under mutex_)
   std::mutex mutex_;
   std::condition_variable space_;
   std::thread thread_;

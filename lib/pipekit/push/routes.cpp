@@ -14,8 +14,13 @@ namespace pipekit::push {
 
 namespace net = boost::asio;
 
+void append_user_nodes_key(std::string& out, std::string_view prefix, std::string_view user) {
+  out.append(prefix).append("user:{").append(user).append("}:nodes");
+}
 std::string user_nodes_key(std::string_view prefix, std::string_view user) {
-  return fmt::format("{}user:{{{}}}:nodes", prefix, user);
+  std::string key;
+  append_user_nodes_key(key, prefix, user);
+  return key;
 }
 std::string node_key(std::string_view prefix, std::string_view node_id) {
   return fmt::format("{}node:{}", prefix, node_id);

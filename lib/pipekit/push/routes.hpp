@@ -23,6 +23,7 @@ class io_context;
 namespace pipekit::push {
 
 std::string user_nodes_key(std::string_view prefix, std::string_view user);
+void append_user_nodes_key(std::string& out, std::string_view prefix, std::string_view user);  // the same, appended
 std::string node_key(std::string_view prefix, std::string_view node_id);
 std::string nodes_key(std::string_view prefix);
 
