@@ -9,6 +9,7 @@
 #include <cstring>
 #include <deque>
 #include <future>
+#include <iterator>
 #include <thread>
 #include <map>
 #include <unordered_map>
@@ -23,6 +24,7 @@
 #include <boost/beast/ssl.hpp>
 #include <boost/beast/websocket.hpp>
 #include <boost/beast/websocket/ssl.hpp>
+#include <boost/container/small_vector.hpp>
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 #include <sys/eventfd.h>
@@ -37,6 +39,7 @@
 #include "pipekit/net/tcp_listener.hpp"
 #include "pipekit/net/tls.hpp"
 #include "pipekit/push/client_message.hpp"
+#include "pipekit/push/message_reader.hpp"
 #include "pipekit/util/signals.hpp"
 
 namespace pipekit::push {
@@ -133,8 +136,9 @@ struct counters {
 
 // One line of a POST /push body (or of --stdin), parsed.
 struct push_line {
-  nlohmann::ordered_json result;  // the answer line: {"line":N, ...}
-  bool error = false;             // not a message: result says why
+  std::uint64_t line_no = 0;
+  nlohmann::ordered_json error_answer;  // not a message: the answer line, {"line":N,["id":..,]"error":..,"message":..}
+  bool error = false;
   bool broadcast = false;
   bool stored = false;            // a router stored it already: id is its stream id
   std::vector<std::string> targets;
@@ -142,7 +146,24 @@ struct push_line {
   std::string id;
   std::string ref;
   std::vector<std::string> history_ids;  // per target, the stream id it was stored under here
+  // Once delivered: what the answer line says.
+  std::size_t delivered = 0, dropped = 0;
+  std::string offline;  // JSON array of the targets with no connection here ("": none)
+  std::string history;  // JSON object target -> stream id it was stored under here ("": none)
 };
+
+// The answer line for a line that was a message (written by hand, as nlohmann's compact dump of
+// {"line":N,["id":..,]"delivered":N[,"dropped":N][,"offline":[..]][,"history":{..}]} writes it;
+// id, offline and history are JSON texts already).
+void append_answer(std::string& out, const push_line& l) {
+  fmt::format_to(std::back_inserter(out), R"({{"line":{})", l.line_no);
+  if (!l.id.empty()) out.append(R"(,"id":)").append(l.id);
+  fmt::format_to(std::back_inserter(out), R"(,"delivered":{})", l.delivered);
+  if (l.dropped > 0) fmt::format_to(std::back_inserter(out), R"(,"dropped":{})", l.dropped);
+  if (!l.offline.empty()) out.append(R"(,"offline":)").append(l.offline);
+  if (!l.history.empty()) out.append(R"(,"history":)").append(l.history);
+  out += '}';
+}
 
 // The lines of one request, delivered once they are stored (or at once without history).
 struct push_batch {
@@ -834,11 +855,11 @@ void server::impl::deliver(push_line& l) {
   auto to_all = [&](const std::vector<session*>& list, const std::shared_ptr<const std::string>& payload,
                     std::optional<stream_id> sid) {
     // A send may close a slow consumer, which unbinds it from this very list: iterate a copy.
-    const std::vector<session*> copy = list;
+    const boost::container::small_vector<session*, 4> copy(list.begin(), list.end());
     for (session* s : copy) (s->send(payload, sid) ? delivered : dropped) += 1;
   };
-  json offline = json::array();
-  nlohmann::ordered_json stored = nlohmann::ordered_json::object();
+  json offline;                   // null until a target is offline here
+  nlohmann::ordered_json stored;  // null until a target was stored here
   if (l.broadcast) {
     auto payload = std::make_shared<const std::string>(message_frame(l.id, l.data, l.ref));
     std::vector<session*> all;
@@ -869,10 +890,11 @@ void server::impl::deliver(push_line& l) {
   stats.delivered += delivered;
   stats.dropped += dropped;
   stats.offline += offline.size();
-  l.result["delivered"] = delivered;
-  if (dropped > 0) l.result["dropped"] = dropped;
-  if (!offline.empty()) l.result["offline"] = std::move(offline);
-  if (!stored.empty()) l.result["history"] = std::move(stored);
+  l.delivered = delivered;
+  l.dropped = dropped;
+  constexpr auto replace = nlohmann::ordered_json::error_handler_t::replace;
+  if (!offline.empty()) l.offline = offline.dump(-1, ' ', false, replace);
+  if (!stored.empty()) l.history = stored.dump(-1, ' ', false, replace);
 }
 
 // POST /push: one JSON message, or JSON Lines of them; the answer has one JSON line per input
@@ -892,19 +914,41 @@ void server::impl::push(const net::http_request& req, const net::http_responder&
 
 push_line server::impl::parse_line(std::string_view line, std::uint64_t line_no) {
   push_line l;
-  l.result = {{"line", line_no}};
+  l.line_no = line_no;
+  // The plain shape (every line push-route sends): read without a tree.
+  if (auto p = read_plain_message(line, {.sorted_names = true, .node_members = true})) {
+    // A stored message: one user, and the stream id as its id (a JSON string).
+    const auto stored_ok = [&] {
+      if (p->users.size() != 1 || p->id.empty() || p->id.front() != '"') return false;
+      const auto id = json::parse(p->id, nullptr, false);
+      return id.is_string() && parse_stream_id(id.get<std::string>()).has_value();
+    };
+    if (!p->stored || stored_ok()) {
+      l.broadcast = p->broadcast;
+      l.stored = p->stored;
+      l.targets = std::move(p->users);
+      l.data = std::move(p->data);
+      l.id = std::move(p->id);
+      l.ref = std::move(p->ref);
+      return l;
+    }
+  }
+  json msg;
+  bool with_id = false;  // the answer says the message's id (once it is known to be an object with data)
   auto fail = [&](const char* code, std::string text) {
     ++stats.messages_invalid;
     l.error = true;
-    l.result["error"] = code;
-    l.result["message"] = std::move(text);
+    l.error_answer = {{"line", line_no}};
+    if (with_id) l.error_answer["id"] = msg["id"];
+    l.error_answer["error"] = code;
+    l.error_answer["message"] = std::move(text);
     return std::move(l);
   };
-  auto msg = json::parse(line, nullptr, false);
+  msg = json::parse(line, nullptr, false);
   if (msg.is_discarded()) return fail("invalid_json", "not a JSON value");
   if (!msg.is_object() || !msg.contains("data"))
     return fail("invalid_message", "want an object with \"data\" and one of \"user\", \"users\", \"broadcast\"");
-  if (msg.contains("id")) l.result["id"] = msg["id"];
+  with_id = msg.contains("id");
   l.broadcast = msg.value("broadcast", false) == true;
   auto user_text = [](const json& u) -> std::string {
     if (u.is_string()) return u.get<std::string>();
@@ -951,7 +995,7 @@ void server::impl::submit(std::string_view body, std::uint64_t line_no,
   push_order.push_back(b);
   // Each user's copy is stored before it is delivered, so its stream id goes with it and a client
   // resuming with "since" gets neither a gap nor a duplicate. Redis away: delivered unstored.
-  std::vector<std::vector<std::string>> cmds;
+  redis::commands cmds;
   if (history_on() && route_table->ready())
     for (const auto& l : b->lines) {
       if (l.error || l.broadcast || l.stored) continue;
@@ -991,8 +1035,12 @@ void server::impl::drain_pushes() {
     push_order.pop_front();
     std::string out;
     for (auto& l : b->lines) {
-      if (!l.error) deliver(l);
-      out += l.result.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace);
+      if (l.error) {
+        out += l.error_answer.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace);
+      } else {
+        deliver(l);
+        append_answer(out, l);
+      }
       out += '\n';
     }
     b->done(std::move(out), b->invalid);
