@@ -3,7 +3,8 @@
 // nodes and to no one else, multi-user and broadcast messages, offline users reported, JSON
 // Pointer input (an ethcall log record), a node killed -9 with its routes still live (reported
 // node_unreachable, a user also on the other node still delivered), Redis stopped (every message
-// reported redis_unavailable, routing back by itself), a wrong push token, and back-pressure
+// reported redis_unavailable, routing back by itself), a wrong push token, history (with a
+// broadcast read in the same batch as a user's message), and back-pressure
 // (20,000 messages with --max-pending 50: each one delivered or reported, none twice).
 // Usage: node push_route.mjs --push-route PATH --ws-push PATH
 import { spawn } from 'node:child_process';
@@ -125,6 +126,13 @@ try {
   const flen = Number(redisCli(redisPort, 'XLEN', 'pipekit:user:{fred}:history'));
   // MAXLEN ~ trims whole stream nodes (100 entries): about, not exactly, --history-size.
   check('history: trimmed to about --history-size', flen >= 3 && flen < 250, String(flen));
+  // A broadcast read in the same batch as a user's message, with history on: delivered, not
+  // reported offline (the live nodes are the broadcast look-up's reply, not the last history one's).
+  const aliceBefore = messages(alice1).length;
+  r = await route(['--redis', redisUrl, '--timeout', '2s', '--push-token-file', tokenFile],  // node c wants it
+    lines({ user: 'alice', data: { n: 'hb1' } }, { broadcast: true, data: { n: 'hb2' } }));
+  check('history: a broadcast beside a user message is not reported', r.code === 0 && r.records.length === 0, JSON.stringify(r.records));
+  await until('alice gets the broadcast beside her message', () => messages(alice1).slice(aliceBefore).some((m) => m.data?.n === 'hb2'));
 
   // Back-pressure: 20,000 messages, 50 in flight at most: each delivered or reported, once.
   const many = [];
