@@ -2,7 +2,8 @@
 // writers) and clients from npm's `ws`. Covers delivery to every connection of a user on both
 // nodes and to no one else, multi-user and broadcast messages, offline users reported, JSON
 // Pointer input (an ethcall log record), a node killed -9 with its routes still live (reported
-// node_unreachable, a user also on the other node still delivered), Redis stopped (every message
+// node_unreachable, a user also on the other node still delivered), members of the wrong type
+// reported, Redis stopped (every message
 // reported redis_unavailable, routing back by itself), a wrong push token, history (with a
 // broadcast read in the same batch as a user's message), and back-pressure
 // (20,000 messages with --max-pending 50: each one delivered or reported, none twice).
@@ -79,6 +80,13 @@ try {
   check('--delivered: one record per delivered message', dl.map((x) => x.line).sort().join() === '1,2,5' &&
     dl.find((x) => x.line === 1)?.connections === 2, JSON.stringify(dl));
   check('--stats on stderr', /stats: read=7 delivered=3 undelivered=2/.test(r.err), r.err);
+
+  // Members of the wrong type are reported lines, not fatal (a "broadcast":1 made push-route exit 70).
+  r = await route(base, lines({ broadcast: 1, data: 1 }, { user: 'bob', broadcast: 'yes', data: 2 }, { user: 'bob', data: 3 }));
+  check('"broadcast" not a boolean: invalid_message, exit 65', r.code === 65 && r.records.length === 2 &&
+    r.records.every((x) => x.reason === 'invalid_message' && /broadcast/.test(x.error)), `${r.code} ${JSON.stringify(r.records)} ${r.err}`);
+  await until('the line after them is delivered', () => messages(bob).some((m) => m.data === 3));
+  check('the rejected lines reach no one', !messages(bob).some((m) => m.data === 1 || m.data === 2), JSON.stringify(messages(bob)));
 
   // JSON Pointers: an ethcall Transfer record inside an nsq-tail envelope, a checksummed address.
   const addr = '0xAbCdEf0123456789aBcDeF0123456789AbCdEf01';

@@ -126,6 +126,10 @@ try {
   check('/push: invalid lines are errors', r.lines[2]?.error === 'invalid_json' && r.lines[3]?.error === 'invalid_message' &&
     r.lines[4]?.error === 'invalid_message', JSON.stringify(r.lines.slice(2)));
   await until('both devices get both messages', () => messages(alice1).length === 2 && messages(alice2).length === 2);
+  r = await push(a, '{"broadcast":1,"data":1}\n{"user":"alice","stored":"yes","data":1}\n');
+  check('/push: "broadcast" or "stored" not a boolean: invalid_message, the node stays up',
+    r.lines[0]?.error === 'invalid_message' && /broadcast/.test(r.lines[0]?.message) &&
+    r.lines[1]?.error === 'invalid_message' && /stored/.test(r.lines[1]?.message), JSON.stringify(r.lines));
   check('every message is JSON', ![alice1, alice2, bob].some((c) => c.messages.some((m) => m.type === 'unparsable')));
   // With Redis the node keeps a history: the id is the message's stream id, the sender's id is "ref".
   check('what a client receives', /^\{"type":"message","id":"\d+-\d+","data":\{"text":"hi"\},"ref":"m1"\}$/.test(JSON.stringify(messages(alice1)[0])),

@@ -235,10 +235,13 @@ bool client::handshake(std::string_view data) {
       }
       break;
     case stage::auth: {
+      // Only logged; read type-checked, so an odd answer cannot throw out of the handler.
       auto j = nlohmann::json::parse(data, nullptr, false);
-      log::debug("{}: AUTH as \"{}\" ({} permissions)", options_.address,
-                 j.is_object() ? j.value("identity", std::string()) : std::string(),
-                 j.is_object() ? j.value("permission_count", 0) : 0);
+      auto identity = j.find("identity");  // end() on a non-object too
+      auto count = j.find("permission_count");
+      log::debug("{}: AUTH as {} ({} permissions)", options_.address,
+                 identity != j.end() ? identity->dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) : "\"\"",
+                 count != j.end() && count->is_number_integer() ? count->get<std::int64_t>() : 0);
       return become_ready();
     }
     case stage::ready:

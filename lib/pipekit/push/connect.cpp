@@ -133,25 +133,33 @@ class terminal_client {
     const std::string text = beast::buffers_to_string(buffer_.data());
     buffer_.consume(buffer_.size());
     // Parsed keeping the node's key order, so a message prints as it was sent, on one line.
+    // The node's members are read type-checked: a node that sends a number where a string
+    // belongs gets "?" in the log, not an exception out of the read loop.
     auto msg = nlohmann::ordered_json::parse(text, nullptr, false);
-    const std::string type = msg.is_object() ? msg.value("type", "") : "";
+    auto text_of = [&msg](const char* key) {
+      auto it = msg.find(key);  // end() on a non-object too
+      return it != msg.end() && it->is_string() ? it->get<std::string>() : std::string("?");
+    };
+    // Binary frames are not checked for UTF-8 by the WebSocket layer: dump() replaces bad bytes.
+    auto line = [&msg] { return msg.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace); };
+    const std::string type = text_of("type");
     if (type == "login_ok") {
       if (down_) log::info("connected again");
       down_ = false;
       backoff_ = std::chrono::milliseconds(0);
-      log::info("logged in as {}", msg.value("user", std::string("?")));
+      log::info("logged in as {}", text_of("user"));
     } else if (type == "message") {
       if (msg.contains("id") && msg["id"].is_string() && parse_stream_id(msg["id"].get<std::string>()))
         since_ = msg["id"].get<std::string>();
       // Flushed line by line: a reader of a file (or a kill) sees each message as it came.
-      if (!out_.write_line(msg.dump()) || !out_.flush()) return stop(exit_code::ok);  // stdout closed: quietly
+      if (!out_.write_line(line()) || !out_.flush()) return stop(exit_code::ok);  // stdout closed: quietly
       if (opts_.count != 0 && ++received_ >= opts_.count) return stop(exit_code::ok);
     } else if (type == "gap") {
       // Printed too: a script that resumes must know that messages may be missing.
-      log::warn("the node's history may miss messages before the next one ({})", msg.value("reason", std::string("?")));
-      if (!out_.write_line(msg.dump()) || !out_.flush()) return stop(exit_code::ok);
+      log::warn("the node's history may miss messages before the next one ({})", text_of("reason"));
+      if (!out_.write_line(line()) || !out_.flush()) return stop(exit_code::ok);
     } else if (type == "error") {
-      log::warn("the node answered: {}", msg.dump());
+      log::warn("the node answered: {}", line());
     }
     read();
   }

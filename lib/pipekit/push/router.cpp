@@ -300,7 +300,11 @@ class router {
         return nullptr;
       }
       data = &v["data"];
-      m->broadcast = v.value("broadcast", false) == true;
+      if (auto b = v.find("broadcast"); b != v.end() && !b->is_boolean()) {
+        reject(*m, "invalid_message", R"("broadcast" must be true or false)", v);
+        return nullptr;
+      }
+      m->broadcast = v.value("broadcast", false);
       const int kinds = int(v.contains("user")) + int(v.contains("users")) + int(m->broadcast);
       if (kinds != 1 || (v.contains("users") && !v["users"].is_array())) {
         reject(*m, "invalid_message", R"(want exactly one of "user", "users" (an array), "broadcast":true)", v);

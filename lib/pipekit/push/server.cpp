@@ -949,7 +949,10 @@ push_line server::impl::parse_line(std::string_view line, std::uint64_t line_no)
   if (!msg.is_object() || !msg.contains("data"))
     return fail("invalid_message", "want an object with \"data\" and one of \"user\", \"users\", \"broadcast\"");
   with_id = msg.contains("id");
-  l.broadcast = msg.value("broadcast", false) == true;
+  for (const char* flag : {"broadcast", "stored"})
+    if (auto f = msg.find(flag); f != msg.end() && !f->is_boolean())
+      return fail("invalid_message", fmt::format("\"{}\" must be true or false", flag));
+  l.broadcast = msg.value("broadcast", false);
   auto user_text = [](const json& u) -> std::string {
     if (u.is_string()) return u.get<std::string>();
     if (u.is_number_integer()) return u.dump();
@@ -970,7 +973,7 @@ push_line server::impl::parse_line(std::string_view line, std::uint64_t line_no)
     return fail("invalid_message", "not valid UTF-8");
   }
   // push-route's lines: stored in the user's history already, under the stream id they carry.
-  if (msg.value("stored", false) == true) {
+  if (msg.value("stored", false)) {
     if (l.targets.size() != 1 || !msg["id"].is_string() || !parse_stream_id(msg["id"].get<std::string>()))
       return fail("invalid_message", "a stored message has one \"user\" and its stream id as \"id\"");
     l.stored = true;
