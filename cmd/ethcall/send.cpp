@@ -50,7 +50,7 @@ struct send_cmds {
   std::vector<std::string> args;
 };
 
-send_cmds& opts() {
+send_cmds& send_opts() {
   static send_cmds o;
   return o;
 }
@@ -86,7 +86,7 @@ struct tx_flags {
 };
 
 tx_flags parse_tx_flags() {
-  const auto& o = opts();
+  const auto& o = send_opts();
   tx_flags f;
   if (!o.value.empty()) f.tx.value = u256_flag(o.value, "--value");
   if (!o.gas_price.empty()) f.tx.gas_price = u256_flag(o.gas_price, "--gas-price");
@@ -110,7 +110,7 @@ tx_flags parse_tx_flags() {
 // ---- the signer: a local key, or the node (--unlocked) -----------------------------------------
 
 eth::signer load_signer() {
-  const auto& o = opts();
+  const auto& o = send_opts();
   const char* env = std::getenv(key_env);
   eth::signer s;
   if (o.unlocked) {
@@ -159,7 +159,7 @@ eth::signer load_signer() {
     case eth::error_kind::unsupported: fatal(exit_code::failure, "{}; use --legacy", e.what());
     case eth::error_kind::timeout:
       fatal(exit_code::temp_fail, "{}: raise --timeout ({}), or check later with 'ethcall receipt {}'", e.what(),
-            opts().timeout, e.subject());
+            send_opts().timeout, e.subject());
     default: pipekit::eth_cli::fatal(e);
   }
 }
@@ -167,7 +167,7 @@ eth::signer load_signer() {
 // Signs (or has the node sign), sends, waits, prints. `shape` makes the output record; a failed
 // transaction's receipt is printed before the error that says why.
 int transact(const eth::tx_request& r, const std::function<json(const json&)>& shape) {
-  const auto& o = opts();
+  const auto& o = send_opts();
   tx_flags f = parse_tx_flags();
   eth::signer s = load_signer();
   auto c = o.rpc.connect();
@@ -191,7 +191,7 @@ int transact(const eth::tx_request& r, const std::function<json(const json&)>& s
 
 // TO SIG ARGS (or TO with --abi FUNCTION ARGS); no SIG: plain transfer, no data.
 eth::tx_request call_request(const char* verb, const std::optional<eth::abi_file>& abi) {
-  const auto& o = opts();
+  const auto& o = send_opts();
   eth::tx_request r;
   r.to = address_arg(o.to, "TO");
   r.abi = abi ? &*abi : nullptr;
@@ -209,7 +209,7 @@ eth::tx_request call_request(const char* verb, const std::optional<eth::abi_file
 }
 
 int send_cmd() {
-  auto abi = load_abi(opts().abi_path);
+  auto abi = load_abi(send_opts().abi_path);
   return transact(call_request("send", abi), [](const json& receipt) { return receipt; });
 }
 
@@ -228,7 +228,7 @@ eth::bytes read_bin(const std::string& path) {
 }
 
 int deploy_cmd() {
-  const auto& o = opts();
+  const auto& o = send_opts();
   auto abi = load_abi(o.abi_path);
   eth::tx_request r;
   r.what = "deploy";
@@ -254,7 +254,7 @@ int deploy_cmd() {
 }
 
 int estimate_cmd() {
-  const auto& o = opts();
+  const auto& o = send_opts();
   auto abi = load_abi(o.abi_path);
   eth::tx_request r = call_request("estimate", abi);
   std::optional<eth::u256> value;
@@ -315,10 +315,10 @@ void add_transaction_flags(CLI::App* s, send_cmds& o) {
 }  // namespace
 
 void add_send_commands(CLI::App& app, command_table& commands) {
-  auto& o = opts();
+  auto& o = send_opts();
   auto with_args = [&app, &commands](int (*run)()) {
     return [&app, &commands, run] {
-      opts().args = commands.extra_args(app);
+      send_opts().args = commands.extra_args(app);
       return run();
     };
   };
