@@ -3,10 +3,9 @@
 // nodes and to no one else, multi-user and broadcast messages, offline users reported, JSON
 // Pointer input (an ethcall log record), a node killed -9 with its routes still live (reported
 // node_unreachable, a user also on the other node still delivered), members of the wrong type
-// reported, Redis stopped (every message
-// reported redis_unavailable, routing back by itself), a wrong push token, history (with a
-// broadcast read in the same batch as a user's message), and back-pressure
-// (20,000 messages with --max-pending 50: each one delivered or reported, none twice).
+// reported, Redis stopped (every message reported redis_unavailable, routing back by itself), a
+// wrong push token, history (with a broadcast read in the same batch as a user's message), and
+// back-pressure (20,000 messages with --max-pending 50: each one delivered or reported, none twice).
 // Usage: node push_route.mjs --push-route PATH --ws-push PATH
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
@@ -113,7 +112,8 @@ try {
   await until('dora routed', () => zrange('dora') === 'c');
   fs.writeFileSync(path.join(dir, 'wrong-token'), 'wrong\n');
   r = await route([...base, '--push-token-file', path.join(dir, 'wrong-token')], lines({ user: 'dora', data: 1 }));
-  check('wrong push token: node_error', r.code === 0 && r.records[0]?.reason === 'node_error' && /401/.test(r.records[0]?.error), JSON.stringify(r.records));
+  check('wrong push token: node_error', r.code === 0 && r.records[0]?.reason === 'node_error' && /401/.test(r.records[0]?.error),
+    `${r.code} ${JSON.stringify(r.records)} ${r.err.slice(0, 500)}`);
   r = await route([...base, '--push-token-file', tokenFile], lines({ user: 'dora', data: 2 }));
   await until('with the token, delivered', () => messages(dora).length === 1);
   check('with the token: nothing reported', r.code === 0 && r.records.length === 0, JSON.stringify(r.records));

@@ -155,6 +155,18 @@ try {
     () => Number(redis(redisPort, 'ZSCORE', 'pipekit:user:{carol}:nodes', 'b')) > score);
   dave.ws.close();
   await until("alice's last connection on b gone: only a's route left", () => zrange('alice') === 'a');
+  // More users than one refresh slice (256): every route is refreshed, each slice sent after the
+  // last one's answer (a chain that stopped after its first slice would let the rest expire).
+  const many = Array.from({ length: 600 }, () => client(b));
+  await Promise.all(many.map((c, i) => c.login(token(`r${i}`))));
+  const refreshedSince = (t) => Number(redis(redisPort, 'EVAL',
+    "local n = 0 for i = 0, 599 do local s = redis.call('ZSCORE', 'pipekit:user:{r' .. i .. '}:nodes', 'b') " +
+    'if s and tonumber(s) > tonumber(ARGV[1]) then n = n + 1 end end return n', '0', String(t)));
+  await until('600 routes registered', () => refreshedSince(0) === 600);
+  const registered = Date.now() + 900;  // every registration so far expires before this
+  await until('all 600 routes refreshed', () => refreshedSince(registered) === 600);
+  many.forEach((c) => c.ws.close());
+  await Promise.all(many.map((c) => c.done));
 
   // Refusals, each by message (close 4001) and on the upgrade request (401).
   const refusals = {

@@ -1,5 +1,7 @@
 #include "pipekit/push/routes.hpp"
 
+#include <cstdint>
+#include <memory>
 #include <unordered_set>
 #include <utility>
 #include <vector>
@@ -43,17 +45,19 @@ struct routes::impl : std::enable_shared_from_this<impl> {
   impl(net::io_context& io, routes_options o)
       : opts(std::move(o)), client(io, opts.redis), refresh_timer(io) {}
 
-  // ZADD + PEXPIRE for each user given, and the node's own entries.
-  std::vector<std::vector<std::string>> registration(const std::vector<std::string>& which) const {
+  // ZADD + PEXPIRE for each user given, after the node's own entries if with_node.
+  std::vector<std::vector<std::string>> registration(const std::vector<std::string>& which, bool with_node) const {
     const auto now = std::chrono::system_clock::now();
     const std::string expiry = std::to_string(epoch_ms(now + opts.ttl));
     const std::string ttl = std::to_string(opts.ttl.count());
     std::vector<std::vector<std::string>> cmds;
     cmds.reserve(which.size() * 2 + 3);
-    cmds.push_back({"SET", node_key(opts.prefix, opts.node_id), opts.node_address, "PX", ttl});
-    cmds.push_back({"ZADD", nodes_key(opts.prefix), expiry, opts.node_id});
-    // Entries of nodes that died long ago go from the live-node set as they are passed over.
-    cmds.push_back({"ZREMRANGEBYSCORE", nodes_key(opts.prefix), "-inf", std::to_string(epoch_ms(now) - opts.ttl.count())});
+    if (with_node) {
+      cmds.push_back({"SET", node_key(opts.prefix, opts.node_id), opts.node_address, "PX", ttl});
+      cmds.push_back({"ZADD", nodes_key(opts.prefix), expiry, opts.node_id});
+      // Entries of nodes that died long ago go from the live-node set as they are passed over.
+      cmds.push_back({"ZREMRANGEBYSCORE", nodes_key(opts.prefix), "-inf", std::to_string(epoch_ms(now) - opts.ttl.count())});
+    }
     for (const auto& u : which) {
       auto key = user_nodes_key(opts.prefix, u);
       cmds.push_back({"ZADD", key, expiry, opts.node_id});
@@ -62,28 +66,66 @@ struct routes::impl : std::enable_shared_from_this<impl> {
     return cmds;
   }
 
-  void send(std::vector<std::vector<std::string>> cmds, const char* what) {
-    if (!client.ready() || cmds.empty()) return;  // re-sent in full when Redis is back
-    client.pipeline(std::move(cmds), [what](std::vector<redis::result> results) {
-      for (const auto& r : results) {
-        if (!r.ok()) return;  // the client logs the outage once
-        if (r.value.is_error()) {
-          log::warn("redis: {}: {}", what, r.value.str);
-          return;
-        }
+  // Whether Redis took every command (an error answer is logged; an outage the client logs once).
+  static bool all_ok(const std::vector<redis::result>& results, const char* what) {
+    for (const auto& r : results) {
+      if (!r.ok()) return false;
+      if (r.value.is_error()) {
+        log::warn("redis: {}: {}", what, r.value.str);
+        return false;
       }
-    });
+    }
+    return true;
   }
 
+  void send(std::vector<std::vector<std::string>> cmds, const char* what) {
+    if (!client.ready() || cmds.empty()) return;  // re-sent in full when Redis is back
+    client.pipeline(std::move(cmds), [what](std::vector<redis::result> results) { all_ok(results, what); });
+  }
+
+  // A refresh goes in slices of refresh_slice users, each sent when Redis has answered the one
+  // before: one pipeline for every user (100k commands with 50k users) would hold this node's loop
+  // while it is built and Redis while it runs, and push-route's look-ups wait behind it (a 20-60
+  // ms stall every --route-ttl/3 with 5k users a node). A user who left meanwhile is skipped, so no
+  // slice revives a route removed after the round began. Redis back: a new round replaces the one
+  // whose connection was lost; the timer starts one only when the last has finished.
+  static constexpr std::size_t refresh_slice = 256;
+  std::uint64_t refresh_round = 0;  // the latest round begun
+  bool refreshing = false;          // and it has slices left to send
+
   void refresh_all() {
-    send(registration(std::vector<std::string>(users.begin(), users.end())), "refreshing routes");
+    refreshing = true;
+    refresh_slice_of(++refresh_round, std::make_shared<std::vector<std::string>>(users.begin(), users.end()), true);
+  }
+
+  void refresh_slice_of(std::uint64_t round, std::shared_ptr<std::vector<std::string>> todo, bool with_node) {
+    if (round != refresh_round) return;  // replaced
+    std::vector<std::string> slice;
+    while (!todo->empty() && slice.size() < refresh_slice) {
+      if (users.contains(todo->back())) slice.push_back(std::move(todo->back()));
+      todo->pop_back();
+    }
+    if (stopped || !client.ready() || (slice.empty() && !with_node)) {
+      refreshing = false;
+      return;
+    }
+    client.pipeline(registration(slice, with_node),
+                    [weak = weak_from_this(), round, todo = std::move(todo)](std::vector<redis::result> results) mutable {
+                      auto self = weak.lock();  // the client holds this callback: no cycle through it
+                      if (!self) return;
+                      if (all_ok(results, "refreshing routes")) return self->refresh_slice_of(round, std::move(todo), false);
+                      if (round == self->refresh_round) self->refreshing = false;
+                    });
   }
 
   void schedule_refresh() {
     refresh_timer.expires_after(opts.ttl / 3);
     refresh_timer.async_wait([self = shared_from_this()](boost::system::error_code ec) {
       if (ec || self->stopped) return;
-      self->refresh_all();
+      if (self->refreshing)
+        log::warn("redis: the routes' last refresh is still running after --route-ttl/3; Redis is slow");
+      else
+        self->refresh_all();
       self->schedule_refresh();
     });
   }
@@ -116,9 +158,8 @@ void routes::start() {
 
 void routes::add_user(const std::string& user) {
   if (!impl_->users.insert(user).second) return;
-  auto cmds = impl_->registration({user});
-  cmds.erase(cmds.begin(), cmds.begin() + 3);  // the node's own entries are refreshed on the timer
-  impl_->send(std::move(cmds), "adding a route");
+  // The node's own entries are refreshed on the timer.
+  impl_->send(impl_->registration({user}, false), "adding a route");
 }
 
 void routes::remove_user(const std::string& user) {
