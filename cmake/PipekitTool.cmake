@@ -1,13 +1,22 @@
-# pipekit_add_tool(<name> SOURCES <files...>)
+# pipekit_add_tool(<name> [SHARED_LIBSTDCXX] SOURCES <files...>)
 # Adds one program: links the library, builds its man page from man/<name>.1.scd with scdoc,
-# and installs binary, man page and the committed bash/zsh/fish completions.
+# and installs binary, man page and the committed bash/zsh/fish completions. With
+# PIPEKIT_STATIC_DEPS (cmake/PipekitStaticDeps.cmake) the program links its libraries and the C++
+# runtime statically; SHARED_LIBSTDCXX keeps the shared C++ runtime for a program that loads a C++
+# library only shipped shared (one runtime per process).
 function(pipekit_add_tool name)
-  cmake_parse_arguments(PARSE_ARGV 1 arg "" "" "SOURCES")
+  cmake_parse_arguments(PARSE_ARGV 1 arg "SHARED_LIBSTDCXX" "" "SOURCES")
   add_executable(${name} ${arg_SOURCES})
   target_link_libraries(${name} PRIVATE pipekit::pipekit pipekit_options CLI11::CLI11)
   # Only the shared libraries the program's own parts use (Debian's gcc does this by default; other
   # toolchains do not): each one loaded costs start-up time (tests/cli/linkage_test.sh).
   target_link_options(${name} PRIVATE LINKER:--as-needed)
+  if(PIPEKIT_STATIC_DEPS)
+    set_target_properties(${name} PROPERTIES PIPEKIT_STATIC_DEPS ON)
+    if(NOT arg_SHARED_LIBSTDCXX)
+      target_link_options(${name} PRIVATE -static-libstdc++ -static-libgcc)
+    endif()
+  endif()
   set_target_properties(${name} PROPERTIES RUNTIME_OUTPUT_DIRECTORY "${PROJECT_BINARY_DIR}/bin")
   install(TARGETS ${name} RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR})
 

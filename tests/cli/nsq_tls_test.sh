@@ -90,6 +90,16 @@ check "nothing lost: every line is a reject with the reason, at once (not after 
 run nsq-tail -t tls_rt -c ch -n 1 --nsqd-tcp-address "$tls_addr" --tls --tls-root-ca-file "$C/other-ca.pem"
 expect "nsq-tail with the wrong CA: 69" 69
 expect_err "says the certificate did not verify" "certificate verify failed"
+# --- no --tls-root-ca-file: OpenSSL's default verify paths, the system CA store (compiled into
+# the programs with PIPEKIT_STATIC_DEPS, as in the shared libssl), or SSL_CERT_FILE/SSL_CERT_DIR -----
+run_in "$lines" env -u SSL_CERT_FILE -u SSL_CERT_DIR nsq-pub -t tls_store --nsqd-tcp-address "$tls_addr" --tls
+expect "nsq-pub --tls: the test CA is not in the system store: 69" 69
+expect_err "says the certificate did not verify" "certificate verify failed"
+run_in "$lines" env SSL_CERT_FILE="$C/ca.pem" nsq-pub -t tls_store --nsqd-tcp-address "$tls_addr" --tls
+expect "nsq-pub --tls verifies against SSL_CERT_FILE" 0
+mkdir -p "$T/store" && cp "$C/ca.pem" "$T/store/" && openssl rehash "$T/store" 2>/dev/null
+run env SSL_CERT_DIR="$T/store" nsq-tail -t tls_store -c ch -n 3 --nsqd-tcp-address "$tls_addr" --tls
+expect "nsq-tail --tls verifies against SSL_CERT_DIR" 0 "${lines%$'\n'}"
 run_in "$lines" nsq-pub -t tls_rt --nsqd-tcp-address "$tls_addr" --tls --tls-root-ca-file "$T/none.pem"
 expect "nsq-pub with a missing CA file: 66" 66
 expect_err "names the file" "--tls-root-ca-file $T/none.pem"
