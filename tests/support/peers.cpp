@@ -201,6 +201,9 @@ child_process::child_process(fs::path program, std::vector<std::string> args, op
   posix_spawn_file_actions_addopen(&actions, STDOUT_FILENO, out.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
   posix_spawn_file_actions_addopen(&actions, STDERR_FILENO, err.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
   if (opts.run_in_dir) posix_spawn_file_actions_addchdir_np(&actions, dir().c_str());
+  // Nothing else of the test's: a peer that outlives a killed test must not hold its files (a
+  // redis-server left behind kept the `flock` lock a build was run under).
+  posix_spawn_file_actions_addclosefrom_np(&actions, STDERR_FILENO + 1);
 
   posix_spawnattr_t attr;
   posix_spawnattr_init(&attr);
