@@ -388,7 +388,10 @@ struct client::impl : std::enable_shared_from_this<impl> {
 
 client::client(net::io_context& io, options opts) : impl_(std::make_shared<impl>(io, std::move(opts))) {}
 
-client::~client() { stop(); }
+client::~client() {
+  impl_->on_state = nullptr;  // a destructor calls nothing of its owner's: e.g. a test's state log, declared after it
+  stop();
+}
 
 void client::on_state(state_callback cb) { impl_->on_state = std::move(cb); }
 

@@ -88,7 +88,7 @@ class client {
   using state_callback = std::function<void(bool up)>;
 
   client(boost::asio::io_context& io, options opts);
-  ~client();  // stop()
+  ~client();  // stop(), without calling the on_state callback (what it uses may be gone already)
   client(const client&) = delete;
   client& operator=(const client&) = delete;
 
