@@ -22,6 +22,23 @@ expect "unknown flag is a usage error" 64
 expect_err "usage hint" "Run 'ethcall --help'"
 run ethcall
 expect "no command is a usage error" 64
+# ethcall builds only the named command's group of flags (main.cpp's table): each command, named
+# on its own, has the same flags as in the whole tree, and fewer commands are built beside it.
+all_flags=$(ethcall --completions=flags)
+all_commands=$(echo "$all_flags" | wc -l)
+for cmd in $(echo "$all_flags" | sed -n 's/^ethcall \([a-z-]*\):.*/\1/p'); do
+  mine=$(ethcall "$cmd" --completions=flags)
+  check "$cmd: same flags as in the whole tree" test "$(echo "$mine" | grep "^ethcall $cmd:")" = "$(echo "$all_flags" | grep "^ethcall $cmd:")"
+  check "$cmd: built with its group only ($(echo "$mine" | wc -l) of $all_commands lines)" test "$(echo "$mine" | wc -l)" -lt "$all_commands"
+done
+run ethcall -v keccak --help
+expect "a global flag before the command" 0
+case $out in *"ethcall keccak"*) ok ;; *) bad "keccak --help after -v" ;; esac
+run ethcall keccak call
+expect "a command name after the command is its argument (ethers: keccak256 of \"call\")" 0 \
+  0x431a75a0d711dfe3639aae96eb8f9facc2fd74df5aa611067f2511cc9fefc229
+run ethcall chain-id keccak
+expect "a second command is an unexpected argument" 64
 
 # --- keccak and selector
 run ethcall keccak ''
