@@ -55,8 +55,11 @@ wait_for() {
 declare -A B_FD B_N B_PID
 broker_open() {
   local name=$1 fd
-  rm -f "$T/$name.in" "$T/$name.out"
+  rm -f "$T/$name.in"
   mkfifo "$T/$name.in"
+  # Made here, not by the background job's redirection: that happens only after the job opens
+  # the FIFO, so ask() could look for the file first and read "no such file" as an answer.
+  : >"$T/$name.out"
   node "$CLIENT" "$TCP_PORT" <"$T/$name.in" >"$T/$name.out" 2>&1 &
   B_PID[$name]=$!
   PIDS="$PIDS $!"
