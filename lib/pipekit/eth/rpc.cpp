@@ -88,6 +88,9 @@ std::string rpc_client::exchange(const std::string& body, std::string_view what,
     } catch (const response_too_large& e) {
       transport_->reset();
       throw error(error_kind::response_too_large, fmt::format("{}: {}: {}", opts_.url, what, e.what()));
+    } catch (const tls_refused& e) {
+      transport_->reset();
+      throw error(error_kind::transport, fmt::format("{}: {}: {}", opts_.url, what, e.what()));
     } catch (const transport_error& e) {
       transport_->reset();
       if (i + 1 >= attempts) throw error(error_kind::transport, fmt::format("{}: {}: {}", opts_.url, what, e.what()));

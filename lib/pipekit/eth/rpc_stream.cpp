@@ -25,6 +25,7 @@
 #include "pipekit/eth/rpc_response.hpp"
 #include "pipekit/eth/rpc_transport.hpp"
 #include "pipekit/log/log.hpp"
+#include "pipekit/net/tls.hpp"
 #include "pipekit/net/tls_or_plain.hpp"
 #include "pipekit/util/parse.hpp"
 
@@ -201,16 +202,16 @@ class stream_transport : public rpc_transport {
 // ws:// and wss://, one stream type for both (Beast's WebSocket operations compiled once).
 class ws_transport final : public stream_transport {
  public:
-  ws_transport(const rpc_options& opts, util::url u, bool tls) : stream_transport(opts), url_(std::move(u)), tls_(tls) {
-    if (tls_) {
-      ssl_.set_default_verify_paths();
-      ssl_.set_verify_mode(asio::ssl::verify_peer);
-    }
+  // wss://: net::tls_context's client defaults: the system's CA store (or OpenSSL's
+  // SSL_CERT_FILE, SSL_CERT_DIR), the certificate and the host name (or IP address) checked, TLS
+  // 1.2 at least.
+  ws_transport(const rpc_options& opts, util::url u, bool tls) : stream_transport(opts), url_(std::move(u)) {
+    if (tls) tls_ = net::tls_context::client({});
   }
 
  protected:
   void open(clock::time_point deadline) override {
-    if (tls_) ws_.emplace(ioc_, ssl_);
+    if (tls_) ws_.emplace(ioc_, tls_->native());
     else ws_.emplace(ioc_);
     asio::ip::tcp::resolver resolver(ioc_);
     asio::ip::tcp::resolver::results_type endpoints;
@@ -226,10 +227,24 @@ class ws_transport final : public stream_transport {
     beast::get_lowest_layer(*ws_).socket().set_option(asio::ip::tcp::no_delay(true));
     if (auto* tls = ws_->next_layer().tls()) {
       auto& s = *tls;
-      if (!SSL_set_tlsext_host_name(s.native_handle(), url_.host.c_str()))
-        throw transport_error("TLS: cannot set the server name");
-      s.set_verify_callback(asio::ssl::host_name_verification(url_.host));
-      await(deadline, "TLS handshake", [&](auto handler) { s.async_handshake(asio::ssl::stream_base::client, handler); });
+      // SNI for a host name (never an address), and the name the certificate must have, checked
+      // by OpenSSL's verification so that a mismatch says so ("IP address mismatch").
+      net::set_peer_host(s.native_handle(), *tls_, url_.host);
+      error_code failed;
+      await(deadline, "TLS handshake", [&](auto handler) {
+        s.async_handshake(asio::ssl::stream_base::client, [&failed, handler](error_code ec) mutable {
+          failed = ec;
+          handler(error_code{});
+        });
+      });
+      if (failed) {
+        // With the certificate check's verdict ("certificate verify failed: unable to get local
+        // issuer certificate"). OpenSSL's verdicts (that, an alert from the server, a server that
+        // does not speak TLS) would be the same on a retry; a reset might not.
+        std::string why = "TLS handshake: " + net::describe_failure(s.native_handle(), failed);
+        if (failed.category() == asio::error::get_ssl_category()) throw tls_refused(why);
+        throw transport_error(why);
+      }
     }
     ws_->read_message_max(max_response_);
     ws_->text(true);
@@ -262,8 +277,7 @@ class ws_transport final : public stream_transport {
 
  private:
   util::url url_;
-  const bool tls_;
-  asio::ssl::context ssl_{asio::ssl::context::tls_client};
+  std::shared_ptr<net::tls_context> tls_;  // wss:// only
   std::optional<websocket::stream<net::tls_or_plain<beast::tcp_stream>>> ws_;
   beast::flat_buffer buf_;
 };

@@ -16,6 +16,13 @@ struct transport_error : std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
+// The TLS handshake failed on OpenSSL's verdict: a certificate that does not verify or is not
+// the host's, an alert from the server, a server that does not speak TLS. Not retried (it would
+// fail again).
+struct tls_refused : transport_error {
+  using transport_error::transport_error;
+};
+
 // The answer is larger than rpc_options::max_response: not retried (it would be again).
 struct response_too_large : transport_error {
   using transport_error::transport_error;
