@@ -13,7 +13,8 @@
 // sequence per read or write (a read_some or write_some may transfer less; callers loop).
 //
 // Threading: as Next's (one thread at a time). Completions run on the executor of the operation
-// above (its associated executor), as they would without the erasure.
+// above (its associated executor), the WebSocket close's teardown included, and a cancellation
+// through its cancellation slot reaches the operation below, as they would without the erasure.
 
 #include <array>
 #include <cstddef>
@@ -23,9 +24,11 @@
 #include <variant>
 
 #include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/associated_cancellation_slot.hpp>
 #include <boost/asio/associated_executor.hpp>
 #include <boost/asio/async_result.hpp>
 #include <boost/asio/buffer.hpp>
+#include <boost/asio/cancellation_signal.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/ssl/context.hpp>
 #include <boost/beast/core/error.hpp>
@@ -48,6 +51,13 @@ class io_handler {
 
   executor_type get_executor() const noexcept { return ex_; }
 
+  // A slot of the holder's own signal when the handler has a slot: what is emitted on the
+  // handler's slot is emitted on it (Beast's per-operation cancellation, bind_cancellation_slot).
+  using cancellation_slot_type = boost::asio::cancellation_slot;
+  cancellation_slot_type get_cancellation_slot() const noexcept {
+    return p_ && p_->forwarding ? p_->signal.slot() : cancellation_slot_type();
+  }
+
   // Frees the holder before the call (Asio's rule: memory back before the upcall).
   void operator()(boost::beast::error_code ec, std::size_t n) {
     base* p = p_.release();
@@ -58,17 +68,34 @@ class io_handler {
   struct base {
     virtual ~base() = default;
     virtual void call_and_free(boost::beast::error_code ec, std::size_t n) = 0;
+    boost::asio::cancellation_signal signal;  // the operation below listens to it
+    bool forwarding = false;
+  };
+  struct forward {
+    explicit forward(boost::asio::cancellation_signal* s) : to(s) {}
+    void operator()(boost::asio::cancellation_type type) const { to->emit(type); }
+    boost::asio::cancellation_signal* to;
   };
   template <class H>
   struct holder final : base {
     template <class A>
-    explicit holder(A&& a) : h(std::forward<A>(a)) {}
+    explicit holder(A&& a) : h(std::forward<A>(a)), slot(boost::asio::get_associated_cancellation_slot(h)) {
+      if (slot.is_connected()) {
+        slot.template emplace<forward>(&signal);
+        forwarding = true;
+      }
+    }
+    // The handler's slot no longer points here (a cancellation after the completion finds nothing).
+    ~holder() override {
+      if (forwarding) slot.clear();
+    }
     void call_and_free(boost::beast::error_code ec, std::size_t n) override {
       H local(std::move(h));
       delete this;
       local(ec, n);
     }
     H h;
+    boost::asio::associated_cancellation_slot_t<H> slot;
   };
   executor_type ex_;
   std::unique_ptr<base> p_;
@@ -130,11 +157,14 @@ class tls_or_plain {
   }
   template <class TeardownHandler>
   friend void async_teardown(boost::beast::role_type role, tls_or_plain& s, TeardownHandler&& handler) {
+    // The lambda has no executor of its own: the handler's is the fallback, so the close above
+    // resumes (and may call its own handler directly) on it.
+    const auto ex = boost::asio::get_associated_executor(handler, s.get_executor());
     io_handler h(
         [inner = std::forward<TeardownHandler>(handler)](boost::beast::error_code ec, std::size_t) mutable {
           inner(ec);
         },
-        s.get_executor());
+        ex);
     s.async_teardown_erased(role, std::move(h));
   }
 
