@@ -87,6 +87,12 @@ try {
   await until('the line after them is delivered', () => messages(bob).some((m) => m.data === 3));
   check('the rejected lines reach no one', !messages(bob).some((m) => m.data === 1 || m.data === 2), JSON.stringify(messages(bob)));
 
+  // "id":null is no id, whichever way the line is read: plainly, or as a tree (a name twice in data).
+  r = await route(base, lines({ user: 'bob', data: 'id null', id: null }, '{"user":"bob","data":{"k":1,"k":"id null"},"id":null}'));
+  await until('both id:null lines delivered', () => messages(bob).filter((m) => m.data === 'id null' || m.data?.k === 'id null').length === 2);
+  check('"id":null: no id in either message', r.code === 0 &&
+    messages(bob).filter((m) => m.data === 'id null' || m.data?.k === 'id null').every((m) => !('id' in m)), JSON.stringify(messages(bob)));
+
   // JSON Pointers: an ethcall Transfer record inside an nsq-tail envelope, a checksummed address.
   const addr = '0xAbCdEf0123456789aBcDeF0123456789AbCdEf01';
   const carl = client(a);

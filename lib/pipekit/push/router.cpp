@@ -249,7 +249,7 @@ class router {
         m->broadcast = p->broadcast;
         m->users = std::move(p->users);
         m->data_text = std::move(p->data);
-        if (!p->id.empty()) {
+        if (!p->id.empty() && p->id != "null") {  // "id":null is no id, as read as a tree below
           m->id = json::parse(p->id);  // written by nlohmann from a valid value: read back the same
           m->id_text = std::move(p->id);
         }
