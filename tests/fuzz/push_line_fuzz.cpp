@@ -2,8 +2,9 @@
 // (pipekit::push::read_plain_message, lib/pipekit/push/message_reader.cpp).
 // Input: one line's bytes. Findings: a crash, UB, an exception, or a line read as a plain message
 // whose parts differ from what push-route takes from the line as a tree (users, broadcast, data
-// and id as compact JSON text), or that push-route would reject; the same for ws-push's reading
-// of a POST /push line (names in std::map order, ref and stored).
+// and id as compact JSON text), or that push-route would reject (nested deeper than max_depth
+// too); the same for ws-push's reading of a POST /push line (names in std::map order, ref and
+// stored).
 //
 //   make -f Makefile.dist fuzz       (sources: push_line_fuzz_SOURCES; corpus: corpus_push_line)
 #include "pipekit/push/message_reader.hpp"
@@ -41,6 +42,7 @@ void check_node(const std::string& line) {
   using json = nlohmann::json;
   const auto fast = pipekit::push::read_plain_message(line, {.sorted_names = true, .node_members = true});
   if (!fast) return;
+  require(pipekit::push::nesting_depth(line) <= pipekit::push::max_depth, "node: plain, but nested deeper than max_depth");
   const auto msg = json::parse(line, nullptr, false);
   require(!msg.is_discarded() && msg.is_object() && msg.contains("data"), "node: plain, but not an object with data");
   require((!msg.contains("broadcast") || msg["broadcast"].is_boolean()) && (!msg.contains("stored") || msg["stored"].is_boolean()),
@@ -68,6 +70,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   check_node(line);
   const auto fast = pipekit::push::read_plain_message(line);
   if (!fast) return 0;
+  require(pipekit::push::nesting_depth(line) <= pipekit::push::max_depth, "plain, but nested deeper than max_depth (the tree rejects it)");
   // push-route's reading as a tree (router.cpp, without pointers): it must take the line, the same way.
   const auto v = ojson::parse(line, nullptr, false);
   require(!v.is_discarded() && v.is_object() && v.contains("data"), "plain, but not an object with data");

@@ -93,6 +93,14 @@ try {
   check('"id":null: no id in either message', r.code === 0 &&
     messages(bob).filter((m) => m.data === 'id null' || m.data?.k === 'id null').every((m) => !('id' in m)), JSON.stringify(messages(bob)));
 
+  // Nested 100,000 deep (200 kB): push-route ended on a stack overflow writing its record (read
+  // plainly, for an offline user) or dumping its data (read as a tree); reported now, and routing goes on.
+  const deep = '['.repeat(100000) + ']'.repeat(100000);
+  r = await route(base, `{"user":"carol","data":${deep}}\n{"user":"carol","data":{"k":1,"k":${deep}}}\n` + lines({ user: 'bob', data: 'after deep' }));
+  check('nested too deep: invalid_message, exit 65', r.code === 65 && r.records.length === 2 &&
+    r.records.every((x) => x.reason === 'invalid_message' && /deeper than 128/.test(x.error)), `${r.code} ${JSON.stringify(r.records).slice(0, 500)} ${r.err.slice(0, 300)}`);
+  await until('the line after them is delivered', () => messages(bob).some((m) => m.data === 'after deep'));
+
   // JSON Pointers: an ethcall Transfer record inside an nsq-tail envelope, a checksummed address.
   const addr = '0xAbCdEf0123456789aBcDeF0123456789AbCdEf01';
   const carl = client(a);

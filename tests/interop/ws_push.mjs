@@ -130,6 +130,13 @@ try {
   check('/push: "broadcast" or "stored" not a boolean: invalid_message, the node stays up',
     r.lines[0]?.error === 'invalid_message' && /broadcast/.test(r.lines[0]?.message) &&
     r.lines[1]?.error === 'invalid_message' && /stored/.test(r.lines[1]?.message), JSON.stringify(r.lines));
+  // Nested 100,000 deep (200 kB): the node ended on a stack overflow dumping it; read as a tree
+  // (names out of order) or plainly, it is an invalid_message now, and the node stays up.
+  const deep = '['.repeat(100000) + ']'.repeat(100000);
+  r = await push(a, `{"user":"carol","data":{"b":1,"a":${deep}}}\n{"user":"carol","data":${deep}}\n{"user":"carol","data":"after"}\n`);
+  check('/push: nested too deep: invalid_message, the node stays up', r.status === 200 && r.lines.length === 3 &&
+    r.lines.slice(0, 2).every((l) => l.error === 'invalid_message' && /deeper than 128/.test(l.message)) &&
+    r.lines[2]?.offline?.join() === 'carol', JSON.stringify(r.lines).slice(0, 500));
   check('every message is JSON', ![alice1, alice2, bob].some((c) => c.messages.some((m) => m.type === 'unparsable')));
   // With Redis the node keeps a history: the id is the message's stream id, the sender's id is "ref".
   check('what a client receives', /^\{"type":"message","id":"\d+-\d+","data":\{"text":"hi"\},"ref":"m1"\}$/.test(JSON.stringify(messages(alice1)[0])),

@@ -199,3 +199,28 @@ TEST_CASE("plain message, as ws-push reads it: names in order, ref and stored", 
   CHECK(m->ref.empty());
   CHECK_FALSE(m->stored);
 }
+
+TEST_CASE("plain message: nested at most max_depth deep, the line's object included", "[push]") {
+  auto nested = [](std::size_t levels) {  // a message whose containers nest `levels` deep
+    return R"({"user":"u","data":)" + std::string(levels - 1, '[') + std::string(levels - 1, ']') + "}";
+  };
+  CHECK(push::nesting_depth(nested(push::max_depth)) == push::max_depth);
+  CHECK(push::read_plain_message(nested(push::max_depth)));
+  CHECK(push::read_plain_message(nested(push::max_depth), node));
+  // Deeper: left to the tree, which rejects it (a tree that deep overflowed the stack of dump()).
+  CHECK(push::nesting_depth(nested(push::max_depth + 1)) == push::max_depth + 1);
+  CHECK_FALSE(push::read_plain_message(nested(push::max_depth + 1)));
+  CHECK_FALSE(push::read_plain_message(nested(push::max_depth + 1), node));
+  CHECK_FALSE(push::read_plain_message(nested(100000)));
+  CHECK(push::nesting_depth(nested(100000)) == 100000);
+  // Brackets in strings do not count, escaped quotes do not end them.
+  CHECK(push::nesting_depth("1") == 0);
+  CHECK(push::nesting_depth(R"("[{")") == 0);
+  CHECK(push::nesting_depth(R"({"a":"[[{\"[","b":[{}],"c":"\\","d":"]]"})") == 3);
+  CHECK(push::nesting_depth(R"([[],[[]],{}])") == 3);
+  // nlohmann's reading ends at a NUL byte (json::parse takes the line): so does the depth's.
+  const std::string nul = std::string(R"({"user":"u","data":[1]})") + '\0' + "]]]]]][[[[[[[[[";
+  CHECK(push::nesting_depth(nul) == 2);
+  REQUIRE(push::read_plain_message(nul));
+  CHECK(push::read_plain_message(nul)->data == "[1]");
+}

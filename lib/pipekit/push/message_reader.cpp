@@ -38,6 +38,27 @@ void append_json_string(std::string& out, std::string_view s) {
   out += '"';
 }
 
+std::size_t nesting_depth(std::string_view text) {
+  std::size_t depth = 0, deepest = 0;
+  bool in_string = false;
+  for (std::size_t i = 0; i < text.size(); ++i) {
+    const char c = text[i];
+    if (in_string) {
+      if (c == '\\') ++i;  // the escaped character: '"' or '\\' does not end the string
+      else if (c == '"') in_string = false;
+    } else if (c == '"') {
+      in_string = true;
+    } else if (c == '\0') {
+      break;  // nlohmann's end of input: what follows is not read (json::parse takes "{}\0]]")
+    } else if (c == '[' || c == '{') {
+      deepest = std::max(deepest, ++depth);
+    } else if (c == ']' || c == '}') {
+      --depth;
+    }
+  }
+  return deepest;
+}
+
 namespace {
 
 using json = nlohmann::ordered_json;
@@ -208,6 +229,7 @@ class handler {
   }
   bool open(bool is_object) {
     if (depth_ == 0) return false;  // the line is not an object
+    if (depth_ >= max_depth) return false;  // nested too deep: the tree's reading rejects it
     // A container where a user or "broadcast" belongs: not a plain message.
     if (depth_ == 1 && member_ != member::data && member_ != member::id && member_ != member::ref && member_ != member::other)
       return false;

@@ -32,10 +32,20 @@ struct plain_options {
 // exactly one of "user" (a non-empty string or an integer), "users" (an array of those, not empty)
 // or "broadcast": true, no member named twice, and no object in data or id with more than
 // max_object_members members (with sorted_names: whose members are in the order of their
-// names), and with node_members a "stored" that is a boolean. nullopt for anything else (invalid JSON, another shape, a line that
-// must be rejected), which the caller reads as a JSON tree, as before: for every line, the result
-// is the one that tree gives.
+// names), and with node_members a "stored" that is a boolean, nested at most max_depth deep.
+// nullopt for anything else (invalid JSON, another shape, a line that must be rejected), which
+// the caller reads as a JSON tree, as before: for every line, the result is the one that tree
+// gives.
 std::optional<plain_message> read_plain_message(std::string_view line, plain_options opts = {});
+
+// Containers nested deeper than this in a line (its own object is the first) make it an invalid
+// message: nlohmann's dump() recurses once per level, and a line of 200 kB nested 100,000 deep
+// overflowed the stack of push-route and ws-push. The bound of pipekit::json::parse.
+constexpr std::size_t max_depth = 128;
+
+// How deep the containers of `text` nest (0 for a scalar), up to a NUL byte, where nlohmann's
+// reading ends. REQUIRES: text is JSON that json::parse takes.
+std::size_t nesting_depth(std::string_view text);
 
 // Appends `s` as a JSON string, as nlohmann's compact dump writes it ('"', '\\' and control
 // characters escaped, the rest as it is). REQUIRES: s is valid UTF-8.

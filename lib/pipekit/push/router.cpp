@@ -265,6 +265,10 @@ class router {
       reject(*m, "invalid_json", "not a JSON value", json(l.text));
       return nullptr;
     }
+    if (nesting_depth(l.text) > max_depth) {  // the record has the text: the value would not dump
+      reject(*m, "invalid_message", fmt::format("JSON nested deeper than {} levels", max_depth), json(l.text));
+      return nullptr;
+    }
     const json& v = m->original;
     const json* data = nullptr;  // within m->original
     if (!v.is_object()) {

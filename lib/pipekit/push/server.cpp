@@ -946,6 +946,7 @@ push_line server::impl::parse_line(std::string_view line, std::uint64_t line_no)
   };
   msg = json::parse(line, nullptr, false);
   if (msg.is_discarded()) return fail("invalid_json", "not a JSON value");
+  if (nesting_depth(line) > max_depth) return fail("invalid_message", fmt::format("JSON nested deeper than {} levels", max_depth));
   if (!msg.is_object() || !msg.contains("data"))
     return fail("invalid_message", "want an object with \"data\" and one of \"user\", \"users\", \"broadcast\"");
   with_id = msg.contains("id");
