@@ -4,10 +4,12 @@
 // Pointer input (an ethcall log record), a node killed -9 with its routes still live (reported
 // node_unreachable, a user also on the other node still delivered), members of the wrong type
 // reported, Redis stopped (every message reported redis_unavailable, routing back by itself), a
-// wrong push token, history (with a broadcast read in the same batch as a user's message), and
-// back-pressure (20,000 messages with --max-pending 50: each one delivered or reported, none twice).
+// wrong push token, history (with a broadcast read in the same batch as a user's message),
+// back-pressure (20,000 messages with --max-pending 50: each one delivered or reported, none twice),
+// "id":null, lines nested too deep, and a stand-in node answering with members of the wrong type.
 // Usage: node push_route.mjs --push-route PATH --ws-push PATH
 import { spawn } from 'node:child_process';
+import http from 'node:http';
 import fs from 'node:fs';
 import path from 'node:path';
 import { check, finish, freePort } from './lib.mjs';
@@ -100,6 +102,29 @@ try {
   check('nested too deep: invalid_message, exit 65', r.code === 65 && r.records.length === 2 &&
     r.records.every((x) => x.reason === 'invalid_message' && /deeper than 128/.test(x.error)), `${r.code} ${JSON.stringify(r.records).slice(0, 500)} ${r.err.slice(0, 300)}`);
   await until('the line after them is delivered', () => messages(bob).some((m) => m.data === 'after deep'));
+
+  // A node written by another hand (a stand-in HTTP server: ws-push never writes these) answering
+  // with members of the wrong type: push-route read them with value(), which threw out of the
+  // answer's handler (exit 70, the messages in flight unreported).
+  const fakePort = await freePort();
+  const fake = http.createServer((req, res) => {
+    let body = '';
+    req.on('data', (d) => { body += d; });
+    req.on('end', () => {
+      const answers = body.split('\n').filter(Boolean).map((l, i) => (JSON.parse(l).data === 'refused'
+        ? `{"line":${i + 1},"error":"no","message":5}` : `{"line":${i + 1},"delivered":"1"}`));
+      res.writeHead(200, { 'content-type': 'application/x-ndjson' });
+      res.end(answers.join('\n') + '\n');
+    });
+  });
+  await new Promise((res) => fake.listen(fakePort, '127.0.0.1', res));
+  redisCli(redisPort, 'SET', 'pipekit:node:fake', `127.0.0.1:${fakePort}`);
+  redisCli(redisPort, 'ZADD', 'pipekit:user:{fay}:nodes', String(Date.now() + 600000), 'fake');
+  r = await route(base, lines({ user: 'fay', data: 'refused' }, { user: 'fay', data: 'taken' }));
+  fake.close();
+  check('a node\'s answers of the wrong type: the refusal reported node_error, the other taken as delivered',
+    r.code === 0 && r.records.length === 1 && r.records[0].reason === 'node_error' && r.records[0].line === 1,
+    `${r.code} ${JSON.stringify(r.records)} ${r.err.slice(0, 300)}`);
 
   // JSON Pointers: an ethcall Transfer record inside an nsq-tail envelope, a checksummed address.
   const addr = '0xAbCdEf0123456789aBcDeF0123456789AbCdEf01';

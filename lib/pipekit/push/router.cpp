@@ -668,12 +668,17 @@ class router {
       json answer;
       if (failure.empty()) answer = json::parse(answers[k], nullptr, false);
       const json* a = failure.empty() ? &answer : nullptr;
+      // Members read type-checked (value() throws on a wrong type): an answer written by
+      // another hand costs its message a record at most, never the whole run.
       if (a && (!a->is_object() || a->contains("error"))) {
+        const auto why = a->find("message");  // end() on a non-object too
         const std::string text =
-            a->is_object() ? fmt::format("node {}: {}", node, a->value("message", std::string("refused"))) : "bad answer";
+            !a->is_object() ? "bad answer"
+            : why != a->end() && why->is_string() ? fmt::format("node {}: {}", node, why->get_ref<const std::string&>())
+                                                  : fmt::format("node {}: refused", node);
         record_failure(m, item, "node_error", text);
       } else if (a) {
-        m.connections += a->value("delivered", std::size_t{0});
+        if (auto d = a->find("delivered"); d != a->end() && d->is_number_unsigned()) m.connections += d->get<std::size_t>();
         std::vector<std::string> offline;
         if (a->contains("offline") && (*a)["offline"].is_array())
           for (const auto& u : (*a)["offline"]) offline.push_back(user_text(u));
