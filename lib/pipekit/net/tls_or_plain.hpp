@@ -10,7 +10,9 @@
 // WebSocket clients in push/connect.cpp and eth/rpc_stream.cpp went from 98 and 80 s of -O2 to 40
 // and 34 s.
 // The cost: one allocation per read or write of the bottom layer; at most max_buffers buffers of a
-// sequence per read or write (a read_some or write_some may transfer less; callers loop).
+// sequence per read or write (a read_some or write_some may transfer less; callers loop). Empty
+// buffers count among them: a sequence that starts with max_buffers empty ones transfers 0 bytes
+// (as a socket does past its 64; asio::async_read/async_write and Beast's buffers_cat skip them).
 //
 // Threading: as Next's (one thread at a time). Completions run on the executor of the operation
 // above (its associated executor), the WebSocket close's teardown included, and a cancellation

@@ -48,7 +48,8 @@ struct result {
 // thousands of commands is one buffer, not a vector of strings each.
 class commands {
  public:
-  // REQUIRES: args is not empty.
+  // REQUIRES: args is not empty (Redis answers nothing to an empty array: every later reply of
+  // the connection would go to the command before it).
   void add(std::initializer_list<std::string_view> args);
   void add(const std::vector<std::string>& args);
   std::size_t size() const { return ends_.size(); }
