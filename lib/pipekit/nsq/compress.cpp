@@ -50,7 +50,7 @@ class deflate_encoder final : public stream_encoder {
       z_.next_out = reinterpret_cast<Bytef*>(out.data() + at);
       z_.avail_out = static_cast<uInt>(room);
       ::deflate(&z_, mode);
-      out.resize(out.size() - z_.avail_out);
+      out.resize(at + (room - z_.avail_out));
     } while (z_.avail_in > 0 || z_.avail_out == 0);
   }
 
