@@ -12,9 +12,13 @@ import { freePort, sleep, withTimeout } from './lib.mjs';
 export const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'pipekit-push-'));
 export const children = [];
 process.on('exit', () => { for (const c of children) c.kill('SIGKILL'); });
+// A child's exit status once it has exited and its stdout and stderr are read to the end: on 'close',
+// not 'exit', after which output may still be unread (interop-push-route once saw a push-route
+// that exited 0 with none of its records or log lines read yet).
 export const exited = (p) => new Promise((resolve) => {
-  if (p.exitCode !== null || p.signalCode !== null) return resolve(p.exitCode ?? p.signalCode);
-  p.on('exit', (code, signal) => resolve(code ?? signal));
+  const drained = [p.stdout, p.stderr].every((s) => !s || s.closed);
+  if ((p.exitCode !== null || p.signalCode !== null) && drained) return resolve(p.exitCode ?? p.signalCode);
+  p.once('close', (code, signal) => resolve(code ?? signal));
 });
 
 // --- tokens ---------------------------------------------------------------------------------
