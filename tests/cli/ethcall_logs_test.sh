@@ -9,10 +9,7 @@ start_anvil --ipc "$T/anvil.ipc"
 export ETH_RPC_URL=$ANVIL_URL
 WS_URL=${ANVIL_URL/http:/ws:}
 IPC=$T/anvil.ipc
-DEV0=0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266
-KEY0=ac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80  # anvil dev key #0
-printf '0x%s\n' "$KEY0" >"$T/key"
-chmod 600 "$T/key"
+write_dev_key
 FOLLOWERS=()
 trap 'for p in "${FOLLOWERS[@]}"; do kill $p 2>/dev/null; done; kill $ANVIL_PID 2>/dev/null; wait 2>/dev/null; rm -rf "$T"' EXIT
 

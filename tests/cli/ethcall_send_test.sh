@@ -8,14 +8,11 @@ start_anvil
 export ETH_RPC_URL=$ANVIL_URL
 unset ETH_PRIVATE_KEY
 KS=$PIPEKIT_SRC/tests/fixtures/keystore
-KEY0=ac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80  # anvil dev key #0
 KEY1=59c6995e998f97a5a0044966f0945389dc9e86dae88c7a8412f4603b6b78690d  # in scrypt.json
 KEY2=5de4111afa1a4b94908f83103eb1f1706367c2e68ca870fc3fb9a804cdab365a  # in pbkdf2.json
-DEV0=0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266
 DEV1=0x70997970C51812dc3A010C7d01b50e0d17dc79C8
 DEV2=0x3C44CdDdB6a900fa2b585dd299e03d12FA4293BC
-printf '0x%s\n' "$KEY0" >"$T/key"
-chmod 600 "$T/key"
+write_dev_key
 SCRYPT=(--keystore "$KS/scrypt.json" --password-file "$KS/password.txt")
 PBKDF2=(--keystore "$KS/pbkdf2.json" --password-file "$KS/password.txt")
 

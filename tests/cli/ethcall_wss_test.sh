@@ -13,10 +13,7 @@ C=$T/c
 start_anvil
 export ETH_RPC_URL=$ANVIL_URL
 WS_URL=${ANVIL_URL/http:/ws:}
-DEV=0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266
-KEY0=ac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80  # anvil dev key #0
-printf '0x%s\n' "$KEY0" >"$T/key"
-chmod 600 "$T/key"
+write_dev_key
 PEERS=()
 trap 'for p in "${PEERS[@]}"; do kill $p 2>/dev/null; done; kill $ANVIL_PID 2>/dev/null; wait 2>/dev/null; rm -rf "$T"' EXIT
 export SSL_CERT_FILE=$C/ca.pem
@@ -83,7 +80,7 @@ expect_err "decoded" "division or modulo by zero"
 
 # An answer of many TLS records: 20000 bytes of code (a contract whose constructor returns that
 # many zero bytes: PUSH2 0x4e20 PUSH1 0 RETURN), 40 KB of hex in one WebSocket message.
-hash=$(ethcall rpc eth_sendTransaction "[{\"from\":\"$DEV\",\"data\":\"0x614e206000f3\"}]" | tr -d '"')
+hash=$(ethcall rpc eth_sendTransaction "[{\"from\":\"$DEV0\",\"data\":\"0x614e206000f3\"}]" | tr -d '"')
 BIG=$(ethcall receipt "$hash" | jl 'rs[0].contractAddress')
 run ethcall rpc eth_getCode "[\"$BIG\",\"latest\"]" --rpc-url "$WS_URL"
 want=$out

@@ -83,6 +83,15 @@ start_anvil() {
   exit 1
 }
 
+# anvil's first dev account (its default mnemonic): address, private key, and write_dev_key, which
+# puts the key in $T/key (mode 600) for --private-key-file.
+DEV0=0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266
+KEY0=ac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80
+write_dev_key() {
+  printf '0x%s\n' "$KEY0" >"$T/key"
+  chmod 600 "$T/key"
+}
+
 # freeze PID: SIGSTOP, then wait (with a deadline) until every thread of it has stopped: kill
 # returns before the threads of a busy process are all stopped, and one may still answer.
 freeze() {

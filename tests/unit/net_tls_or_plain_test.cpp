@@ -16,25 +16,16 @@
 #include <catch2/catch.hpp>
 
 #include "pipekit/net/tls_or_plain.hpp"
+#include "support/run_until.hpp"
 
 namespace asio = boost::asio;
 namespace beast = boost::beast;
 namespace websocket = beast::websocket;
 using tcp = asio::ip::tcp;
 using namespace std::chrono_literals;
+using pipekit::test::run_until;
 
 namespace {
-
-// Runs io until `done` holds; fails the test with `what` after the deadline.
-void run_until(asio::io_context& io, const std::function<bool()>& done, const char* what,
-               std::chrono::milliseconds deadline = 10s) {
-  const auto end = std::chrono::steady_clock::now() + deadline;
-  io.restart();
-  while (!done()) {
-    if (std::chrono::steady_clock::now() > end) FAIL("timed out waiting for: " << what);
-    io.run_one_for(20ms);
-  }
-}
 
 // Beast's WebSocket server on 127.0.0.1, port 0: takes one connection's handshake, then reads
 // (answering a close) and sends nothing.

@@ -17,24 +17,15 @@
 
 #include "pipekit/redis/client.hpp"
 #include "support/peers.hpp"
+#include "support/run_until.hpp"
 
 namespace net = boost::asio;
 namespace redis = pipekit::redis;
 namespace pt = pipekit::test;
 using namespace std::chrono_literals;
+using pipekit::test::run_until;
 
 namespace {
-
-// Runs io until `done` holds; fails the test with `what` after the deadline.
-void run_until(net::io_context& io, const std::function<bool()>& done, const char* what,
-               std::chrono::milliseconds deadline = 10s) {
-  const auto end = std::chrono::steady_clock::now() + deadline;
-  io.restart();
-  while (!done()) {
-    if (std::chrono::steady_clock::now() > end) FAIL("timed out waiting for: " << what);
-    io.run_one_for(20ms);
-  }
-}
 
 redis::options options_for(const pt::redis_server& srv) {
   redis::options o = redis::parse_url(srv.url());
